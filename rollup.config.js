@@ -1,0 +1,90 @@
+// One minified bundle per board file: dist/<board>.js, with that board's configuration
+// compiled in, ready to upload into Storage as .bootcde. Run through `npm run build`
+// (node --import tsx), so this config can use the project's TypeScript host modules.
+//
+// Espruino specifics (../shared/reference/espruino-runtime.md §1): ES5 output only;
+// terser with default compress off (its inlining creates use-before-declaration) but
+// hoist_funs on (Espruino does not hoist); no mangled names that Espruino reserves;
+// the "ram" directive kept in hot functions. Every bundle then has to pass the gate.
+import { writeFileSync } from "node:fs";
+import typescript from "@rollup/plugin-typescript";
+import terser from "@rollup/plugin-terser";
+import { boardFiles, loadBoard } from "./src/host/boards/load-board.ts";
+import { assertBundle } from "./src/host/gate/check-bundle.ts";
+
+const only = process.env.BOARD; // build a single board: BOARD=host-sim npm run build
+
+/** Resolves `import board from "board-config"` to the board's normalised JSON. */
+function boardConfig(board) {
+  const id = "\0board-config";
+  return {
+    name: "board-config",
+    resolveId: (source) => (source === "board-config" ? id : null),
+    load: (source) => (source === id ? `export default ${JSON.stringify(board)};` : null),
+  };
+}
+
+/** Fails the build unless the final bundle passes the Espruino gate. */
+function espruinoGate() {
+  return {
+    name: "espruino-gate",
+    generateBundle(_options, bundle) {
+      for (const chunk of Object.values(bundle)) {
+        if (chunk.type !== "chunk") continue;
+        try {
+          assertBundle(chunk.code, chunk.fileName);
+        } catch (e) {
+          this.error(e.message);
+        }
+      }
+    },
+  };
+}
+
+const terserOptions = {
+  ecma: 5,
+  compress: {
+    defaults: false,
+    hoist_funs: true,
+    dead_code: true,
+    conditionals: true,
+    booleans: true,
+    comparisons: true,
+    evaluate: true,
+    unused: true,
+    side_effects: true,
+    join_vars: true,
+    directives: false,
+  },
+  mangle: { reserved: ["of", "let", "static", "super", "extends", "class", "const", "undefined", "yield", "await", "async"] },
+  format: { ascii_only: true, comments: false },
+};
+
+const boards = boardFiles()
+  .map((file) => loadBoard(file)) // throws BoardError naming the file and field
+  .filter((b) => !only || b.name === only);
+if (only && boards.length === 0) throw new Error(`BOARD=${only}: no boards/${only}.json`);
+
+export default boards.map((board) => ({
+  input: "src/espruino/main.ts",
+  output: {
+    file: `dist/${board.name}.js`,
+    format: "es",
+    generatedCode: "es5",
+    strict: false,
+    freeze: false,
+    esModule: false,
+  },
+  treeshake: { moduleSideEffects: false },
+  plugins: [
+    boardConfig(board),
+    typescript({ tsconfig: "./tsconfig.json", noEmit: false, include: ["src/core/**/*.ts", "src/espruino/**/*.ts"] }),
+    terser(terserOptions),
+    espruinoGate(),
+  ],
+  onwarn(warning, warn) {
+    // a circular import can reorder declarations, which Espruino (no hoisting) cannot survive
+    if (warning.code === "CIRCULAR_DEPENDENCY") throw new Error(warning.message);
+    warn(warning);
+  },
+}));

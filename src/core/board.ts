@@ -1,0 +1,75 @@
+// The board description the agent is compiled with: boards/<name>.json after
+// validation against boards/board.schema.json and normalisation (hex strings -> numbers)
+// by src/host/boards/load-board.ts. All flash addresses are offsets from the start of the
+// flash chip; `flash.base` is added only by the platform's Flash port.
+
+export type Chip = "esp32" | "esp32s2" | "esp32s3" | "esp32c3";
+
+export interface PartitionSpec {
+  label: string;
+  /** "app" | "data" or a numeric type. */
+  type: string;
+  /** "factory" | "ota_0".."ota_15" | "ota" | "nvs" | "phy" | "spiffs" | "fat" | "undefined" | ... */
+  subtype: string;
+  offset: number;
+  size: number;
+}
+
+export interface BoardConfig {
+  name: string;
+  chip: Chip;
+  flash: {
+    /** Chip size in bytes. */
+    size: number;
+    /** Address at which Espruino's Flash module sees offset 0 (0 on an ESP32, 0x10000000 on Espruino's Linux build). */
+    base: number;
+  };
+  partitionTable: {
+    offset: number;
+    /** The layout the board is flashed with; the agent reads the real table at boot and uses that. */
+    partitions: PartitionSpec[];
+  };
+  /** Flash region (whole 4 KB sectors, at least 2) where the agent keeps its journal. */
+  journal: { offset: number; size: number };
+  wifi: { ssid: string; password: string } | null;
+  mqtt: {
+    host: string;
+    port: number;
+    tls: boolean;
+    auth: "tencent" | "plain";
+    productId: string;
+    deviceName: string;
+    /** base64 device secret, auth "tencent". */
+    deviceSecret?: string;
+    /** auth "plain". */
+    username?: string;
+    password?: string;
+    keepaliveSec: number;
+  };
+  download: {
+    /** Bytes asked for per Range request (each request is a new connection on Espruino). */
+    spanBytes: number;
+    /** Abandon a request when no byte arrived for this long. */
+    stallTimeoutMs: number;
+    /** Abandon a request that has not finished after this long. */
+    requestTimeoutMs: number;
+    /** Failed requests allowed per update before fail -1. */
+    retryBudget: number;
+    backoffMinMs: number;
+    backoffMaxMs: number;
+    /** How many times a 403 may be answered by asking the cloud for a fresh URL before fail -3. */
+    freshUrlRequests: number;
+  };
+  progress: { minStepPercent: number; minIntervalMs: number };
+  md5: "js" | "rom";
+  /** Whether the bootloader was built with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE. */
+  bootloaderRollback: boolean;
+  image: {
+    /** When set, an image whose app descriptor names another project is refused. */
+    projectName: string | null;
+    /** Check the appended SHA-256 when the image header says it has one. */
+    verifySha256: boolean;
+  };
+  /** The agent's own trial boot (used when the bootloader has no rollback). */
+  trial: { healthyWithinMs: number; maxBoots: number };
+}

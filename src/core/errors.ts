@@ -1,0 +1,51 @@
+// One error type for the whole agent, with stable string codes (like undici's UND_ERR_*).
+// Espruino loses `message` on Error subclasses, so this is a plain Error with a `code`.
+
+export type OtaErrorCode =
+  // board / configuration
+  | "BOARD_INVALID"
+  // partition table and otadata
+  | "PT_MAGIC"
+  | "PT_MD5"
+  | "PT_NO_TERMINATOR"
+  | "PT_NO_OTADATA"
+  | "PT_OTA_GAP"
+  | "PT_NO_TARGET"
+  | "PT_OUT_OF_RANGE"
+  // image checks
+  | "IMG_TRUNCATED"
+  | "IMG_MAGIC"
+  | "IMG_CHIP"
+  | "IMG_SEGMENTS"
+  | "IMG_DESC_MAGIC"
+  | "IMG_PROJECT"
+  | "IMG_TOO_BIG"
+  | "IMG_CHECKSUM"
+  | "IMG_SHA256"
+  | "IMG_READBACK"
+  // flash
+  | "FLASH_FORBIDDEN"
+  | "FLASH_RANGE"
+  // protocol / network
+  | "MSG_INVALID"
+  | "HTTP_STATUS"
+  | "HTTP_RANGE"
+  | "HTTP_PROTOCOL"
+  | "NET_CONNECT"
+  | "NET_TIMEOUT"
+  | "MD5_MISMATCH"
+  | "MQTT_PROTOCOL";
+
+export interface OtaError extends Error {
+  code: OtaErrorCode;
+}
+
+export function otaError(code: OtaErrorCode, detail: string): OtaError {
+  const e = new Error(code + ": " + detail) as OtaError;
+  e.code = code;
+  return e;
+}
+
+export function isOtaError(e: unknown): e is OtaError {
+  return !!e && typeof (e as OtaError).code === "string";
+}

@@ -1,0 +1,90 @@
+// The only way the portable core (src/core) reaches the platform. The Espruino
+// implementation is src/espruino/ports.ts; the host runtime provides Espruino's own
+// modules, so the very same port code runs in simulation.
+// Every method is synchronous unless it takes a callback, as on Espruino.
+
+/** Raw NOR flash, addressed by offset from the start of the chip (the port adds the board's base). */
+export interface FlashPort {
+  /** Returns a fresh Uint8Array of `length` bytes read from `offset`. */
+  read(offset: number, length: number): Uint8Array;
+  /** Programs bytes (can only clear bits). Caller guarantees length <= 4096 and that the range was erased. */
+  write(offset: number, data: Uint8Array): void;
+  /** Erases the 4096-byte sector starting at `offset` (caller guarantees alignment). */
+  eraseSector(offset: number): void;
+}
+
+export type TimerId = number;
+
+/** Time and timers. `now()` is milliseconds on a monotonic clock. */
+export interface ClockPort {
+  now(): number;
+  after(ms: number, fn: () => void): TimerId;
+  /** Safe to call with an id that already fired. */
+  cancel(id: TimerId): void;
+}
+
+export interface SocketHandlers {
+  onConnect(): void;
+  /** Binary string (one char per byte). */
+  onData(data: string): void;
+  /** Called exactly once, after which no other handler is called. */
+  onClose(): void;
+}
+
+export interface Socket {
+  /** Binary string (one char per byte). */
+  write(data: string): void;
+  /** Closes now; onClose follows. Safe to call more than once. */
+  close(): void;
+}
+
+/** TCP (and TLS where the platform has it). */
+export interface NetPort {
+  /**
+   * Opens a connection. May throw synchronously (unknown host, refused connection),
+   * exactly as Espruino's net.connect does; asynchronous failures arrive as onClose
+   * without onConnect.
+   */
+  connect(host: string, port: number, tls: boolean, handlers: SocketHandlers): Socket;
+  /** Whether `tls: true` is available on this platform build. */
+  hasTls: boolean;
+}
+
+/** One-shot native SHA-256 where the runtime has it (Espruino's crypto.SHA256). */
+export type Sha256Fn = (data: Uint8Array) => Uint8Array;
+
+/** Device-level services. */
+export interface SystemPort {
+  reboot(): void;
+  /** ESP32.setOTAValid: only meaningful when the bootloader has rollback enabled. */
+  setOtaValid(valid: boolean): void;
+  log(line: string): void;
+  /** Random 32-bit integer (connection ids, jitter). */
+  random(): number;
+  /** Wall-clock seconds since the Unix epoch if known, else 0 (used for the Tencent token expiry). */
+  unixTime(): number;
+}
+
+/** Incremental MD5 with a state that can be saved in the journal and restored after a power cut. */
+export interface Md5 {
+  update(data: Uint8Array, offset: number, length: number): void;
+  /** 16-byte digest; the instance must not be updated afterwards. */
+  digest(): Uint8Array;
+  /** 88 bytes laid out like the ESP32 ROM MD5Context: u32 buf[4], u32 bits[2], u8 in[64]. */
+  saveState(): Uint8Array;
+}
+
+export interface Md5Factory {
+  create(): Md5;
+  restore(state: Uint8Array): Md5;
+  readonly backend: "js" | "rom";
+}
+
+export interface Ports {
+  flash: FlashPort;
+  clock: ClockPort;
+  net: NetPort;
+  system: SystemPort;
+  md5: Md5Factory;
+  sha256: Sha256Fn | null;
+}

@@ -1,0 +1,91 @@
+// Ambient declarations for what Espruino 2v29 provides beyond the ES5 library.
+// Only src/espruino may use the globals declared here; src/core sees the platform
+// through src/core/ports.ts (a boundary test greps for violations).
+// Keep this list in step with src/host/gate/espruino-globals.json.
+
+interface Array<T> {
+  find(predicate: (value: T, index: number) => boolean): T | undefined;
+  findIndex(predicate: (value: T, index: number) => boolean): number;
+  includes(value: T): boolean;
+  fill(value: T, start?: number, end?: number): this;
+}
+interface String {
+  padStart(length: number, fill?: string): string;
+  padEnd(length: number, fill?: string): string;
+  startsWith(s: string): boolean;
+  endsWith(s: string): boolean;
+  includes(s: string): boolean;
+  repeat(n: number): string;
+}
+interface ObjectConstructor {
+  assign<T extends object, U>(target: T, source: U): T & U;
+}
+
+declare function setTimeout(fn: () => void, ms: number): number;
+declare function setInterval(fn: () => void, ms: number): number;
+declare function clearTimeout(id: number): void;
+declare function clearInterval(id: number): void;
+/** Seconds since boot (float). */
+declare function getTime(): number;
+declare function print(...args: unknown[]): void;
+declare var console: { log(...args: unknown[]): void };
+declare function btoa(s: string): string;
+declare function atob(s: string): string;
+
+interface EspruinoNativeFunction { (...args: number[]): number }
+declare var E: {
+  toUint8Array(s: string | ArrayBuffer | Uint8Array): Uint8Array;
+  toString(u8: Uint8Array | ArrayBuffer): string;
+  toArrayBuffer(s: string): ArrayBuffer;
+  toFlatString(s: string | { data: number; count: number }): string | undefined;
+  CRC32(data: string | Uint8Array): number;
+  getAddressOf(v: unknown, flatData: boolean): number;
+  nativeCall(addr: number, signature: string): EspruinoNativeFunction;
+  reboot(): void;
+  kickWatchdog(): void;
+  enableWatchdog(seconds: number, isAuto?: boolean): void;
+  getErrorFlags(): string[] | undefined;
+};
+declare var ESP32: {
+  reboot(): void;
+  setOTAValid(valid: boolean): void;
+  getState(): { freeHeap: number; minHeap: number };
+};
+declare var process: {
+  memory(gc?: boolean): { free: number; usage: number; total: number; blocksize: number };
+  env: { VERSION: string; BOARD: string };
+};
+
+interface EspruinoFlash {
+  read(length: number, addr: number): Uint8Array;
+  write(data: Uint8Array | string, addr: number): void;
+  erasePage(addr: number): void;
+}
+interface EspruinoSocket {
+  on(event: "data", cb: (data: string) => void): void;
+  on(event: "close", cb: (hadError?: boolean) => void): void;
+  on(event: "error", cb: (err: { code: number; message: string }) => void): void;
+  on(event: "drain" | "end" | "connect", cb: () => void): void;
+  write(data: string): boolean;
+  end(data?: string): void;
+}
+interface EspruinoNet {
+  connect(opts: { host: string; port: number }, onConnect: (socket: EspruinoSocket) => void): EspruinoSocket;
+}
+interface EspruinoCrypto {
+  SHA256(msg: string | Uint8Array | ArrayBuffer): ArrayBuffer;
+}
+interface EspruinoWifi {
+  connect(ssid: string, opts: { password?: string }, cb: (err: unknown) => void): void;
+}
+declare function require(name: "Flash"): EspruinoFlash;
+declare function require(name: "net"): EspruinoNet;
+declare function require(name: "tls"): EspruinoNet;
+declare function require(name: "crypto"): EspruinoCrypto;
+declare function require(name: "Wifi"): EspruinoWifi;
+
+// The board file the bundle is built for, compiled in by rollup.config.js.
+declare module "board-config" {
+  const board: import("../core/board").BoardConfig;
+  export default board;
+}

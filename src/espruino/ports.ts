@@ -1,0 +1,110 @@
+// The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts) that
+// touches Espruino's globals. The host runtime provides the same modules, so simulation
+// runs this very code.
+import type { BoardConfig } from "../core/board";
+import type { ClockPort, FlashPort, NetPort, Ports, Socket, SocketHandlers, SystemPort, TimerId, Md5Factory } from "../core/ports";
+
+export function espruinoFlash(base: number): FlashPort {
+  const F = require("Flash");
+  return {
+    read: (offset, length) => F.read(length, base + offset),
+    write: (offset, data) => F.write(data, base + offset),
+    eraseSector: (offset) => F.erasePage(base + offset),
+  };
+}
+
+export function espruinoClock(): ClockPort {
+  return {
+    now: () => getTime() * 1000,
+    after: (ms: number, fn: () => void): TimerId => setTimeout(fn, ms),
+    cancel: (id: TimerId) => {
+      // clearTimeout(undefined) throws on Espruino and a stale id throws too
+      if (id) {
+        try {
+          clearTimeout(id);
+        } catch (e) {
+          /* already fired */
+        }
+      }
+    },
+  };
+}
+
+export function espruinoNet(): NetPort {
+  let tlsModule: EspruinoNet | null = null;
+  try {
+    tlsModule = require("tls");
+  } catch (e) {
+    tlsModule = null;
+  }
+  return {
+    hasTls: !!tlsModule,
+    connect(host: string, port: number, tls: boolean, h: SocketHandlers): Socket {
+      const mod = tls ? tlsModule : require("net");
+      if (!mod) throw new Error("TLS is not available in this Espruino build");
+      let closed = false;
+      const finish = () => {
+        if (!closed) {
+          closed = true;
+          h.onClose();
+        }
+      };
+      // net.connect throws synchronously on DNS failure or a refused connection;
+      // the caller treats that as a failed attempt.
+      const sock = mod.connect({ host: host, port: port }, () => {
+        if (!closed) h.onConnect();
+      });
+      sock.on("data", (d: string) => {
+        if (!closed) h.onData(d);
+      });
+      sock.on("close", finish);
+      sock.on("error", finish);
+      return {
+        write: (data: string) => {
+          if (!closed) sock.write(data);
+        },
+        close: () => {
+          if (!closed) {
+            sock.end();
+            finish();
+          }
+        },
+      };
+    },
+  };
+}
+
+export function espruinoSystem(): SystemPort {
+  return {
+    reboot: () => (typeof ESP32 !== "undefined" ? ESP32.reboot() : E.reboot()),
+    setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
+    log: (line: string) => console.log(line),
+    random: () => (Math.random() * 4294967296) >>> 0,
+    unixTime: () => {
+      // Espruino's Date comes from the RTC, which starts at 1970 unless SNTP set it.
+      const t = Date.now() / 1000;
+      return t > 1600000000 ? Math.floor(t) : 0;
+    },
+  };
+}
+
+export function espruinoSha256(): ((d: Uint8Array) => Uint8Array) | null {
+  try {
+    const c = require("crypto");
+    if (!c || !c.SHA256) return null;
+    return (d: Uint8Array) => new Uint8Array(c.SHA256(d));
+  } catch (e) {
+    return null;
+  }
+}
+
+export function espruinoPorts(board: BoardConfig, md5: Md5Factory): Ports {
+  return {
+    flash: espruinoFlash(board.flash.base),
+    clock: espruinoClock(),
+    net: espruinoNet(),
+    system: espruinoSystem(),
+    md5: md5,
+    sha256: espruinoSha256(),
+  };
+}
