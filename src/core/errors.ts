@@ -34,7 +34,19 @@ export type OtaErrorCode =
   | "NET_CONNECT"
   | "NET_TIMEOUT"
   | "MD5_MISMATCH"
-  | "MQTT_PROTOCOL";
+  | "MQTT_PROTOCOL"
+  // crypto helpers
+  | "ENCODING"
+  | "MD5_STATE"
+  | "CRYPTO_USAGE"
+  // power-safe journal
+  | "JOURNAL_WRITE"
+  | "JOURNAL_STATE"
+  // esp32 partition table / otadata
+  | "PT_DUPLICATE"
+  | "OTADATA_STATE"
+  // MQTT key authentication input (product id, device name, secret, conn id, expiry)
+  | "MQTT_CREDENTIALS";
 
 export interface OtaError extends Error {
   code: OtaErrorCode;

@@ -1,0 +1,182 @@
+// Drives src/espruino/md5-rom.ts through a minimal stand-in for Espruino's E (flat buffers with
+// addresses, E.nativeCall onto the host ROM model). The full host runtime has its own tests; this
+// one pins down the backend's own logic: self-test, staging, alignment after a move, fallbacks.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { romFunction, type AddressSpace } from "../../src/host/runtime/rom-model";
+import { jsMd5 } from "../../src/core/crypto/md5";
+
+interface Block { addr: number; buf: ArrayBuffer }
+
+/** Flat allocations, each its own ArrayBuffer, placed at DRAM-like addresses that a "defrag" can change. */
+class FakeHeap implements AddressSpace {
+  blocks: Block[] = [];
+  next = 0x3ffb0000;
+  /** Added to the next allocation's address, to test unaligned placement. */
+  skew = 0;
+  alloc(n: number): ArrayBuffer {
+    const buf = new ArrayBuffer(n);
+    this.blocks.push({ addr: this.next + this.skew, buf });
+    this.next += (n + 64) & ~63;
+    return buf;
+  }
+  find(buf: ArrayBufferLike): Block | undefined {
+    return this.blocks.find((b) => b.buf === buf);
+  }
+  view(addr: number, length: number): Uint8Array {
+    for (const b of this.blocks) {
+      if (addr >= b.addr && addr + length <= b.addr + b.buf.byteLength) return new Uint8Array(b.buf, addr - b.addr, length);
+    }
+    throw new Error("Guru Meditation: access to unmapped 0x" + addr.toString(16));
+  }
+  /** What a defrag can do: the buffer lands somewhere else, possibly with another alignment. */
+  move(buf: ArrayBufferLike, delta: number): void {
+    const b = this.find(buf);
+    assert.ok(b);
+    b.addr += delta;
+  }
+}
+
+let heap = new FakeHeap();
+let nativeCalls = 0;
+let rom: (addr: number, sig: string) => ((...a: number[]) => number) | undefined = (addr, sig) => romFunction(addr, sig, heap);
+
+(globalThis as Record<string, unknown>).E = {
+  toFlatString(spec: { data: number; count: number }) {
+    return { flat: heap.alloc(spec.count) };
+  },
+  toArrayBuffer(s: { flat: ArrayBuffer }) {
+    return s.flat;
+  },
+  getAddressOf(v: Uint8Array) {
+    const b = heap.find(v.buffer);
+    return b ? b.addr + v.byteOffset : 0;
+  },
+  nativeCall(addr: number, sig: string) {
+    const fn = rom(addr, sig);
+    return (...args: number[]) => {
+      nativeCalls++;
+      if (!fn) throw new Error("Guru Meditation: no code at 0x" + addr.toString(16));
+      return fn(...args);
+    };
+  },
+};
+
+const { romMd5 } = await import("../../src/espruino/md5-rom");
+
+function reset(): void {
+  heap = new FakeHeap();
+  rom = (addr, sig) => romFunction(addr, sig, heap);
+}
+
+function flatCopy(data: Uint8Array): Uint8Array {
+  const u = new Uint8Array(heap.alloc(data.length));
+  u.set(data);
+  return u;
+}
+
+function pattern(n: number, seed: number): Uint8Array {
+  const u = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; u[i] = x >>> 24; }
+  return u;
+}
+
+const nodeMd5 = (d: Uint8Array) => createHash("md5").update(d).digest("hex");
+const hex = (d: Uint8Array) => Buffer.from(d).toString("hex");
+
+test("esp32: self-test passes and the backend hashes flat and non-flat input", () => {
+  reset();
+  const logs: string[] = [];
+  const f = romMd5("esp32", (s) => logs.push(s));
+  assert.ok(f, logs.join("\n"));
+  assert.equal(f.backend, "rom");
+  assert.match(logs.join("\n"), /using ROM MD5/);
+
+  const data = pattern(50000, 1);
+  const plain = f.create();
+  for (let off = 0; off < data.length; off += 536) plain.update(data, off, Math.min(536, data.length - off));
+  assert.equal(hex(plain.digest()), nodeMd5(data));
+
+  const flat = flatCopy(data);
+  const before = nativeCalls;
+  const m = f.create();
+  m.update(flat, 0, flat.length);
+  assert.equal(hex(m.digest()), nodeMd5(data));
+  assert.equal(nativeCalls - before, 1 + Math.ceil(data.length / 4096) + 1, "one MD5Update per 4 KB, straight from the flat buffer");
+});
+
+test("saved states continue across ROM and JS", () => {
+  reset();
+  const f = romMd5("esp32", () => undefined);
+  assert.ok(f);
+  const data = pattern(9000, 2);
+  const m = f.create();
+  m.update(data, 0, 3001);
+  const s1 = m.saveState();
+  const j = jsMd5.create();
+  j.update(data, 0, 3001);
+  assert.deepEqual(s1, j.saveState());
+
+  const r = f.restore(s1);
+  r.update(data, 3001, 2000);
+  const jj = jsMd5.restore(r.saveState());
+  jj.update(data, 5001, data.length - 5001);
+  assert.equal(hex(jj.digest()), nodeMd5(data));
+});
+
+test("a context moved to another alignment between calls still hashes correctly", () => {
+  reset();
+  const f = romMd5("esp32", () => undefined);
+  assert.ok(f);
+  const data = pattern(3000, 3);
+  const m = f.create();
+  m.update(data, 0, 1000);
+  // The context buffer is the most recent 92-byte allocation.
+  const ctxBlock = heap.blocks.filter((b) => b.buf.byteLength === 92).pop();
+  assert.ok(ctxBlock);
+  for (const delta of [1, 2, 1, 3]) {
+    heap.move(ctxBlock.buf, delta);
+    m.update(data, 1000, 0);
+  }
+  m.update(data, 1000, 1000);
+  heap.move(ctxBlock.buf, 5);
+  const saved = m.saveState();
+  const j = jsMd5.create();
+  j.update(data, 0, 2000);
+  assert.deepEqual(saved, j.saveState());
+  m.update(data, 2000, 1000);
+  heap.move(ctxBlock.buf, 2);
+  assert.equal(hex(m.digest()), nodeMd5(data));
+});
+
+test("falls back to JS (null) when the ROM is absent, crashes or computes garbage", () => {
+  reset();
+  const logs: string[] = [];
+  assert.equal(romMd5("esp8266", (s) => logs.push(s)), null);
+  assert.match(logs.pop()!, /no ROM MD5 known/);
+
+  // Wrong addresses: the model has no code there, so the first call "crashes".
+  assert.equal(romMd5("esp32c3", (s) => logs.push(s)), null);
+  assert.match(logs.pop()!, /unavailable/);
+
+  // A ROM whose MD5Update does nothing fails the known-answer test.
+  reset();
+  rom = (addr, sig) => (addr === 0x4005da9c ? () => 0 : romFunction(addr, sig, heap));
+  assert.equal(romMd5("esp32", (s) => logs.push(s)), null);
+  assert.match(logs.pop()!, /self-test failed \(abc\)/);
+
+  // No flat memory at all.
+  reset();
+  const E = (globalThis as unknown as { E: { toFlatString: unknown } }).E;
+  const saved = E.toFlatString;
+  E.toFlatString = () => undefined;
+  try {
+    assert.equal(romMd5("esp32", (s) => logs.push(s)), null);
+    assert.match(logs.pop()!, /no flat memory/);
+  } finally {
+    E.toFlatString = saved;
+  }
+});
