@@ -1,0 +1,93 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  RECORD_SIZE,
+  BODY_SIZE,
+  COMMIT_OFFSET,
+  CRC_OFFSET,
+  PAYLOAD_MAX,
+  KIND_STATE,
+  KIND_CLEAR,
+  encodeRecordBody,
+  commitBytes,
+  decodeRecord,
+  readU32,
+} from "../../src/core/journal/record";
+
+/** A slot as flash would hold it: erased, then body and (optionally) commit programmed. */
+function slotWith(body: Uint8Array, commit: Uint8Array | null): Uint8Array {
+  const slot = new Uint8Array(RECORD_SIZE).fill(0xff);
+  slot.set(body, 0);
+  if (commit) slot.set(commit, COMMIT_OFFSET);
+  return slot;
+}
+
+function payloadOf(n: number, seed: number): Uint8Array {
+  const p = new Uint8Array(n);
+  for (let i = 0; i < n; i++) p[i] = (i * 31 + seed) & 255;
+  return p;
+}
+
+test("a committed record decodes to its sequence, kind and payload", () => {
+  const payload = payloadOf(PAYLOAD_MAX, 7);
+  const rec = decodeRecord(slotWith(encodeRecordBody(0x12345678, KIND_STATE, payload), commitBytes()));
+  assert.ok(rec);
+  assert.equal(rec.seq, 0x12345678);
+  assert.equal(rec.kind, KIND_STATE);
+  assert.deepEqual(rec.payload, payload);
+});
+
+test("an empty clear record decodes with an empty payload", () => {
+  const rec = decodeRecord(slotWith(encodeRecordBody(3, KIND_CLEAR, new Uint8Array(0)), commitBytes()));
+  assert.ok(rec);
+  assert.equal(rec.kind, KIND_CLEAR);
+  assert.equal(rec.payload.length, 0);
+});
+
+test("the layout is little-endian with the CRC of the standard CRC-32 over bytes 0..247", () => {
+  const body = encodeRecordBody(0x01020304, KIND_STATE, Uint8Array.of(0xaa));
+  assert.equal(body.length, BODY_SIZE);
+  assert.deepEqual([...body.subarray(8, 12)], [4, 3, 2, 1]);
+  assert.equal(body[6], 1); // payload length low byte
+  // Independent bitwise CRC-32 (no table) to cross-check the stored value.
+  let c = 0xffffffff;
+  for (let i = 0; i < CRC_OFFSET; i++) {
+    c ^= body[i];
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  assert.equal(readU32(body, CRC_OFFSET), (c ^ 0xffffffff) >>> 0);
+});
+
+test("a body without its commit word is not a record, nor is any prefix of the commit write", () => {
+  const body = encodeRecordBody(9, KIND_STATE, payloadOf(40, 1));
+  assert.equal(decodeRecord(slotWith(body, null)), null);
+  const commit = commitBytes();
+  for (let n = 0; n < 4; n++) {
+    const slot = slotWith(body, null);
+    slot.set(commit.subarray(0, n), COMMIT_OFFSET);
+    assert.equal(decodeRecord(slot), null, "commit prefix of " + n + " bytes");
+  }
+});
+
+test("every torn prefix of the body is rejected even when a commit word is present", () => {
+  const body = encodeRecordBody(77, KIND_STATE, payloadOf(PAYLOAD_MAX, 3));
+  for (let n = 0; n < BODY_SIZE; n++) {
+    const slot = slotWith(new Uint8Array(0), commitBytes());
+    slot.set(body.subarray(0, n), 0);
+    assert.equal(decodeRecord(slot), null, "prefix " + n);
+  }
+});
+
+test("any single flipped bit in the body is caught by the CRC", () => {
+  const body = encodeRecordBody(5, KIND_STATE, payloadOf(100, 9));
+  for (let bit = 0; bit < CRC_OFFSET * 8; bit += 13) {
+    const slot = slotWith(body, commitBytes());
+    slot[bit >> 3] ^= 1 << (bit & 7);
+    assert.equal(decodeRecord(slot), null, "bit " + bit);
+  }
+});
+
+test("an erased slot and an all-zero slot are not records", () => {
+  assert.equal(decodeRecord(new Uint8Array(RECORD_SIZE).fill(0xff)), null);
+  assert.equal(decodeRecord(new Uint8Array(RECORD_SIZE)), null);
+});
