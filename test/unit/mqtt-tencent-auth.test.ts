@@ -1,0 +1,158 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { once } from "node:events";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { Aedes } from "aedes";
+import {
+  randomConnId,
+  tencentCredentials,
+  tencentExpiry,
+  tencentHost,
+  TENCENT_NO_CLOCK_EXPIRY,
+  type TencentAuthOptions,
+} from "../../src/core/mqtt/tencent-auth";
+import { MqttClient } from "../../src/core/mqtt/client";
+import { isOtaError } from "../../src/core/errors";
+import { createNodeClock, createNodeNetPort } from "../helpers/node-net-port";
+
+const SECRET = "VGhpcyBpcyBhIGRldmljZSBzZWNyZXQh"; // base64 of "This is a device secret!"
+const BASE: TencentAuthOptions = {
+  productId: "E69UADXUYY",
+  deviceName: "dev_01",
+  deviceSecretBase64: SECRET,
+  connId: "aZ09x",
+  expiry: 1700000600,
+};
+
+const nativeSha256 = (d: Uint8Array) => new Uint8Array(createHash("sha256").update(d).digest());
+
+/** What the platform computes to check a password. */
+function expectedPassword(secretB64: string, username: string): string {
+  return createHmac("sha256", Buffer.from(secretB64, "base64")).update(username, "latin1").digest("hex") + ";hmacsha256";
+}
+
+test("username, client id and password follow Tencent's key-authentication format", () => {
+  const c = tencentCredentials(BASE, null);
+  assert.equal(c.clientId, "E69UADXUYYdev_01");
+  assert.equal(c.username, "E69UADXUYYdev_01;12010126;aZ09x;1700000600");
+  assert.equal(c.password, expectedPassword(SECRET, c.username));
+  assert.match(c.password, /^[0-9a-f]{64};hmacsha256$/);
+});
+
+test("the native SHA-256 path and the JS fallback give the same password, also for the C SDK's app id", () => {
+  for (let i = 0; i < 5; i++) {
+    const opts = { ...BASE, deviceSecretBase64: randomBytes(16 + i * 7).toString("base64"), sdkAppId: "21010406", expiry: 2147483647 - i };
+    const js = tencentCredentials(opts, null);
+    const native = tencentCredentials(opts, nativeSha256);
+    assert.equal(js.username, `E69UADXUYYdev_01;21010406;aZ09x;${2147483647 - i}`);
+    assert.equal(js.password, expectedPassword(opts.deviceSecretBase64, js.username));
+    assert.equal(native.password, js.password);
+  }
+});
+
+test("input the platform would refuse is a clear MQTT_CREDENTIALS error", () => {
+  const bad: [Partial<TencentAuthOptions>, RegExp][] = [
+    [{ productId: "" }, /required/],
+    [{ deviceName: "a;b" }, /must not contain ';'/],
+    [{ connId: "abcd" }, /5 characters/],
+    [{ connId: "ab-cd" }, /\[a-zA-Z0-9\]/],
+    [{ expiry: 0 }, /expiry/],
+    [{ expiry: 1700000000.5 }, /expiry/],
+    [{ deviceSecretBase64: "" }, /empty/],
+    [{ deviceSecretBase64: "not base64!" }, /not valid base64/],
+  ];
+  for (const [patch, pattern] of bad) {
+    assert.throws(
+      () => tencentCredentials({ ...BASE, ...patch }, null),
+      (e: unknown) => isOtaError(e) && e.code === "MQTT_CREDENTIALS" && pattern.test(e.message),
+      JSON.stringify(patch)
+    );
+  }
+});
+
+test("randomConnId gives 5 alphanumerics from either kind of random source", () => {
+  assert.equal(randomConnId(() => 0), "AAAAA");
+  assert.equal(randomConnId(() => 0.999999), "99999");
+  assert.equal(randomConnId(() => -1), "99999"); // 0xffffffff as a 32-bit integer
+  const seen = new Set<string>();
+  for (let i = 0; i < 50; i++) {
+    const id = randomConnId(() => (Math.random() * 4294967296) | 0);
+    assert.match(id, /^[a-zA-Z0-9]{5}$/);
+    seen.add(id);
+  }
+  assert.ok(seen.size > 45, "ids vary");
+});
+
+test("expiry: a set clock gives now + lifetime, an unset clock the 32-bit maximum, never more", () => {
+  assert.equal(tencentExpiry(0, 3600), TENCENT_NO_CLOCK_EXPIRY);
+  assert.equal(tencentExpiry(86400 * 3, 3600), TENCENT_NO_CLOCK_EXPIRY); // a few days after the epoch: never synced
+  assert.equal(tencentExpiry(1750000000, 3600), 1750003600);
+  assert.equal(tencentExpiry(1750000000.7, 3600), 1750003600);
+  assert.equal(tencentExpiry(2147480000, 86400), TENCENT_NO_CLOCK_EXPIRY);
+  assert.equal(TENCENT_NO_CLOCK_EXPIRY, 2 ** 31 - 1);
+  assert.equal(tencentHost("E69UADXUYY"), "E69UADXUYY.iotcloud.tencentdevices.com");
+});
+
+test("MqttClient signs every connection afresh and a broker checking like Tencent accepts it", async (t) => {
+  const connIds: string[] = [];
+  const aedes = await Aedes.createBroker();
+  aedes.authenticate = (client, username, password, done) => {
+    const parts = (username ?? "").split(";");
+    const ok =
+      client.id === "E69UADXUYYdev_01" &&
+      parts.length === 4 &&
+      parts[0] === client.id &&
+      Number(parts[3]) > Date.now() / 1000 &&
+      password?.toString("latin1") === expectedPassword(SECRET, username!);
+    connIds.push(parts[2]);
+    done(ok ? null : Object.assign(new Error("auth"), { returnCode: 4 as const }), ok);
+  };
+  const conns = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    conns.add(s);
+    s.on("close", () => conns.delete(s));
+    aedes.handle(s);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const clock = createNodeClock();
+  const netPort = createNodeNetPort();
+  let connected = 0;
+  const client = new MqttClient(
+    { net: netPort, clock, random: Math.random, log: () => {} },
+    {
+      host: "127.0.0.1",
+      port: (server.address() as net.AddressInfo).port,
+      tls: false,
+      clientId: "E69UADXUYYdev_01",
+      keepaliveSec: 240,
+      backoffMinMs: 10,
+      backoffMaxMs: 20,
+      credentials: () =>
+        tencentCredentials({ ...BASE, connId: randomConnId(Math.random), expiry: tencentExpiry(Date.now() / 1000, 600) }, nativeSha256),
+    },
+    { onConnected: () => connected++, onDisconnected: () => {}, onMessage: () => {} }
+  );
+  t.after(async () => {
+    client.stop();
+    clock.dispose();
+    netPort.closeAll();
+    for (const s of conns) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => aedes.close(() => r()));
+  });
+  client.start();
+  const until = async (cond: () => boolean) => {
+    const end = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error("timeout");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await until(() => connected === 1);
+  for (const s of conns) s.destroy(); // force a reconnect
+  await until(() => connected === 2);
+  assert.equal(connIds.length, 2);
+  assert.notEqual(connIds[0], connIds[1], "a new conn id per connection");
+});
