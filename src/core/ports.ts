@@ -80,8 +80,20 @@ export interface Md5Factory {
   readonly backend: "js" | "rom";
 }
 
+/**
+ * Native conversions between binary strings (what sockets deliver) and bytes.
+ * A JS loop over charCodeAt runs at a few KB/s on an ESP32; Espruino does these natively.
+ */
+export interface BytesPort {
+  /** Copies the bytes of binary string `src` into `dst` at `dstOffset` (caller guarantees room). */
+  copyString(src: string, dst: Uint8Array, dstOffset: number): void;
+  /** The binary string of `length` bytes of `src` from `offset`. */
+  toBinaryString(src: Uint8Array, offset: number, length: number): string;
+}
+
 export interface Ports {
   flash: FlashPort;
+  bytes: BytesPort;
   clock: ClockPort;
   net: NetPort;
   system: SystemPort;

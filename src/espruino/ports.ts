@@ -2,7 +2,7 @@
 // touches Espruino's globals. The host runtime provides the same modules, so simulation
 // runs this very code.
 import type { BoardConfig } from "../core/board";
-import type { ClockPort, FlashPort, NetPort, Ports, Socket, SocketHandlers, SystemPort, TimerId, Md5Factory } from "../core/ports";
+import type { BytesPort, ClockPort, FlashPort, NetPort, Ports, Socket, SocketHandlers, SystemPort, TimerId, Md5Factory } from "../core/ports";
 
 export function espruinoFlash(base: number): FlashPort {
   const F = require("Flash");
@@ -10,6 +10,13 @@ export function espruinoFlash(base: number): FlashPort {
     read: (offset, length) => F.read(length, base + offset),
     write: (offset, data) => F.write(data, base + offset),
     eraseSector: (offset) => F.erasePage(base + offset),
+  };
+}
+
+export function espruinoBytes(): BytesPort {
+  return {
+    copyString: (src, dst, dstOffset) => dst.set(E.toUint8Array(src), dstOffset),
+    toBinaryString: (src, offset, length) => E.toString(new Uint8Array(src.buffer, src.byteOffset + offset, length)),
   };
 }
 
@@ -101,6 +108,7 @@ export function espruinoSha256(): ((d: Uint8Array) => Uint8Array) | null {
 export function espruinoPorts(board: BoardConfig, md5: Md5Factory): Ports {
   return {
     flash: espruinoFlash(board.flash.base),
+    bytes: espruinoBytes(),
     clock: espruinoClock(),
     net: espruinoNet(),
     system: espruinoSystem(),

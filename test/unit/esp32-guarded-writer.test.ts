@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { GuardedFlash, SlotWriter, protectedRegions, regionOf } from "../../src/core/esp32/guarded-writer";
+import { GuardedFlash, protectedRegions, regionOf } from "../../src/core/esp32/guarded-writer";
 import { parsePartitionTable } from "../../src/core/esp32/partition-table";
 import { preflightImage } from "../../src/core/esp32/app-image";
 import { buildFlashImage } from "../../src/host/image/flash-image";
@@ -92,43 +92,6 @@ test("GuardedFlash refuses to be set up with a region that overlaps protected fl
   assert.equal(codeOf(make(0x190800, 0x1000)), "FLASH_FORBIDDEN", "not sector aligned");
   assert.equal(codeOf(make(0x3ff000, 0x2000)), "FLASH_FORBIDDEN", "beyond the chip");
   assert.equal(codeOf(make(0x190000, 0x180000)), "no error");
-});
-
-test("SlotWriter erases each sector just before the data reaches it", () => {
-  const { nor, table, guard } = setup();
-  const w = new SlotWriter(guard, regionOf(table.ota[1]), 0);
-  const data = new Uint8Array(0x3000 + 10).map((_, i) => (i * 31) & 0xff);
-  let at = 0;
-  let step = 1;
-  while (at < data.length) {
-    const n = Math.min(step, data.length - at);
-    w.write(data, at, n);
-    at += n;
-    // Exactly the sectors holding programmed bytes are erased: none ahead of the data.
-    assert.equal(nor.stats.erases, Math.ceil((w.position() & ~3) / 0x1000), "after " + at + " bytes");
-    step = (step * 7 + 3) % 1500 + 1;
-  }
-  w.finish();
-  assert.equal(nor.stats.erases, 4);
-  assert.equal(w.position(), data.length + 2);
-  assert.deepEqual(nor.read(0x190000, data.length), data);
-  assert.deepEqual(nor.read(0x190000 + data.length, 2), Uint8Array.of(0xff, 0xff));
-  assert.deepEqual(nor.violations, []);
-  assert.equal(codeOf(() => w.write(new Uint8Array(0x180000), 0, 0x180000)), "FLASH_RANGE", "image larger than the slot");
-});
-
-test("SlotWriter resumes only at a sector boundary and re-erases from there", () => {
-  const { nor, table, guard } = setup();
-  nor.bytes.fill(0x00, 0x190000, 0x193000); // stale contents from an interrupted session
-  assert.equal(codeOf(() => new SlotWriter(guard, regionOf(table.ota[1]), 0x1800)), "FLASH_RANGE");
-  const w = new SlotWriter(guard, regionOf(table.ota[1]), 0x2000);
-  const data = new Uint8Array(0x1800).fill(0x5a);
-  w.write(data, 0, data.length);
-  w.finish();
-  assert.equal(nor.stats.erases, 2);
-  assert.deepEqual(nor.read(0x192000, 0x1800), data);
-  assert.ok(nor.read(0x190000, 0x2000).every((b) => b === 0), "sectors before the resume point untouched");
-  assert.deepEqual(nor.violations, []);
 });
 
 test("hostile images and tables are refused before the first erase", () => {

@@ -12,7 +12,10 @@ import {
   applyFlashOps, chooseTarget, FlashOp, markState, planSwitch, readOtadata, switchBack, OTA_STATE_VALID,
 } from "../../src/core/esp32/otadata";
 import { ImageVerifier, preflightImage, IMAGE_PREFLIGHT_BYTES } from "../../src/core/esp32/app-image";
-import { GuardedFlash, SlotWriter, protectedRegions, regionOf, FlashRegion } from "../../src/core/esp32/guarded-writer";
+import { GuardedFlash, protectedRegions, regionOf, FlashRegion } from "../../src/core/esp32/guarded-writer";
+import { SlotWriter } from "../../src/core/agent/slot-writer";
+import { jsMd5 } from "../../src/core/crypto/md5";
+import { nodeBytes } from "../helpers/node-bytes-port";
 import { buildFlashImage, FlashLayout } from "../../src/host/image/flash-image";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
 import { OtadataEntryInput, OTA_VALID } from "../../src/host/image/otadata-entry";
@@ -66,9 +69,8 @@ function update(port: FlashPort, layout: FlashLayout, runningLabel: string, imag
   const forbidden = protectedRegions(layout.partitionTable.offset, running);
   preflightImage(image.subarray(0, IMAGE_PREFLIGHT_BYTES), 0, target.size, image.length, "espruino");
   const slotGuard = new GuardedFlash(port, { chipSize: layout.flash.size, allowed: [regionOf(target)], forbidden });
-  const writer = new SlotWriter(slotGuard, regionOf(target), 0);
-  for (let at = 0; at < image.length; at += CHUNK) writer.write(image, at, Math.min(CHUNK, image.length - at));
-  writer.finish();
+  const writer = new SlotWriter(slotGuard, nodeBytes, jsMd5.create(), target.offset, image.length, 0);
+  for (let at = 0; at < image.length; at += CHUNK) writer.append(Buffer.from(image.subarray(at, Math.min(at + CHUNK, image.length))).toString("latin1"));
   const check = new ImageVerifier(true);
   for (let at = 0; at < image.length; at += 4096) check.feed(port.read(target.offset + at, Math.min(4096, image.length - at)), 0, Math.min(4096, image.length - at));
   check.verify();

@@ -1,8 +1,7 @@
 // Every flash mutation of an update goes through GuardedFlash: it knows the few regions
 // the current step may touch and refuses anything else *before* calling the port, so a
 // wrong offset (bad table, arithmetic slip, hostile input) cannot reach the bootloader,
-// the partition table or the running image. SlotWriter streams an image into a slot,
-// erasing each sector only when the data reaches it.
+// the partition table or the running image.
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
@@ -93,82 +92,6 @@ export class GuardedFlash implements FlashPort {
     for (let done = 0; done < len; done += MAX_WRITE) {
       const n = len - done < MAX_WRITE ? len - done : MAX_WRITE;
       this.flash.write(offset + done, data.subarray(done, done + n));
-    }
-  }
-}
-
-/**
- * Appends an image to a slot. A sector is erased right before the first byte lands in it
- * (never the whole slot up front, so a power cut costs at most one sector of work and the
- * erase time is spread over the download). Bytes are programmed in 4-byte words; up to 3
- * bytes wait in a carry until more arrive or finish() pads them with 0xFF.
- */
-export class SlotWriter {
-  private flash: FlashPort;
-  private base: number;
-  private size: number;
-  /** Slot-relative: bytes programmed so far (a multiple of 4). */
-  private programmed: number;
-  /** Slot-relative end of the sectors erased by this writer. */
-  private erasedTo: number;
-  private carry = new Uint8Array(4);
-  private carryLen = 0;
-
-  /**
-   * `startAt` resumes an interrupted download: it must be a sector boundary, because a
-   * sector whose programming was cut by a power loss is only trustworthy after a new erase.
-   */
-  constructor(flash: FlashPort, slot: FlashRegion, startAt: number) {
-    if (!isWhole(startAt) || startAt % SECTOR_SIZE !== 0 || startAt > slot.size) {
-      throw otaError("FLASH_RANGE", "resume offset " + startAt + " is not a sector boundary inside " + slot.name);
-    }
-    this.flash = flash;
-    this.base = slot.offset;
-    this.size = slot.size;
-    this.programmed = startAt;
-    this.erasedTo = startAt;
-  }
-
-  /** Bytes accepted so far, counted from the start of the slot. */
-  position(): number {
-    return this.programmed + this.carryLen;
-  }
-
-  write(data: Uint8Array, off: number, len: number): void {
-    if (this.position() + len > this.size) throw otaError("FLASH_RANGE", "image does not fit the slot (" + (this.position() + len) + " > " + this.size + ")");
-    while (this.carryLen > 0 && len > 0) {
-      this.carry[this.carryLen++] = data[off++];
-      len--;
-      if (this.carryLen === 4) {
-        this.carryLen = 0;
-        this.program(this.carry, 0, 4);
-      }
-    }
-    const whole = len & ~3;
-    if (whole > 0) this.program(data, off, whole);
-    for (let i = whole; i < len; i++) this.carry[this.carryLen++] = data[off + i];
-  }
-
-  /** Programs the last partial word (padded with 0xFF, which leaves flash as erased). */
-  finish(): void {
-    if (this.carryLen === 0) return;
-    for (let i = this.carryLen; i < 4; i++) this.carry[i] = 0xff;
-    this.carryLen = 0;
-    this.program(this.carry, 0, 4);
-  }
-
-  private program(data: Uint8Array, off: number, len: number): void {
-    while (len > 0) {
-      const sectorEnd = (this.programmed & ~(SECTOR_SIZE - 1)) + SECTOR_SIZE;
-      const n = len < sectorEnd - this.programmed ? len : sectorEnd - this.programmed;
-      while (this.erasedTo < this.programmed + n) {
-        this.flash.eraseSector(this.base + this.erasedTo);
-        this.erasedTo += SECTOR_SIZE;
-      }
-      this.flash.write(this.base + this.programmed, data.subarray(off, off + n));
-      this.programmed += n;
-      off += n;
-      len -= n;
     }
   }
 }

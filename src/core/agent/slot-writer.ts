@@ -1,0 +1,78 @@
+// Streams downloaded bytes into the target app slot, one 4 KB sector at a time:
+// erase the sector just ahead of the data (never the whole slot up front), program it,
+// read it back and feed the MD5 with what the flash actually holds. The MD5 therefore
+// verifies the stored image, not the stream, and a power cut can never leave a
+// "verified" prefix that differs from flash.
+import type { BytesPort, FlashPort, Md5 } from "../ports";
+
+export const SECTOR = 4096;
+
+export class SlotWriter {
+  /** Bytes of the image that are programmed, read back and hashed (always a multiple of 4096 until the end). */
+  written: number;
+  private buf: Uint8Array;
+  private fill = 0;
+
+  /**
+   * @param flash    the guarded flash (only the target slot is writable through it for this stream)
+   * @param slot     offset of the target slot
+   * @param size     total image size
+   * @param written  resume point: bytes already durable (a multiple of 4096)
+   * @param beforeFirstProgram  sees the first sector's bytes before anything is erased, and may throw to refuse the image
+   */
+  constructor(
+    private flash: FlashPort,
+    private bytes: BytesPort,
+    private md5: Md5,
+    private slot: number,
+    private size: number,
+    written: number,
+    private beforeFirstProgram?: (first: Uint8Array) => void,
+  ) {
+    this.written = written;
+    this.buf = new Uint8Array(SECTOR);
+  }
+
+  /** Offset of the next byte the writer expects from the network. */
+  get position(): number {
+    return this.written + this.fill;
+  }
+
+  /** Appends a binary-string chunk; programs every full sector. Returns false when the chunk would pass the image end. */
+  append(chunk: string): boolean {
+    let i = 0;
+    const n = chunk.length;
+    if (this.position + n > this.size) return false;
+    while (i < n) {
+      const take = Math.min(SECTOR - this.fill, n - i);
+      this.bytes.copyString(i === 0 && take === n ? chunk : chunk.substring(i, i + take), this.buf, this.fill);
+      this.fill += take;
+      i += take;
+      if (this.fill === SECTOR) this.program();
+    }
+    if (this.position === this.size && this.fill > 0) this.program();
+    return true;
+  }
+
+  /** The MD5 midstate over exactly the `written` bytes (journal it together with `written`). */
+  md5State(): Uint8Array {
+    return this.md5.saveState();
+  }
+
+  /** Forgets bytes received after the last programmed sector (a request that failed mid-sector). */
+  dropPartial(): void {
+    this.fill = 0;
+  }
+
+  private program(): void {
+    const at = this.slot + this.written;
+    const len = this.fill;
+    if (this.written === 0 && this.beforeFirstProgram) this.beforeFirstProgram(this.buf.subarray(0, len));
+    this.flash.eraseSector(at);
+    this.flash.write(at, len === SECTOR ? this.buf : this.buf.subarray(0, len));
+    const back = this.flash.read(at, len);
+    this.md5.update(back, 0, len);
+    this.written += len;
+    this.fill = 0;
+  }
+}
