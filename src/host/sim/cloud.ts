@@ -1,0 +1,156 @@
+// A simulated Tencent IoT Hub OTA service: it keeps a target per device, pushes
+// update_firmware when a task is created and again whenever the device reports another
+// version (the platform's documented resume/refresh channel), ends a task on "done",
+// "fail" or a report of the target version, and records every message it saw.
+import mqtt, { type MqttClient } from "mqtt";
+
+export interface FirmwareOffer {
+  version: string;
+  md5: string;
+  size: number;
+  /** Called for every push so URLs can be freshly "signed" (a 403 fault then expires old ones). */
+  url: () => string;
+  taskId?: number | string;
+  fwType?: string;
+}
+
+export type TaskState = "pending" | "downloading" | "burning" | "done" | "failed";
+
+export interface DeviceRecord {
+  key: string;
+  /** Every JSON message the device published on $ota/report, in order. */
+  reports: Record<string, any>[];
+  /** Every update_firmware the cloud sent. */
+  pushes: Record<string, any>[];
+  reportedVersion?: string;
+  target?: FirmwareOffer;
+  task: TaskState | "none";
+  percent: number;
+  resultCode?: string;
+  resultMsg?: string;
+}
+
+export interface CloudOptions {
+  brokerUrl: string;
+  /** Cap on automatic re-pushes per task, so a broken device cannot make the cloud spin. */
+  maxPushes?: number;
+}
+
+export class SimCloud {
+  readonly devices = new Map<string, DeviceRecord>();
+  private client!: MqttClient;
+  private listeners: (() => void)[] = [];
+
+  private constructor(private readonly opts: CloudOptions) {}
+
+  static async start(opts: CloudOptions): Promise<SimCloud> {
+    const c = new SimCloud(opts);
+    c.client = mqtt.connect(opts.brokerUrl, { clientId: "sim-cloud-" + process.pid + "-" + Math.floor(Math.random() * 1e9), reconnectPeriod: 200, connectTimeout: 5000 });
+    c.client.on("message", (topic, payload) => c.onReport(topic, payload.toString("utf8")));
+    c.client.on("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }));
+    await new Promise<void>((resolve, reject) => {
+      c.client.once("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+      c.client.once("error", reject);
+    });
+    return c;
+  }
+
+  device(productId: string, deviceName: string): DeviceRecord {
+    const key = productId + "/" + deviceName;
+    let d = this.devices.get(key);
+    if (!d) {
+      d = { key, reports: [], pushes: [], task: "none", percent: 0 };
+      this.devices.set(key, d);
+    }
+    return d;
+  }
+
+  /** Creates an update task for a device and pushes it right away (as the console does). */
+  deploy(productId: string, deviceName: string, offer: FirmwareOffer): void {
+    const d = this.device(productId, deviceName);
+    d.target = offer;
+    d.task = "pending";
+    d.percent = 0;
+    d.resultCode = undefined;
+    d.resultMsg = undefined;
+    this.push(d);
+  }
+
+  /** Sends a raw payload on a device's update topic (hostile-input tests). */
+  sendRaw(productId: string, deviceName: string, payload: string | Buffer, topic = `$ota/update/${productId}/${deviceName}`): void {
+    this.client.publish(topic, payload, { qos: 1 });
+  }
+
+  /** Resolves when `pred` holds for the device (checked after every report). */
+  waitFor(productId: string, deviceName: string, pred: (d: DeviceRecord) => boolean, timeoutMs: number, what = "condition"): Promise<DeviceRecord> {
+    const d = this.device(productId, deviceName);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (pred(d)) {
+          this.listeners = this.listeners.filter((l) => l !== check);
+          clearTimeout(timer);
+          resolve(d);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.listeners = this.listeners.filter((l) => l !== check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${d.key}; last reports: ${JSON.stringify(d.reports.slice(-5))}`));
+      }, timeoutMs);
+      this.listeners.push(check);
+      check();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+
+  private push(d: DeviceRecord): void {
+    const o = d.target!;
+    const msg: Record<string, unknown> = { file_size: o.size, md5sum: o.md5, type: "update_firmware", url: o.url(), version: o.version };
+    if (o.taskId !== undefined) msg.task_id = o.taskId;
+    if (o.fwType !== undefined) msg.fw_type = o.fwType;
+    d.pushes.push(msg);
+    const [productId, deviceName] = d.key.split("/");
+    this.client.publish(`$ota/update/${productId}/${deviceName}`, JSON.stringify(msg), { qos: 1 });
+  }
+
+  private onReport(topic: string, text: string): void {
+    const parts = topic.split("/");
+    const d = this.device(parts[2], parts[3]);
+    let msg: Record<string, any>;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      d.reports.push({ invalid: text });
+      this.notify();
+      return;
+    }
+    d.reports.push(msg);
+    const o = d.target;
+    if (msg.type === "report_version") {
+      const version = msg.report?.version;
+      d.reportedVersion = version;
+      this.client.publish(`$ota/update/${parts[2]}/${parts[3]}`, JSON.stringify({ result_code: 0, result_msg: "success", type: "report_version_rsp", version }), { qos: 1 });
+      if (o && (d.task === "pending" || d.task === "downloading" || d.task === "burning")) {
+        if (version === o.version) d.task = "done";
+        else if (d.pushes.length < (this.opts.maxPushes ?? 50)) this.push(d);
+      }
+    } else if (msg.type === "report_progress" && o && msg.report?.version === o.version) {
+      const p = msg.report.progress ?? {};
+      if (p.state === "downloading") {
+        if (d.task === "pending" || d.task === "downloading") d.task = "downloading";
+        d.percent = Number(p.percent);
+      } else if (p.state === "burning") d.task = d.task === "done" ? "done" : "burning";
+      else if (p.state === "done") d.task = "done";
+      else if (p.state === "fail") d.task = "failed";
+      d.resultCode = p.result_code;
+      d.resultMsg = p.result_msg;
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+}

@@ -1,0 +1,179 @@
+// One complete simulated OTA: a broker, the simulated Tencent cloud, the firmware server
+// with its fault plan and one simulated board running the real bundle. Used by
+// `npm run sim`, the end-to-end tests and the benchmarks.
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import type { BoardConfig } from "../../core/board";
+import { loadBoard, BOARDS_DIR } from "../boards/load-board";
+import { buildAppImage } from "../image/app-image-builder";
+import { startBroker, type BrokerKind, type Broker } from "./broker";
+import { SimCloud, type DeviceRecord } from "./cloud";
+import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
+import { SimDevice, type BrokenImage } from "./sim-device";
+import { FlashWatch } from "./flash-watch";
+
+export interface OtaRunOptions {
+  board?: string | BoardConfig;
+  /** The bundle to run; default dist/<board>.js (built by `npm run build`). */
+  bundle?: string;
+  broker?: BrokerKind;
+  fromVersion?: string;
+  toVersion?: string;
+  imageSize?: number;
+  /** Seeds the image bytes and the flash emulator's half-done operations. */
+  seed?: number;
+  /** Faults to arm on the firmware server before the update is pushed. */
+  faults?: (server: FirmwareServer) => void;
+  /** Cut the power when this many bytes of the new image are in the target slot (one cut per entry). */
+  powerCutsAtBytes?: number[];
+  /** Cut the power during the n-th flash operation after the image is complete (the slot switch). */
+  powerCutDuringSwitchOp?: number;
+  /** How long the board stays off after a power cut. */
+  offMs?: number;
+  broken?: BrokenImage[];
+  /** Corrupts what the cloud announces (an MD5 mismatch). */
+  announceMd5?: string;
+  timeoutMs?: number;
+  /** Resolve when this holds for the device's cloud record (default: task done or failed). */
+  until?: (d: DeviceRecord, run: OtaRun) => boolean;
+  onReport?: (d: DeviceRecord) => void;
+  echo?: boolean;
+}
+
+export interface OtaRunResult {
+  result: "done" | "failed";
+  resultCode?: string;
+  resultMsg?: string;
+  from: string;
+  to: string;
+  /** Version in the slot that booted last. */
+  running: string | null;
+  imageBytes: number;
+  /** Firmware body bytes the server handed to the network. */
+  bytesFetched: number;
+  requests: number;
+  reboots: number;
+  powerCuts: number;
+  journalErases: number;
+  flashErases: number;
+  reports: Record<string, any>[];
+  durationMs: number;
+}
+
+export interface OtaRun {
+  board: BoardConfig;
+  broker: Broker;
+  cloud: SimCloud;
+  server: FirmwareServer;
+  sim: SimDevice;
+  watch: FlashWatch;
+  image: Uint8Array;
+  close(): Promise<void>;
+}
+
+export function resolveBoard(b: string | BoardConfig | undefined): BoardConfig {
+  if (b && typeof b === "object") return b;
+  return loadBoard(join(BOARDS_DIR, (b ?? "host-sim") + ".json"));
+}
+
+export function bundleFor(board: BoardConfig): string {
+  const path = join(BOARDS_DIR, "..", "dist", board.name + ".js");
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first`);
+  return readFileSync(path, "utf8");
+}
+
+const md5Hex = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
+
+/** Starts everything and powers the board on; the update is not pushed yet. */
+export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
+  const board = resolveBoard(o.board);
+  const seed = o.seed ?? 1;
+  const broker = await startBroker(o.broker ?? "aedes");
+  const cloud = await SimCloud.start({ brokerUrl: broker.url });
+  const server = await startFirmwareServer();
+  const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
+  const image = buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
+  const sim = new SimDevice({
+    board,
+    bundle: o.bundle ?? bundleFor(board),
+    initialImage,
+    routes: [
+      { host: board.mqtt.host, port: board.mqtt.port, realPort: broker.port },
+      { host: "127.0.0.1", port: server.port, realPort: server.port },
+    ],
+    seed,
+    broken: o.broken,
+    echo: o.echo,
+  });
+  const watch = new FlashWatch(sim.flash, board);
+  return {
+    board,
+    broker,
+    cloud,
+    server,
+    sim,
+    watch,
+    image,
+    async close() {
+      watch.stop();
+      sim.stop();
+      await cloud.close();
+      await server.close();
+      await broker.close();
+    },
+  };
+}
+
+/** Runs a whole update and reports what happened. */
+export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
+  const run = await startRun(o);
+  const t0 = Date.now();
+  try {
+    const { board, cloud, server, sim, watch, image } = run;
+    let sign = 0;
+    server.setFile("/fw.bin", image);
+    o.faults?.(server);
+    const { productId, deviceName } = board.mqtt;
+    const rec = cloud.device(productId, deviceName);
+    let powerCuts = 0;
+    const offMs = o.offMs ?? 200;
+    const cutThenBoot = () => {
+      powerCuts++;
+      setTimeout(() => sim.powerOn(), offMs).unref();
+    };
+    for (const at of o.powerCutsAtBytes ?? []) watch.cutWhenSlotReaches(at, cutThenBoot);
+    if (o.powerCutDuringSwitchOp) watch.cutDuringSwitch(image.length, o.powerCutDuringSwitchOp, cutThenBoot);
+
+    sim.powerOn();
+    await cloud.waitFor(productId, deviceName, (d) => d.reportedVersion !== undefined, 20000, "the first report_version");
+    cloud.deploy(productId, deviceName, {
+      version: o.toVersion ?? "1.1.0",
+      md5: o.announceMd5 ?? md5Hex(image),
+      size: image.length,
+      url: () => server.url("/fw.bin") + "?sign=" + ++sign,
+    });
+    const until = o.until ?? ((d: DeviceRecord) => d.task === "failed" || (d.task === "done" && d.reports.some((r) => r.report?.progress?.state === "done")));
+    await cloud.waitFor(productId, deviceName, (d) => until(d, run), o.timeoutMs ?? 120000, "the update to end");
+    await server.settled();
+    return {
+      result: rec.task === "done" ? "done" : "failed",
+      resultCode: rec.resultCode,
+      resultMsg: rec.resultMsg,
+      from: o.fromVersion ?? "1.0.0",
+      to: o.toVersion ?? "1.1.0",
+      running: sim.runningVersion,
+      imageBytes: image.length,
+      bytesFetched: server.requests.reduce((n, r) => n + r.bytesSent, 0),
+      requests: server.requests.length,
+      reboots: sim.device.boots - 1,
+      powerCuts,
+      journalErases: watch.journalErases,
+      flashErases: sim.flash.stats.erases,
+      reports: rec.reports,
+      durationMs: Date.now() - t0,
+    };
+  } finally {
+    await run.close();
+  }
+}
