@@ -65,7 +65,9 @@ const boards = boardFiles()
   .filter((b) => !only || b.name === only);
 if (only && boards.length === 0) throw new Error(`BOARD=${only}: no boards/${only}.json`);
 
-export default boards.map((board) => ({
+/** The Rollup options that build `board`'s bundle (also used by src/host/build/bundle.ts). */
+export function bundleConfig(board) {
+  return {
   input: "src/espruino/main.ts",
   output: {
     file: `dist/${board.name}.js`,
@@ -87,4 +89,7 @@ export default boards.map((board) => ({
     if (warning.code === "CIRCULAR_DEPENDENCY") throw new Error(warning.message);
     warn(warning);
   },
-}));
+  };
+}
+
+export default boards.map(bundleConfig);

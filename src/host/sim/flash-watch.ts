@@ -54,6 +54,11 @@ export class FlashWatch {
     this.arm(() => this.progress >= bytes, 1, onCut);
   }
 
+  /** Calls `fn` (once) before the first flash operation after `bytes` of the image are in the slot. */
+  whenSlotReaches(bytes: number, fn: () => void): void {
+    this.triggers.push({ when: () => this.progress >= bytes, fire: fn });
+  }
+
   /** Once the whole image is written, cuts power during the n-th flash operation after that. */
   cutDuringSwitch(imageBytes: number, n: number, onCut: () => void): void {
     this.arm(() => this.progress >= imageBytes, n, onCut);

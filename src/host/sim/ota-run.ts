@@ -37,7 +37,10 @@ export interface OtaRunOptions {
   timeoutMs?: number;
   /** Resolve when this holds for the device's cloud record (default: task done or failed). */
   until?: (d: DeviceRecord, run: OtaRun) => boolean;
+  /** Called after every report the cloud receives (progress display). */
   onReport?: (d: DeviceRecord) => void;
+  /** Look at the finished run (flash, logs) before everything is shut down. */
+  inspect?: (run: OtaRun) => void;
   echo?: boolean;
 }
 
@@ -69,6 +72,8 @@ export interface OtaRun {
   sim: SimDevice;
   watch: FlashWatch;
   image: Uint8Array;
+  /** The flash as it left the factory, before the first boot. */
+  initialFlash: Uint8Array;
   close(): Promise<void>;
 }
 
@@ -81,6 +86,11 @@ export function bundleFor(board: BoardConfig): string {
   const path = join(BOARDS_DIR, "..", "dist", board.name + ".js");
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first`);
   return readFileSync(path, "utf8");
+}
+
+/** The task failed, or the device reported "done" (which it does only from the new image). */
+export function updateEnded(d: DeviceRecord): boolean {
+  return d.task === "failed" || (d.task === "done" && d.reports.some((r) => r.report?.progress?.state === "done"));
 }
 
 const md5Hex = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
@@ -115,6 +125,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
     sim,
     watch,
     image,
+    initialFlash: sim.flash.snapshot(),
     async close() {
       watch.stop();
       sim.stop();
@@ -153,9 +164,19 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
       size: image.length,
       url: () => server.url("/fw.bin") + "?sign=" + ++sign,
     });
-    const until = o.until ?? ((d: DeviceRecord) => d.task === "failed" || (d.task === "done" && d.reports.some((r) => r.report?.progress?.state === "done")));
-    await cloud.waitFor(productId, deviceName, (d) => until(d, run), o.timeoutMs ?? 120000, "the update to end");
+    const until = o.until ?? updateEnded;
+    await cloud.waitFor(
+      productId,
+      deviceName,
+      (d) => {
+        o.onReport?.(d);
+        return until(d, run);
+      },
+      o.timeoutMs ?? 120000,
+      "the update to end",
+    );
     await server.settled();
+    o.inspect?.(run);
     return {
       result: rec.task === "done" ? "done" : "failed",
       resultCode: rec.resultCode,
