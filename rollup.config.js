@@ -51,7 +51,8 @@ const terserOptions = {
     booleans: true,
     comparisons: true,
     evaluate: true,
-    unused: true,
+    // unused would drop a repeated `var` and leave a bare assignment, which makes a global on Espruino
+    unused: false,
     side_effects: true,
     join_vars: true,
     directives: false,

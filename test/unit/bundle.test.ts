@@ -1,0 +1,183 @@
+// The real build: every board file becomes one minified bundle through rollup.config.js (the
+// same TypeScript ES5 + terser + gate pipeline as `npm run build`), with that board compiled in.
+// Optionally (ESPRUINO_BIN=path to a Linux Espruino build) the host-sim bundle is run on the real
+// interpreter, to prove it parses and starts.
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { rollup, type RollupOptions, type OutputOptions } from "rollup";
+import { assertBundle, espruinoGlobals } from "../../src/host/gate/check-bundle";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BOARDS_DIR = join(ROOT, "boards");
+
+/** Board names from the board files themselves, independently of the build config. */
+const boardNames: string[] = readdirSync(BOARDS_DIR)
+  .filter((f) => f.endsWith(".json") && f !== "board.schema.json")
+  .sort()
+  .map((f) => (JSON.parse(readFileSync(join(BOARDS_DIR, f), "utf8")) as { name: string }).name);
+
+interface Build {
+  code: string | null;
+  /** The build's failure (a gate rejection names every issue), when it failed. */
+  error: string | null;
+}
+
+const builds = new Map<string, Build>();
+
+/** Where the board name is its own token: `esp32-4mb-ab` must not count as a use of `esp32`. */
+function mentions(code: string, name: string): boolean {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^\\w-])${escaped}($|[^\\w-])`).test(code);
+}
+
+function requiredModules(code: string): string[] {
+  const found = new Set<string>();
+  for (const match of code.matchAll(/\brequire\s*\(\s*(["'])((?:(?!\1).)*)\1\s*\)/g)) found.add(match[2]);
+  return [...found].sort();
+}
+
+before(async () => {
+  // The config builds every board unless BOARD narrows it, and it resolves paths from the cwd.
+  delete process.env.BOARD;
+  process.chdir(ROOT);
+  const { default: configs } = (await import("../../rollup.config.js")) as { default: RollupOptions[] };
+  for (const config of configs) {
+    const output = config.output as OutputOptions;
+    const name = String(output.file).replace(/^dist\//, "").replace(/\.js$/, "");
+    try {
+      const bundle = await rollup(config);
+      try {
+        const { output: chunks } = await bundle.generate(output);
+        const entries = chunks.filter((c) => c.type === "chunk");
+        assert.equal(entries.length, 1, `${name}: expected one chunk, got ${entries.map((c) => c.fileName).join(", ")}`);
+        builds.set(name, { code: entries[0].code, error: null });
+      } finally {
+        await bundle.close();
+      }
+    } catch (e) {
+      builds.set(name, { code: null, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+});
+
+function built(name: string): string {
+  const build = builds.get(name);
+  assert.ok(build, `no bundle for board ${name}; built: ${[...builds.keys()].join(", ")}`);
+  if (build.error !== null) assert.fail(`build of ${name} failed:\n${build.error}`);
+  return build.code as string;
+}
+
+describe("bundle: one gated bundle per board file", () => {
+  it("builds exactly the boards in boards/*.json", () => {
+    assert.ok(boardNames.length > 0, "no board files found");
+    assert.deepEqual([...builds.keys()].sort(), boardNames);
+  });
+
+  for (const name of boardNames) {
+    it(`${name}: builds, passes the Espruino gate and reports its size`, (t) => {
+      const code = built(name);
+      assert.doesNotThrow(() => assertBundle(code, `${name}.js`));
+      t.diagnostic(`${name}.js: ${Buffer.byteLength(code, "utf8")} bytes minified`);
+    });
+
+    it(`${name}: has its own board name compiled in and no other board's`, () => {
+      const code = built(name);
+      assert.ok(mentions(code, name), `"${name}" not found in its bundle`);
+      const others = boardNames.filter((other) => other !== name && mentions(code, other));
+      assert.deepEqual(others, [], `${name}.js names other boards`);
+    });
+
+    it(`${name}: requires only modules Espruino has`, () => {
+      const allowed = espruinoGlobals.globals.require?.modules ?? [];
+      const modules = requiredModules(built(name));
+      assert.deepEqual(modules.filter((m) => !allowed.includes(m)), [], `allowed: ${allowed.join(", ")}`);
+    });
+  }
+});
+
+const ESPRUINO_BIN = process.env.ESPRUINO_BIN;
+
+function executable(path: string | undefined): path is string {
+  if (!path) return false;
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Run {
+  output: string;
+  /** Why the run ended: "exit <code>", "signal <name>", or "stopped" once the agent had logged. */
+  ended: string;
+}
+
+/**
+ * Runs `file` on the interpreter until it has logged a first full "ota:" line and half a second
+ * more, until it exits (the Linux build stops at the first raw flash read outside its own small
+ * flash), or for at most 10 s. Only this process's own child is ever killed.
+ */
+function runOnEspruino(bin: string, file: string, cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [file], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let finished = false;
+    let grace: NodeJS.Timeout | null = null;
+    const finish = (ended: string): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(limit);
+      if (grace) clearTimeout(grace);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      resolve({ output, ended });
+    };
+    const limit = setTimeout(() => finish("stopped after 10 s"), 10_000);
+    const collect = (chunk: Buffer): void => {
+      output += chunk.toString("latin1");
+      if (!grace && /(^|\n)ota:[^\n]*\n/.test(output)) grace = setTimeout(() => finish("stopped"), 500);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    child.on("error", (e) => {
+      if (!finished) {
+        finished = true;
+        clearTimeout(limit);
+        reject(e);
+      }
+    });
+    child.on("close", (code, signal) => finish(signal ? `signal ${signal}` : `exit ${code}`));
+  });
+}
+
+describe("bundle: host-sim on the real Espruino interpreter", () => {
+  it("parses and starts (ESPRUINO_BIN)", async (t) => {
+    if (!executable(ESPRUINO_BIN)) {
+      t.skip("set ESPRUINO_BIN to an Espruino Linux build to run the host-sim bundle on it");
+      return;
+    }
+    const code = built("host-sim");
+    const dir = mkdtempSync(join(tmpdir(), "espruino-bundle-"));
+    try {
+      writeFileSync(join(dir, "host-sim.js"), code);
+      const run = await runOnEspruino(ESPRUINO_BIN, join(dir, "host-sim.js"), dir);
+      const lines = run.output.split(/\r?\n/);
+      const firstOta = lines.findIndex((line) => line.startsWith("ota:"));
+      const excerpt = run.output.slice(0, 2000);
+      assert.ok(firstOta >= 0, `no "ota:" log line (${run.ended}); output began:\n${excerpt}`);
+      // Everything up to the agent's first log line is the load of the whole bundle: a parse error
+      // or a binding used before it exists would show here. After it, the Linux build's dump of
+      // its memory on a flash assertion may quote source text, so it is not searched.
+      const beforeStart = lines.slice(0, firstOta).join("\n");
+      assert.doesNotMatch(beforeStart, /SyntaxError|ReferenceError|Uncaught|ASSERT/, excerpt);
+      t.diagnostic(`first log line: ${lines[firstOta]} (${run.ended})`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
