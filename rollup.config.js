@@ -11,6 +11,7 @@ import typescript from "@rollup/plugin-typescript";
 import terser from "@rollup/plugin-terser";
 import { boardFiles, loadBoard } from "./src/host/boards/load-board.ts";
 import { assertBundle } from "./src/host/gate/check-bundle.ts";
+import { espruinoPostPassPlugin } from "./src/host/build/espruino-postpass.ts";
 
 const only = process.env.BOARD; // build a single board: BOARD=host-sim npm run build
 
@@ -83,6 +84,7 @@ export function bundleConfig(board) {
     boardConfig(board),
     typescript({ tsconfig: "./tsconfig.json", noEmit: false, include: ["src/core/**/*.ts", "src/espruino/**/*.ts"] }),
     terser(terserOptions),
+    espruinoPostPassPlugin(),
     espruinoGate(),
   ],
   onwarn(warning, warn) {

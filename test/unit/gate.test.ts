@@ -467,3 +467,14 @@ describe("gate: the allow-list data", () => {
     assert.deepEqual(requiredModules.filter((name) => !allowedModules.includes(name)), []);
   });
 });
+
+it("bare-return: terser's `return}` is rejected, `return;}` passes, and the build post-pass adds the semicolon", async () => {
+  const { espruinoPostPass } = await import("../../src/host/build/espruino-postpass");
+  const bad = "function f(a){if(a)return}function g(){x=1;return}";
+  const issues = checkBundle(bad, "b.js").filter((i) => i.rule === "bare-return");
+  assert.equal(issues.length, 2);
+  assert.match(issues[0].message, /Unexpected end of Input/);
+  const fixed = espruinoPostPass(bad + 'var s="return}";');
+  assert.equal(fixed, 'function f(a){if(a)return;}function g(){x=1;return;}var s="return}";');
+  assert.equal(checkBundle(fixed, "b.js").filter((i) => i.rule === "bare-return").length, 0);
+});

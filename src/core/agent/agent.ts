@@ -116,7 +116,10 @@ export class Agent {
       try {
         this.act(row[3], item.data);
       } catch (e) {
-        this.queue.push({ ev: "failed", data: { code: -5, msg: failMessage(-5, errorText(e)) } });
+        // An action that throws ends the job with fail -5, once: if reporting the failure
+        // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
+        this.ports.system.log("ota: " + row[3] + " failed: " + errorText(e));
+        if (item.ev !== "failed") this.queue.push({ ev: "failed", data: { code: -5, msg: failMessage(-5, errorText(e)) } });
       }
     }
     this.dispatching = false;

@@ -193,6 +193,16 @@ export function checkEspruinoSyntax(program: Program): GateIssue[] {
       case "LabeledStatement":
         issues.push(issueAt("label", `labelled statement "${node.label.name}:" is not supported by Espruino`, node));
         break;
+      case "ReturnStatement":
+        // acorn counts a terminating ";" in the node, so a 6-character node is a bare `return`
+        if (node.argument === null && node.end - node.start === 6) {
+          issues.push(issueAt(
+            "bare-return",
+            "`return` without a semicolon (e.g. terser's `return}`): Espruino 2v29 throws \"Unexpected end of Input\" when it reaches one at the end of a function; write `return;`",
+            node,
+          ));
+        }
+        break;
       case "WithStatement":
         issues.push(issueAt("with", "with statement is not supported by Espruino", node));
         break;
