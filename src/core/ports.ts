@@ -19,7 +19,7 @@ export type TimerId = number;
 export interface ClockPort {
   now(): number;
   after(ms: number, fn: () => void): TimerId;
-  /** Safe to call with an id that already fired. */
+  /** Must not be called with an id whose timer already fired: Espruino reuses ids. */
   cancel(id: TimerId): void;
 }
 

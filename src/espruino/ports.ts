@@ -25,14 +25,9 @@ export function espruinoClock(): ClockPort {
     now: () => getTime() * 1000,
     after: (ms: number, fn: () => void): TimerId => setTimeout(fn, ms),
     cancel: (id: TimerId) => {
-      // clearTimeout(undefined) throws on Espruino and a stale id throws too
-      if (id) {
-        try {
-          clearTimeout(id);
-        } catch (e) {
-          /* already fired */
-        }
-      }
+      // clearTimeout(undefined) throws on Espruino. Ids are reused there, so callers
+      // forget an id once its timer fired and never cancel a stale one.
+      if (id) clearTimeout(id);
     },
   };
 }

@@ -132,16 +132,21 @@ export class SimDevice {
     }
   }
 
-  /** ESP32.setOTAValid as ESP-IDF implements it: rewrite the active otadata copy's state. */
-  private setOtaValid(valid: boolean): void {
+  /**
+   * ESP32.setOTAValid as ESP-IDF implements it: rewrite the active otadata copy's state.
+   * Returns false when IDF would refuse (running from factory), so the runtime does not reboot.
+   */
+  private setOtaValid(valid: boolean): boolean {
     const port = this.flash.asPort();
     const table = parsePartitionTable(port.read(this.opts.board.partitionTable.offset, PARTITION_TABLE_MAX_LEN), md5Bytes, this.opts.board.flash.size);
-    if (!table.otadata) return;
+    if (!table.otadata) return false;
     const copies = readOtadata(port, table.otadata);
     try {
       applyFlashOps(port, markState(table, copies, valid ? OTA_STATE_VALID : OTA_STATE_INVALID));
+      return true;
     } catch {
       // "Running firmware is factory": IDF returns an error and changes nothing.
+      return false;
     }
   }
 }
