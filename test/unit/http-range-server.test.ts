@@ -7,7 +7,7 @@ import { startFirmwareServer, type FirmwareServer } from "../../src/host/sim/fir
 import type { RangeRequest } from "../../src/core/http/range-request";
 import { createNodeClock, createNodeNetPort } from "../helpers/node-net-port";
 import { makeImage, runFetch, slice, type RunOptions } from "../helpers/http-fixtures";
-import { makeTestCert } from "../helpers/http-test-cert";
+import { makeTestCert } from "../../src/host/sim/test-cert";
 
 const SIZE = 300_000;
 const IMAGE = makeImage(SIZE, 7);

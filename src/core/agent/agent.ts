@@ -93,6 +93,7 @@ export class Agent {
     }
     this.mqtt.subscribe(this.topics.update);
     this.mqtt.start();
+    if (this.saved && this.saved.phase === "confirmed") this.sendDone(this.saved);
     if (!this.layout) this.dispatch("layout-bad");
     else if (this.saved && (this.saved.phase === "trial" || this.saved.phase === "switching")) this.dispatch("resume-trial");
     else this.dispatch("booted");
@@ -403,11 +404,18 @@ export class Agent {
   private confirmTrial(): void {
     this.cancelTimer();
     if (this.board.bootloaderRollback) this.ports.system.setOtaValid(true);
-    const job = this.job!;
-    const echo = this.echo();
-    this.clearJournal();
-    this.publish(reportDone(job.version, echo), 1);
+    const st = this.saved!;
+    st.phase = "confirmed";
+    this.save(st);
     this.job = null;
+    this.sendDone(st);
+  }
+
+  /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
+  private sendDone(st: OtaState): void {
+    this.publish(reportDone(st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+      if (this.saved === st) this.clearJournal();
+    });
   }
 
   private rollBack(reason: string): void {

@@ -21,7 +21,7 @@ import { otaError } from "../errors";
 import { readU16, readU32, writeU16, writeU32 } from "./record";
 import { Journal } from "./journal";
 
-export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed";
+export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed" | "confirmed";
 
 export interface OtaState {
   /**
@@ -30,6 +30,7 @@ export interface OtaState {
    * switching: the boot slot is being changed to targetSlot (redo or check the switch at boot).
    * trial: running the new image on probation; bootCount boots so far, rollback to previousSlot.
    * failed: the update failed; kept so failedMd5Count for this md5 survives reboots.
+   * confirmed: the new image proved healthy; "done" is sent until acknowledged, then the journal is cleared.
    */
   phase: OtaPhase;
   /** Firmware version of the update, printable ASCII, 1..32 bytes. */
@@ -83,7 +84,8 @@ const FLAG_TRIAL_DEADLINE = 1;
 const FLAG_TASK_ID = 2;
 const FLAG_FW_TYPE = 4;
 const FLAG_HEAD_STASH = 8;
-const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed"];
+// Append only: the index is what the journal stores.
+const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed", "confirmed"];
 const HEX = "0123456789abcdef";
 
 function isUint(v: unknown, max: number): boolean {

@@ -20,6 +20,8 @@ export interface RequestLog {
   /** 1-based request number (what FaultRule.onRequest refers to). */
   n: number;
   path: string;
+  /** The query string as requested ("" when none): tells which signed URL a client used. */
+  query: string;
   range: string | null;
   ifRange: string | null;
   /** Status written (0 until the head is written). */
@@ -308,7 +310,8 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const socket = req.socket;
     const n = requests.length + 1;
-    const pathname = new URL(req.url || "/", "http://x").pathname;
+    const parsed = new URL(req.url || "/", "http://x");
+    const pathname = parsed.pathname;
     const header = (name: string): string | null => {
       const v = req.headers[name];
       return typeof v === "string" ? v : null;
@@ -316,6 +319,7 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
     const log: RequestLog = {
       n,
       path: pathname,
+      query: parsed.search,
       range: header("range"),
       ifRange: header("if-range"),
       status: 0,

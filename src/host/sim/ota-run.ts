@@ -12,6 +12,7 @@ import { SimCloud, type DeviceRecord } from "./cloud";
 import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
+import { makeTestCert } from "./test-cert";
 
 export interface OtaRunOptions {
   board?: string | BoardConfig;
@@ -32,6 +33,8 @@ export interface OtaRunOptions {
   /** How long the board stays off after a power cut. */
   offMs?: number;
   broken?: BrokenImage[];
+  /** Serve the firmware over HTTPS (a throw-away self-signed certificate; Espruino verifies none). */
+  https?: boolean;
   /** Corrupts what the cloud announces (an MD5 mismatch). */
   announceMd5?: string;
   timeoutMs?: number;
@@ -101,7 +104,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const seed = o.seed ?? 1;
   const broker = await startBroker(o.broker ?? "aedes");
   const cloud = await SimCloud.start({ brokerUrl: broker.url });
-  const server = await startFirmwareServer();
+  const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
   const image = buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
   const sim = new SimDevice({
