@@ -139,3 +139,12 @@ test("with a rollback bootloader an image that never gets an uplink goes back an
   assert.match(r.resultMsg!, /bootloader rollback/);
   assert.equal(r.running, "1.0.0");
 });
+
+test("the ROM MD5 backend (E.nativeCall into the modelled mask ROM) passes its self-test and verifies the update", async () => {
+  const romBoard = { ...board, md5: "rom" as const };
+  let log: string[] = [];
+  const r = await runOta({ board: romBoard, bundle: await buildBundle(romBoard), imageSize: SIZE, powerCutsAtBytes: [SIZE / 2], inspect: (run) => (log = run.sim.device.log) });
+  assert.equal(r.result, "done");
+  assert.ok(log.some((l) => l.includes("md5 backend rom")), "the ROM backend was selected after its self-test");
+  assert.ok(!log.some((l) => l.includes("md5 backend js")), "and never fell back to JS");
+});
