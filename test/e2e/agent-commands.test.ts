@@ -148,3 +148,10 @@ test("the ROM MD5 backend (E.nativeCall into the modelled mask ROM) passes its s
   assert.ok(log.some((l) => l.includes("md5 backend rom")), "the ROM backend was selected after its self-test");
   assert.ok(!log.some((l) => l.includes("md5 backend js")), "and never fell back to JS");
 });
+
+test("MQTT over TLS when the board asks for it", async () => {
+  const tlsBoard = { ...board, mqtt: { ...board.mqtt, tls: true } };
+  const r = await runOta({ board: tlsBoard, bundle: await buildBundle(tlsBoard), imageSize: SIZE });
+  assert.equal(r.result, "done");
+  assert.deepEqual(story(r.reports), ["version 1.0.0", "downloading 0", "downloading 100", "burning", "version 1.1.0", "done"]);
+});

@@ -2,6 +2,8 @@
 // or a real mosquitto process (CI installs it), both on 127.0.0.1 with a fixed port for
 // the broker's lifetime so it can be restarted under connected clients.
 import { createServer, Socket, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { makeTestCert } from "./test-cert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,7 +53,7 @@ export function mosquittoAvailable(): boolean {
   return !spawnSync("mosquitto", ["-h"], { stdio: "ignore" }).error;
 }
 
-async function startAedes(port: number, authenticate?: AuthHook): Promise<{ stop(): Promise<void> }> {
+async function startAedes(port: number, authenticate?: AuthHook, tls?: boolean): Promise<{ stop(): Promise<void> }> {
   const aedes = await Aedes.createBroker();
   if (authenticate) {
     aedes.authenticate = (client, username, password, done) => {
@@ -64,11 +66,12 @@ async function startAedes(port: number, authenticate?: AuthHook): Promise<{ stop
     };
   }
   const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
+  const onSocket = (s: Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
     aedes.handle(s);
-  });
+  };
+  const server: Server = tls ? createTlsServer(makeTestCert(), onSocket) : createServer(onSocket);
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
   return {
     async stop() {
@@ -97,18 +100,20 @@ async function startMosquitto(port: number, dir: string): Promise<{ stop(): Prom
 /** Checks a CONNECT's credentials (the simulated cloud verifies Tencent signatures with it). */
 export type AuthHook = (clientId: string, username: string, password: string) => boolean;
 
-export async function startBroker(kind: BrokerKind = "aedes", opts: { authenticate?: AuthHook } = {}): Promise<Broker> {
+/** `tls`: aedes only, with a throw-away self-signed certificate (Espruino verifies none). */
+export async function startBroker(kind: BrokerKind = "aedes", opts: { authenticate?: AuthHook; tls?: boolean } = {}): Promise<Broker> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ota-broker-"));
   let running: { stop(): Promise<void> } | null = null;
   const broker: Broker = {
     kind,
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     async start() {
       if (running) return;
       // mosquitto has no hook for Tencent signatures; aedes checks them when asked to.
-      running = kind === "aedes" ? await startAedes(port, opts.authenticate) : await startMosquitto(port, dir);
+      if (opts.tls && kind !== "aedes") throw new Error("TLS brokers: aedes only");
+      running = kind === "aedes" ? await startAedes(port, opts.authenticate, opts.tls) : await startMosquitto(port, dir);
     },
     async stop() {
       const r = running;

@@ -45,7 +45,12 @@ export class SimCloud {
 
   static async start(opts: CloudOptions): Promise<SimCloud> {
     const c = new SimCloud(opts);
-    c.client = mqtt.connect(opts.brokerUrl, { clientId: "sim-cloud-" + process.pid + "-" + Math.floor(Math.random() * 1e9), reconnectPeriod: 200, connectTimeout: 5000 });
+    c.client = mqtt.connect(opts.brokerUrl, {
+      clientId: "sim-cloud-" + process.pid + "-" + Math.floor(Math.random() * 1e9),
+      reconnectPeriod: 200,
+      connectTimeout: 5000,
+      rejectUnauthorized: false, // the simulation's TLS broker uses a throw-away certificate
+    });
     c.client.on("message", (topic, payload) => c.onReport(topic, payload.toString("utf8")));
     c.client.on("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }));
     await new Promise<void>((resolve, reject) => {

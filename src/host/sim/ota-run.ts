@@ -102,7 +102,7 @@ const md5Hex = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const board = resolveBoard(o.board);
   const seed = o.seed ?? 1;
-  const broker = await startBroker(o.broker ?? "aedes");
+  const broker = await startBroker(o.broker ?? "aedes", { tls: board.mqtt.tls });
   const cloud = await SimCloud.start({ brokerUrl: broker.url });
   const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
