@@ -61,6 +61,7 @@ test("every request is logged with its range, status, bytes, faults and ending",
   assert.deepEqual(a, {
     n: first + 1,
     path: "/a/b.bin",
+    query: "",
     range: "bytes=100-199",
     ifRange: null,
     status: 206,
