@@ -7,22 +7,9 @@ import { base64Decode, base64Encode } from "../../src/core/crypto/base64";
 import { fromHex, toHex } from "../../src/core/crypto/hex";
 import { bytesFromString, bytesToString, utf8Encode } from "../../src/core/crypto/bytes";
 import { isOtaError } from "../../src/core/errors";
+import { randomBytes, rng } from "../helpers/random";
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
 
-function randomBytes(n: number, next: () => number): Uint8Array {
-  const u = new Uint8Array(n);
-  for (let i = 0; i < n; i++) u[i] = next() & 255;
-  return u;
-}
 
 const hex = (d: Uint8Array) => Buffer.from(d).toString("hex");
 const nodeSha256 = (d: Uint8Array) => new Uint8Array(createHash("sha256").update(d).digest());

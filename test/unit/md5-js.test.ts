@@ -3,23 +3,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { jsMd5, md5Bytes, MD5_STATE_SIZE, md5StateLength } from "../../src/core/crypto/md5";
 import { isOtaError } from "../../src/core/errors";
+import { randomBytes, rng } from "../helpers/random";
 
-/** Small deterministic PRNG so a failure can be replayed from the seed in its message. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
 
-function randomBytes(n: number, next: () => number): Uint8Array {
-  const u = new Uint8Array(n);
-  for (let i = 0; i < n; i++) u[i] = next() & 255;
-  return u;
-}
 
 const nodeMd5 = (d: Uint8Array) => createHash("md5").update(d).digest("hex");
 const hex = (d: Uint8Array) => Buffer.from(d).toString("hex");

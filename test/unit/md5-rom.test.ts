@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { romFunction, romStats, type AddressSpace } from "../../src/host/runtime/rom-model";
 import { jsMd5, MD5_STATE_SIZE } from "../../src/core/crypto/md5";
+import { randomBytes, rng } from "../helpers/random";
 
 const INIT = 0x4005da7c, UPDATE = 0x4005da9c, FINAL = 0x4005db1c, CRC32_LE = 0x4005cfec;
 
@@ -29,21 +30,7 @@ function rom(mem: AddressSpace) {
   return { init, update, final };
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
 
-function randomBytes(n: number, next: () => number): Uint8Array {
-  const u = new Uint8Array(n);
-  for (let i = 0; i < n; i++) u[i] = next() & 255;
-  return u;
-}
 
 const nodeMd5 = (d: Uint8Array) => createHash("md5").update(d).digest("hex");
 const hex = (d: Uint8Array) => Buffer.from(d).toString("hex");
