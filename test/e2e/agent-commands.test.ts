@@ -155,3 +155,14 @@ test("MQTT over TLS when the board asks for it", async () => {
   assert.equal(r.result, "done");
   assert.deepEqual(story(r.reports), ["version 1.0.0", "downloading 0", "downloading 100", "burning", "version 1.1.0", "done"]);
 });
+
+test("an image whose MD5 matches but whose ESP32 checksum is wrong is refused before the switch (-5)", async () => {
+  const { buildAppImage } = await import("../../src/host/image/app-image-builder");
+  const image = buildAppImage({ version: "1.1.0", projectName: "espruino", size: SIZE, seed: 5 });
+  image[image.length - 33] ^= 0xff; // the checksum byte, just before the appended SHA-256
+  let flash = new Uint8Array(0);
+  const r = await runOta({ image, inspect: (run) => (flash = run.sim.flash.snapshot()) });
+  assert.deepEqual(story(r.reports), ["version 1.0.0", "downloading 0", "downloading 100", "fail -5"]);
+  assert.match(r.resultMsg!, /image check/);
+  assert.equal(bootedVersion(flash, board), "1.0.0", "otadata was never switched");
+});

@@ -22,6 +22,8 @@ export interface OtaRunOptions {
   fromVersion?: string;
   toVersion?: string;
   imageSize?: number;
+  /** Serve these bytes as the new firmware instead of a generated image (md5 and size follow them). */
+  image?: Uint8Array;
   /** Seeds the image bytes and the flash emulator's half-done operations. */
   seed?: number;
   /** Faults to arm on the firmware server before the update is pushed. */
@@ -106,7 +108,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const cloud = await SimCloud.start({ brokerUrl: broker.url });
   const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
-  const image = buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
+  const image = o.image ?? buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
   const sim = new SimDevice({
     board,
     bundle: o.bundle ?? bundleFor(board),
