@@ -166,3 +166,24 @@ test("an image whose MD5 matches but whose ESP32 checksum is wrong is refused be
   assert.match(r.resultMsg!, /image check/);
   assert.equal(bootedVersion(flash, board), "1.0.0", "otadata was never switched");
 });
+
+test("a server that ignores Range (200 with the whole file every time) still ends in one pass, not a loop", async () => {
+  const r = await runOta({ imageSize: SIZE, faults: (s) => s.faults.every({ kind: "ignore-range" }), timeoutMs: 30000 });
+  assert.equal(r.result, "done");
+  assert.ok(r.bytesFetched <= 3 * SIZE, `bounded refetching (fetched ${r.bytesFetched} for ${SIZE})`);
+});
+
+test("an update_firmware with a readable version but an unusable URL is answered with fail -5 naming the field", async () => {
+  const run = await booted();
+  try {
+    run.cloud.sendRaw(productId, deviceName, JSON.stringify({ type: "update_firmware", version: "9.9.9", url: "ftp://x/fw.bin", md5sum: "0".repeat(32), file_size: 1000 }));
+    const d = await run.cloud.waitFor(productId, deviceName, (x) => x.reports.some((r) => r.report?.progress?.state === "fail"), 10000, "a fail report");
+    const fail = d.reports.find((r) => r.report?.progress?.state === "fail")!;
+    assert.equal(fail.report.version, "9.9.9");
+    assert.equal(fail.report.progress.result_code, "-5");
+    assert.match(fail.report.progress.result_msg, /url/);
+    assert.equal(run.server.requests.length, 0);
+  } finally {
+    await run.close();
+  }
+});

@@ -30,6 +30,7 @@ test("a cut at each operation of the switch still ends with the new image runnin
     const s = story(r.reports);
     assert.equal(s[s.length - 1], "done");
     assert.ok(!s.some((x) => x.startsWith("fail")), `cut at op ${n}: no failure reported (a dead board sends nothing)`);
+    assert.ok(r.bytesFetched <= SIZE + board.download.spanBytes, `cut at op ${n}: a verified image is not fetched again (fetched ${r.bytesFetched})`);
     cutsThatHit += r.powerCuts;
   }
   assert.ok(cutsThatHit >= 10, `the cuts really happened during the switch (${cutsThatHit})`);

@@ -21,6 +21,7 @@ import { otaTopics, OtaTopics } from "../protocol/topics";
 import {
   Echo,
   FailCode,
+  InvalidUpdate,
   UpdateFirmware,
   failMessage,
   parseDownMessage,
@@ -70,8 +71,10 @@ export class Agent {
   private writer: SlotWriter | null = null;
   private download: Download | null = null;
   private throttle: ProgressThrottle | null = null;
-  /** Failed requests in a row without a byte of progress; reset by progress. */
+  /** Failed requests in a row without new progress; reset only past the high-water mark. */
   private streak = 0;
+  /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
+  private highWater = 0;
 
   constructor(board: BoardConfig, ports: Ports) {
     this.board = board;
@@ -95,7 +98,7 @@ export class Agent {
     this.mqtt.start();
     if (this.saved && this.saved.phase === "confirmed") this.sendDone(this.saved);
     if (!this.layout) this.dispatch("layout-bad");
-    else if (this.saved && (this.saved.phase === "trial" || this.saved.phase === "switching")) this.dispatch("resume-trial");
+    else if (this.saved && ["verified", "switching", "trial", "rolledback"].indexOf(this.saved.phase) >= 0) this.dispatch("resume-trial");
     else this.dispatch("booted");
   }
 
@@ -166,6 +169,11 @@ export class Agent {
       msg = parseDownMessage(utf8Decode(payload), MESSAGE_LIMITS);
     } catch (e) {
       log("ota: bad message ignored: " + errorText(e));
+      // An update we can name but not use gets a fail report, or the platform task would
+      // stay pending and be re-pushed forever. Not while that version is being downloaded.
+      const v = (e as InvalidUpdate).version;
+      const j = this.job;
+      if (v && !(j && j.version === v)) this.publishFail(v, { code: -5, msg: failMessage(-5, "unusable update_firmware: " + errorText(e)) }, null);
       return;
     }
     if (msg.type === "report_version_rsp") {
@@ -236,6 +244,7 @@ export class Agent {
     st.fwType = msg.fwType;
     this.save(st);
     this.streak = 0;
+    this.highWater = st.offset;
     this.openWriter(st.offset);
     this.throttle = new ProgressThrottle(this.board.progress.minStepPercent, this.board.progress.minIntervalMs);
     this.progress(st.offset);
@@ -274,7 +283,7 @@ export class Agent {
     const d = this.board.download;
     switch (o.kind) {
       case "progress":
-        this.streak = 0;
+        this.noteProgress();
         this.checkpoint();
         return this.dispatch("span-end");
       case "complete":
@@ -294,7 +303,7 @@ export class Agent {
         break;
       case "retry":
         this.ports.system.log("ota: request failed: " + o.reason);
-        if (o.progressed) this.streak = 0;
+        if (o.progressed) this.noteProgress();
         break;
     }
     this.streak++;
@@ -307,6 +316,14 @@ export class Agent {
     }
     const wait = backoffDelay(this.streak - 1, d.backoffMinMs, d.backoffMaxMs, (this.ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);
     this.dispatch("retry", wait);
+  }
+
+  private noteProgress(): void {
+    const p = this.writer!.position;
+    if (p > this.highWater) {
+      this.highWater = p;
+      this.streak = 0;
+    }
   }
 
   private scheduleRetry(ms: number): void {
@@ -347,7 +364,7 @@ export class Agent {
       this.save(st);
       // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
       this.publish(reportBurning(job.version, this.echo()), 1, this.rebootAfter());
-      this.switchTo(this.layout!.target.offset, st, "trial");
+      this.switchTo(this.layout!.target.offset, st, true);
     };
     if (this.board.image.verifySha256) this.checkImage(job.fileSize, finish);
     else finish(); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
@@ -381,35 +398,53 @@ export class Agent {
     step();
   }
 
-  /** Points otadata at `slot` power-safely, journaling before (switching) and after (`then`). */
-  private switchTo(slot: number, st: OtaState, then: "trial"): void {
+  /** Points otadata at `slot` power-safely, journaling before (switching) and after (trial). */
+  private switchTo(slot: number, st: OtaState, newTrial: boolean): void {
     const L = this.layout!;
     const target = slotByOffset(L.table, slot)!;
     st.phase = "switching";
     this.save(st);
     this.applyOtadata(planSwitch(L.table, readOtadata(this.ports.flash, L.table.otadata!), target, this.board.bootloaderRollback));
-    st.phase = then;
-    st.bootCount = 0;
+    st.phase = "trial";
+    if (newTrial) st.bootCount = 0;
     this.save(st);
   }
 
+  /**
+   * At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
+   * re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
+   * judging the new image.
+   */
   private beginTrial(): void {
     const L = this.layout!;
     const st = this.saved!;
     const mode = this.board.bootloaderRollback ? "bootloader rollback" : "agent trial";
-    if (L.running.offset !== st.targetSlot) {
-      if (st.phase === "switching") {
-        // Power was cut during the switch and the old image still boots: finish it.
-        this.ports.system.log("ota: completing an interrupted slot switch");
-        this.switchTo(st.targetSlot, st, "trial");
-        this.rebootAfter()();
-        return;
-      }
-      this.job = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+    this.job = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+    const onTarget = L.running.offset === st.targetSlot;
+    if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
+      // Power was cut between a verified image and a finished switch: finish it.
+      this.ports.system.log("ota: completing an interrupted slot switch");
+      this.switchTo(st.targetSlot, st, true);
+      this.rebootAfter()();
+      return;
+    }
+    if (!onTarget && st.phase === "trial" && this.board.bootloaderRollback && st.bootCount < this.board.trial.maxBoots) {
+      // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
+      // before confirmation). That is no proof of a bad image: try again, within maxBoots.
+      st.bootCount++;
+      this.ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + this.board.trial.maxBoots + ")");
+      this.switchTo(st.targetSlot, st, false);
+      this.rebootAfter()();
+      return;
+    }
+    if (!onTarget) {
       this.dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
       return;
     }
-    this.job = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+    if (st.phase === "rolledback") {
+      this.dispatch("unhealthy", "completing an interrupted rollback");
+      return;
+    }
     st.phase = "trial";
     st.bootCount++;
     this.save(st);
@@ -443,8 +478,10 @@ export class Agent {
     const st = this.saved!;
     this.ports.system.log("ota: rolling back: " + reason);
     const previous = slotByOffset(L.table, st.previousSlot)!;
-    // The journal keeps phase "trial" with the new slot as target: the previous image, once
-    // booted, sees it is not that slot and reports fail -5.
+    // Journaled first: the previous image, once booted, sees "rolledback" and reports fail
+    // -5; a power cut before the switch below completes makes this image finish it.
+    st.phase = "rolledback";
+    this.save(st);
     this.applyOtadata(switchBack(L.table, readOtadata(this.ports.flash, L.table.otadata!), previous, this.board.bootloaderRollback));
     this.ports.system.reboot();
   }
@@ -554,8 +591,8 @@ export class Agent {
     this.publish(reportVersion(this.layout ? this.layout.runningVersion : "unknown"), 1, onAck);
   }
 
-  private publishFail(version: string, f: Failure, echoFrom: UpdateFirmware): void {
-    this.publish(reportFail(version, f.code, f.msg, { taskId: echoFrom.taskId, fwType: echoFrom.fwType }), 1);
+  private publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
+    this.publish(reportFail(version, f.code, f.msg, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}), 1);
   }
 
   private makeMqtt(): MqttClient {

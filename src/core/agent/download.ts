@@ -34,6 +34,8 @@ export class Download {
   /** Strong ETag / Last-Modified of the file, sent as If-Range so a changed file cannot be merged. */
   private validator: string | undefined;
   private handle: RangeHandle | null = null;
+  /** The server answers Range with the whole (same) file: read on from within that body. */
+  private wholeFile = false;
 
   constructor(
     private ports: { net: NetPort; clock: ClockPort },
@@ -65,7 +67,8 @@ export class Download {
       return;
     }
     const d = this.board.download;
-    const end = Math.min(start + d.spanBytes, this.size) - 1;
+    // A server that ignores Range sends everything anyway: take it all in one response.
+    const end = this.wholeFile ? this.size - 1 : Math.min(start + d.spanBytes, this.size) - 1;
     this.stats.requests++;
     this.handle = fetchRange(
       this.ports,
@@ -79,7 +82,7 @@ export class Download {
         ifRange: this.validator,
         // Without a validator a 200 to a resume may be the same file: skip what we have.
         // With one, a 200 means If-Range failed: the file changed, so start over.
-        skipToStartOn200: !this.validator,
+        skipToStartOn200: !this.validator || this.wholeFile,
       },
       {
         onData: (chunk: string) => {
@@ -120,6 +123,11 @@ export class Download {
       case "protocol":
         return { kind: "retry", reason: r.message, progressed: progressed };
       case "range-ignored":
+        if (r.validator && r.validator === this.validator) {
+          // Same strong validator: the same file, served whole. Skip what we have.
+          this.wholeFile = true;
+          return { kind: "retry", reason: "the server ignores Range; reading on from " + start + " in the whole file", progressed: false };
+        }
         return this.restart("the server answered a resume at " + start + " with the whole file");
       case "size-mismatch":
         return this.restart("the server's file has " + r.total + " bytes, the update announced " + this.size);

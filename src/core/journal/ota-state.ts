@@ -21,7 +21,7 @@ import { otaError } from "../errors";
 import { readU16, readU32, writeU16, writeU32 } from "./record";
 import { Journal } from "./journal";
 
-export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed" | "confirmed";
+export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed" | "confirmed" | "rolledback";
 
 export interface OtaState {
   /**
@@ -31,6 +31,7 @@ export interface OtaState {
    * trial: running the new image on probation; bootCount boots so far, rollback to previousSlot.
    * failed: the update failed; kept so failedMd5Count for this md5 survives reboots.
    * confirmed: the new image proved healthy; "done" is sent until acknowledged, then the journal is cleared.
+   * rolledback: the trial image was judged unhealthy and otadata is (being) pointed back at previousSlot.
    */
   phase: OtaPhase;
   /** Firmware version of the update, printable ASCII, 1..32 bytes. */
@@ -85,7 +86,7 @@ const FLAG_TASK_ID = 2;
 const FLAG_FW_TYPE = 4;
 const FLAG_HEAD_STASH = 8;
 // Append only: the index is what the journal stores.
-const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed", "confirmed"];
+const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed", "confirmed", "rolledback"];
 const HEX = "0123456789abcdef";
 
 function isUint(v: unknown, max: number): boolean {

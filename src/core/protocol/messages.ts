@@ -105,15 +105,33 @@ function readTaskId(obj: JsonObject): number | string | undefined {
   throw invalid("task_id must be a number or a string, got " + describeValue(v));
 }
 
+/** An invalid update_firmware whose version is readable, so the agent can report fail for it. */
+export interface InvalidUpdate extends Error {
+  version?: string;
+}
+
 function parseUpdateFirmware(obj: JsonObject, limits: MessageLimits): UpdateFirmware {
-  const msg: UpdateFirmware = {
-    type: "update_firmware",
-    version: readText(obj, "version", limits.maxVersionLength),
-    url: readUrl(obj, "url", limits.maxUrlLength),
-    md5: readMd5(obj, "md5sum"),
-    fileSize: readSize(obj, "file_size", limits.maxFileSize),
-  };
-  const taskId = readTaskId(obj);
+  const version = readText(obj, "version", limits.maxVersionLength);
+  let msg: UpdateFirmware;
+  try {
+    msg = {
+      type: "update_firmware",
+      version: version,
+      url: readUrl(obj, "url", limits.maxUrlLength),
+      md5: readMd5(obj, "md5sum"),
+      fileSize: readSize(obj, "file_size", limits.maxFileSize),
+    };
+  } catch (e) {
+    (e as InvalidUpdate).version = version;
+    throw e;
+  }
+  let taskId: number | string | undefined;
+  try {
+    taskId = readTaskId(obj);
+  } catch (e) {
+    (e as InvalidUpdate).version = version;
+    throw e;
+  }
   if (taskId !== undefined) msg.taskId = taskId;
   const fwType = readOptionalText(obj, "fw_type", limits.maxVersionLength);
   if (fwType !== undefined) msg.fwType = fwType;
