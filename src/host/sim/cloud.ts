@@ -2,7 +2,8 @@
 // update_firmware when a task is created and again whenever the device reports another
 // version (the platform's documented resume/refresh channel), ends a task on "done",
 // "fail" or a report of the target version, and records every message it saw.
-import mqtt, { type MqttClient } from "mqtt";
+// `ota-cloud serve` (src/host/cloud-cli) runs this same cloud against a user's own broker.
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 
 export interface FirmwareOffer {
   version: string;
@@ -28,18 +29,29 @@ export interface DeviceRecord {
   percent: number;
   resultCode?: string;
   resultMsg?: string;
+  /** Date.now() of the last deploy(), of the last message from the device, and of the task's end (done/failed). */
+  deployedAt?: number;
+  lastReportAt?: number;
+  endedAt?: number;
 }
 
 export interface CloudOptions {
   brokerUrl: string;
   /** Cap on automatic re-pushes per task, so a broken device cannot make the cloud spin. */
   maxPushes?: number;
+  /** Extra MQTT.js options (username/password of a user's broker, clientId...). */
+  mqtt?: IClientOptions;
+  /** Give up (and reject start()) when the broker has not accepted the connection by then. */
+  connectTimeoutMs?: number;
 }
 
 export class SimCloud {
   readonly devices = new Map<string, DeviceRecord>();
   private client!: MqttClient;
   private listeners: (() => void)[] = [];
+  private changeListeners: ((d: DeviceRecord) => void)[] = [];
+  /** The last connection error MQTT.js reported (it keeps reconnecting). */
+  lastError: Error | null = null;
 
   private constructor(private readonly opts: CloudOptions) {}
 
@@ -50,13 +62,26 @@ export class SimCloud {
       reconnectPeriod: 200,
       connectTimeout: 5000,
       rejectUnauthorized: false, // the simulation's TLS broker uses a throw-away certificate
+      ...opts.mqtt,
     });
     c.client.on("message", (topic, payload) => c.onReport(topic, payload.toString("utf8")));
     c.client.on("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }));
-    await new Promise<void>((resolve, reject) => {
-      c.client.once("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }, (err) => (err ? reject(err) : resolve())));
-      c.client.once("error", reject);
-    });
+    // after start, MQTT.js reconnects by itself; an 'error' event without a listener would end the process
+    c.client.on("error", (e) => (c.lastError = e));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        c.client.once("connect", () => c.client.subscribe("$ota/report/+/+", { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+        c.client.once("error", reject);
+        // MQTT.js retries a refused connection silently: without a deadline start() would never end
+        if (opts.connectTimeoutMs) timer = setTimeout(() => reject(new Error(`no connection to the broker ${opts.brokerUrl} within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
+      });
+    } catch (e) {
+      await c.client.endAsync(true);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
     return c;
   }
 
@@ -78,6 +103,8 @@ export class SimCloud {
     d.percent = 0;
     d.resultCode = undefined;
     d.resultMsg = undefined;
+    d.deployedAt = Date.now();
+    d.endedAt = undefined;
     this.push(d);
   }
 
@@ -106,6 +133,14 @@ export class SimCloud {
     });
   }
 
+  /** Calls `listener` after every message a device publishes (live displays); returns the unsubscribe. */
+  onChange(listener: (d: DeviceRecord) => void): () => void {
+    this.changeListeners.push(listener);
+    return () => {
+      this.changeListeners = this.changeListeners.filter((l) => l !== listener);
+    };
+  }
+
   async close(): Promise<void> {
     await this.client.endAsync(true);
   }
@@ -123,12 +158,13 @@ export class SimCloud {
   private onReport(topic: string, text: string): void {
     const parts = topic.split("/");
     const d = this.device(parts[2], parts[3]);
+    d.lastReportAt = Date.now();
     let msg: Record<string, any>;
     try {
       msg = JSON.parse(text);
     } catch {
       d.reports.push({ invalid: text });
-      this.notify();
+      this.notify(d);
       return;
     }
     d.reports.push(msg);
@@ -152,10 +188,12 @@ export class SimCloud {
       d.resultCode = p.result_code;
       d.resultMsg = p.result_msg;
     }
-    this.notify();
+    if ((d.task === "done" || d.task === "failed") && d.endedAt === undefined) d.endedAt = Date.now();
+    this.notify(d);
   }
 
-  private notify(): void {
+  private notify(d: DeviceRecord): void {
     for (const l of [...this.listeners]) l();
+    for (const l of [...this.changeListeners]) l(d);
   }
 }

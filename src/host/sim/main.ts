@@ -1,22 +1,80 @@
 // `npm run sim`: the simulated board doing a full OTA on a weak link — the firmware
 // server drops the connection once and the power is cut half way — then rebooting into
 // the new image and reporting done. `-- --json` prints one JSON summary line instead.
+//
+// `npm run sim -- --devices 50 --network weak` runs a fleet instead (src/host/sim/fleet.ts):
+// N simulated boards update at once through one broker and the local OTA cloud, each over a
+// link with the chosen network profile (good, weak, lossy); it ends with the per-device
+// table and the fleet summary, and exits non-zero unless every board completed.
 import { parseArgs } from "node:util";
 import { runOta, type OtaRunResult } from "./ota-run";
 import type { DeviceRecord } from "./cloud";
 import type { BrokerKind } from "./broker";
+import { runFleet } from "./fleet";
+import { fleetProgressLine, fleetReport } from "./fleet-summary";
+import { NETWORK_PROFILES } from "./fleet-profiles";
 
 const { values: args } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     broker: { type: "string", default: "aedes" },
-    size: { type: "string", default: String(1536 * 1024) },
+    size: { type: "string" },
     verbose: { type: "boolean", default: false },
+    devices: { type: "string" },
+    network: { type: "string" },
+    seed: { type: "string" },
+    timeout: { type: "string" },
   },
 });
 
-const size = Number(args.size);
 const tty = process.stderr.isTTY && !args.json;
+
+function fail(message: string): never {
+  process.stderr.write(`sim: ${message}\n`);
+  process.exit(2);
+}
+
+function integer(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+async function fleetMain(): Promise<void> {
+  const devices = integer("devices", args.devices, 10);
+  const network = args.network ?? "good";
+  if (!NETWORK_PROFILES[network]) fail(`--network must be one of ${Object.keys(NETWORK_PROFILES).join(", ")}, got "${network}"`);
+  const t0 = Date.now();
+  let last = 0;
+  const result = await runFleet({
+    devices,
+    network,
+    imageSize: integer("size", args.size, 256 * 1024),
+    broker: args.broker as BrokerKind,
+    seed: integer("seed", args.seed, 1),
+    timeoutMs: integer("timeout", args.timeout, 600) * 1000,
+    echo: args.verbose,
+    everyMs: tty ? 250 : 1000,
+    onStatus: (statuses) => {
+      if (args.json) return;
+      const line = fleetProgressLine(statuses, Date.now() - t0);
+      if (tty) process.stderr.write("\r\x1b[2K" + line);
+      else if (Date.now() - last >= 5000) {
+        last = Date.now();
+        process.stderr.write(line + "\n");
+      }
+    },
+  });
+  if (args.json) {
+    const { statuses, ...rest } = result;
+    console.log(JSON.stringify({ ...rest, failedDevices: statuses.filter((s) => s.state !== "done").map((s) => ({ key: s.key, state: s.state, code: s.resultCode, msg: s.resultMsg })) }));
+  } else {
+    if (tty) process.stderr.write("\n");
+    console.log("\n" + fleetReport(result));
+  }
+  process.exitCode = result.completed === result.devices ? 0 : 1;
+}
 let lastLine = "";
 
 function bar(percent: number): string {
@@ -49,21 +107,27 @@ function summary(r: OtaRunResult): string {
   ].join("\n");
 }
 
-const result = await runOta({
-  broker: args.broker as BrokerKind,
-  imageSize: size,
-  // one dropped connection a third of the way in, one power cut half way
-  faults: (server) => server.faults.push({ kind: "reset-after", atOffset: Math.floor(size / 3) }),
-  powerCutsAtBytes: [Math.floor(size / 2)],
-  onReport: show,
-  echo: args.verbose,
-});
+async function singleMain(): Promise<void> {
+  const size = integer("size", args.size, 1536 * 1024);
+  const result = await runOta({
+    broker: args.broker as BrokerKind,
+    imageSize: size,
+    // one dropped connection a third of the way in, one power cut half way
+    faults: (server) => server.faults.push({ kind: "reset-after", atOffset: Math.floor(size / 3) }),
+    powerCutsAtBytes: [Math.floor(size / 2)],
+    onReport: show,
+    echo: args.verbose,
+  });
 
-if (args.json) {
-  const { reports, ...rest } = result;
-  console.log(JSON.stringify({ ...rest, reports: reports.length }));
-} else {
-  if (tty) process.stderr.write("\n");
-  console.log(summary(result));
+  if (args.json) {
+    const { reports, ...rest } = result;
+    console.log(JSON.stringify({ ...rest, reports: reports.length }));
+  } else {
+    if (tty) process.stderr.write("\n");
+    console.log(summary(result));
+  }
+  process.exitCode = result.result === "done" ? 0 : 1;
 }
-process.exitCode = result.result === "done" ? 0 : 1;
+
+if (args.devices !== undefined || args.network !== undefined) await fleetMain();
+else await singleMain();

@@ -1,0 +1,173 @@
+// The local OTA cloud behind `ota-cloud serve` and the fleet simulation: the firmware host
+// (HTTP with Range) plus the Tencent-style cloud of src/host/sim/cloud.ts on the user's
+// broker. It creates one update task per device, lets the cloud push update_firmware (again
+// whenever a device reports another version: devices that are offline now get it when they
+// connect) and turns the cloud's records into one status per device.
+import type { IClientOptions } from "mqtt";
+import { SimCloud, type DeviceRecord } from "../sim/cloud";
+import { startFirmwareHost, type FirmwareHost } from "./firmware-host";
+import { readFirmware, type FirmwareInfo } from "./firmware-info";
+
+/**
+ * waiting: nothing heard from the device yet; pending: it is online, the update was pushed;
+ * downloading / burning: as it reports; done / failed: the task ended;
+ * timeout / offline: still unfinished (offline: never heard from) when the run gave up.
+ */
+export type DeviceState = "waiting" | "pending" | "downloading" | "burning" | "done" | "failed" | "timeout" | "offline";
+
+export interface DeviceStatus {
+  key: string;
+  state: DeviceState;
+  percent: number;
+  targetVersion: string;
+  reportedVersion: string | null;
+  resultCode: string | null;
+  resultMsg: string | null;
+  /** Firmware body bytes served to this device, and in how many requests. */
+  bytes: number;
+  requests: number;
+  /** Bytes per second over the last seconds. */
+  throughput: number;
+  pushes: number;
+  startedAt: number;
+  endedAt: number | null;
+  lastReportAt: number | null;
+}
+
+export interface ServiceOptions {
+  brokerUrl: string;
+  /** Path of the image, or one already read. */
+  firmware: string | FirmwareInfo;
+  /** Must match the image's app descriptor when given. */
+  version?: string;
+  /** "productId/deviceName" each. */
+  devices: string[];
+  /** The address boards reach this machine at (goes into the URLs). */
+  publicHost: string;
+  listen?: string;
+  port?: number;
+  mqtt?: IClientOptions;
+  maxPushes?: number;
+  connectTimeoutMs?: number;
+}
+
+export class ServiceError extends Error {}
+
+export const FINISHED: DeviceState[] = ["done", "failed", "timeout", "offline"];
+
+/** Checks "productId/deviceName" (no MQTT wildcards: they are topic levels). */
+export function parseDeviceKey(key: string): { productId: string; deviceName: string } {
+  const parts = key.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1] || /[+#\s]/.test(key)) {
+    throw new ServiceError(`device "${key}" is not of the form productId/deviceName (no spaces, "+", "#" or extra "/")`);
+  }
+  return { productId: parts[0], deviceName: parts[1] };
+}
+
+export class OtaService {
+  private gaveUp = new Map<string, DeviceState>();
+  private startedAt = Date.now();
+
+  private constructor(
+    readonly firmware: FirmwareInfo,
+    readonly host: FirmwareHost,
+    readonly cloud: SimCloud,
+    readonly devices: string[],
+  ) {}
+
+  static async start(o: ServiceOptions): Promise<OtaService> {
+    if (o.devices.length === 0) throw new ServiceError("no --device given: name at least one productId/deviceName");
+    const keys = [...new Set(o.devices)];
+    for (const k of keys) parseDeviceKey(k);
+    const firmware = typeof o.firmware === "string" ? readFirmware(o.firmware, o.version) : o.firmware;
+    const host = await startFirmwareHost({ bytes: firmware.bytes, name: firmware.name, publicHost: o.publicHost, listen: o.listen, port: o.port });
+    let cloud: SimCloud;
+    try {
+      cloud = await SimCloud.start({ brokerUrl: o.brokerUrl, maxPushes: o.maxPushes, mqtt: o.mqtt, connectTimeoutMs: o.connectTimeoutMs ?? 10000 });
+    } catch (e) {
+      await host.close();
+      throw new ServiceError(`cannot connect to the broker ${o.brokerUrl}: ${(e as Error).message}`);
+    }
+    const s = new OtaService(firmware, host, cloud, keys);
+    for (const key of keys) {
+      const { productId, deviceName } = parseDeviceKey(key);
+      let n = 0;
+      cloud.deploy(productId, deviceName, { version: firmware.version, md5: firmware.md5, size: firmware.size, url: () => host.url(key, ++n) });
+    }
+    return s;
+  }
+
+  status(key: string): DeviceStatus {
+    const { productId, deviceName } = parseDeviceKey(key);
+    const d: DeviceRecord = this.cloud.device(productId, deviceName);
+    const t = this.host.traffic(key);
+    let state: DeviceState;
+    if (d.task === "done" || d.task === "failed" || d.task === "downloading" || d.task === "burning") state = d.task;
+    else state = d.lastReportAt !== undefined ? "pending" : "waiting";
+    const gaveUp = this.gaveUp.get(key);
+    if (gaveUp && !FINISHED.includes(state)) state = gaveUp;
+    return {
+      key,
+      state,
+      percent: state === "done" ? 100 : d.percent,
+      targetVersion: this.firmware.version,
+      reportedVersion: d.reportedVersion ?? null,
+      resultCode: d.resultCode ?? (state === "done" ? "0" : null),
+      resultMsg: d.resultMsg ?? null,
+      bytes: t.bytes,
+      requests: t.requests,
+      throughput: FINISHED.includes(state) ? 0 : this.host.throughput(key),
+      pushes: d.pushes.length,
+      startedAt: d.deployedAt ?? this.startedAt,
+      endedAt: d.endedAt ?? (gaveUp ? Date.now() : null),
+      lastReportAt: d.lastReportAt ?? null,
+    };
+  }
+
+  statuses(): DeviceStatus[] {
+    return this.devices.map((k) => this.status(k));
+  }
+
+  finished(): boolean {
+    return this.statuses().every((s) => FINISHED.includes(s.state));
+  }
+
+  /** Calls `fn` after every message from any device; returns the unsubscribe. */
+  onChange(fn: (key: string) => void): () => void {
+    return this.cloud.onChange((d) => fn(d.key));
+  }
+
+  /**
+   * Resolves once every device is done or failed, or at the deadline, when every unfinished
+   * device becomes "timeout" (or "offline" if it was never heard from). `stop` ends it early the same way.
+   */
+  wait(timeoutMs: number, stop?: Promise<void>): Promise<DeviceStatus[]> {
+    return new Promise((resolve) => {
+      let finished = false;
+      const finish = (giveUp: boolean) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        off();
+        if (giveUp) {
+          for (const s of this.statuses()) if (!FINISHED.includes(s.state)) this.gaveUp.set(s.key, s.lastReportAt === null ? "offline" : "timeout");
+        }
+        resolve(this.statuses());
+      };
+      const check = () => {
+        if (this.finished()) finish(false);
+      };
+      const off = this.onChange(check);
+      const timer = setTimeout(() => finish(true), timeoutMs);
+      const poll = setInterval(check, 500);
+      stop?.then(() => finish(true));
+      check();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.cloud.close();
+    await this.host.close();
+  }
+}
