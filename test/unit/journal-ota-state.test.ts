@@ -57,7 +57,6 @@ function fullest(): OtaState {
     trialDeadline: 4294967295,
     taskId: "t".repeat(32),
     fwType: "f".repeat(16),
-    headStash: Uint8Array.from({ length: 16 }, (_, i) => 0xe9 - i),
   };
 }
 
@@ -81,7 +80,6 @@ test("optional fields stay absent, and empty optional strings stay empty", () =>
   assert.equal(back.taskId, "");
   assert.equal(back.fwType, "mcu");
   assert.equal("trialDeadline" in back, false);
-  assert.equal("headStash" in back, false);
 });
 
 test("the URL is not part of the stored state", () => {
@@ -114,7 +112,6 @@ test("encode refuses inconsistent states with JOURNAL_STATE", () => {
     ["fractional counter", { attempts: 1.5 }],
     ["negative counter", { bootCount: -1 }],
     ["task id too long", { taskId: "t".repeat(33) }],
-    ["stash too long", { headStash: new Uint8Array(17) }],
     ["verified but incomplete", { phase: "verified" }],
   ];
   for (const [why, patch] of bad) {

@@ -68,7 +68,7 @@ function updates(suffix: string): Action[] {
   a.push({ clear: true });
   for (let off = 0; off <= 262144; off += 65536) a.push({ save: state("4.1.0" + suffix, "downloading", off) });
   a.push({ clear: true });
-  a.push({ save: state("4.1.1" + suffix, "downloading", 0, { headStash: Uint8Array.of(0xe9, 3, 2, 0x20) }) });
+  a.push({ save: state("4.1.1" + suffix, "downloading", 0) });
   return a;
 }
 

@@ -12,7 +12,7 @@
 //   8 u16 failedMd5Count        10 u16 bootCount
 //  12 u32 size   16 u32 offset   20 u32 targetSlot   24 u32 previousSlot   28 u32 trialDeadline
 //  32 md5 (16 bytes)            48 md5State (88 bytes)
-// 136 version, taskId, fwType, headStash: each a u8 length then the bytes (length 0 when absent)
+// 136 version, taskId, fwType: each a u8 length then the bytes (length 0 when absent)
 // Anything inconsistent on decode (unknown layout, offset > size, offset < size once verified,
 // midstate not covering exactly `offset` bytes while downloading, stray bytes...) means "no
 // usable state": decode returns null. encode refuses the same states, so a bug shows at once.
@@ -62,11 +62,6 @@ export interface OtaState {
   taskId?: string;
   /** Cloud firmware type, echoed in progress reports (printable ASCII, <= 16 bytes). */
   fwType?: string;
-  /**
-   * First image bytes held back by the writer so a half-written slot never looks bootable; kept
-   * here so they survive a power cut (<= 16 bytes).
-   */
-  headStash?: Uint8Array;
 }
 
 /** After this many verification failures of the same md5 the agent refuses that image. */
@@ -75,7 +70,6 @@ export const MD5_STATE_SIZE = 88;
 export const VERSION_MAX = 32;
 export const TASK_ID_MAX = 32;
 export const FW_TYPE_MAX = 16;
-export const HEAD_STASH_MAX = 16;
 /** Images larger than any ESP32 flash chip are nonsense. */
 export const SIZE_MAX = 16777216;
 
@@ -84,7 +78,6 @@ const FIXED_SIZE = 136;
 const FLAG_TRIAL_DEADLINE = 1;
 const FLAG_TASK_ID = 2;
 const FLAG_FW_TYPE = 4;
-const FLAG_HEAD_STASH = 8;
 // Append only: the index is what the journal stores.
 const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed", "confirmed", "rolledback"];
 const HEX = "0123456789abcdef";
@@ -142,7 +135,6 @@ function problem(s: OtaState): string {
   if (s.trialDeadline !== undefined && !isUint(s.trialDeadline, 4294967295)) return "trialDeadline";
   if (s.taskId !== undefined && !isPrintable(s.taskId, 0, TASK_ID_MAX)) return "taskId";
   if (s.fwType !== undefined && !isPrintable(s.fwType, 0, FW_TYPE_MAX)) return "fwType";
-  if (s.headStash !== undefined && (!s.headStash || s.headStash.length > HEAD_STASH_MAX)) return "headStash";
   return "";
 }
 
@@ -163,18 +155,14 @@ function getString(b: Uint8Array, o: number, n: number): string {
 export function encodeOtaState(s: OtaState): Uint8Array {
   const why = s ? problem(s) : "missing";
   if (why) throw otaError("JOURNAL_STATE", "cannot store state: bad " + why);
-  const stash = s.headStash;
-  const length =
-    FIXED_SIZE + 4 + s.version.length + (s.taskId ? s.taskId.length : 0) +
-    (s.fwType ? s.fwType.length : 0) + (stash ? stash.length : 0);
+  const length = FIXED_SIZE + 3 + s.version.length + (s.taskId ? s.taskId.length : 0) + (s.fwType ? s.fwType.length : 0);
   const b = new Uint8Array(length);
   b[0] = STATE_LAYOUT;
   b[1] = PHASES.indexOf(s.phase);
   b[2] =
     (s.trialDeadline !== undefined ? FLAG_TRIAL_DEADLINE : 0) |
     (s.taskId !== undefined ? FLAG_TASK_ID : 0) |
-    (s.fwType !== undefined ? FLAG_FW_TYPE : 0) |
-    (stash !== undefined ? FLAG_HEAD_STASH : 0);
+    (s.fwType !== undefined ? FLAG_FW_TYPE : 0);
   writeU16(b, 4, s.attempts);
   writeU16(b, 6, s.freshUrlRequests);
   writeU16(b, 8, s.failedMd5Count);
@@ -190,17 +178,15 @@ export function encodeOtaState(s: OtaState): Uint8Array {
   b.set(s.md5State, 48);
   let o = putString(b, FIXED_SIZE, s.version);
   o = putString(b, o, s.taskId);
-  o = putString(b, o, s.fwType);
-  b[o] = stash ? stash.length : 0;
-  if (stash) b.set(stash, o + 1);
+  putString(b, o, s.fwType);
   return b;
 }
 
 /** Parses a journal payload; null for anything that is not a consistent state. */
 export function decodeOtaState(b: Uint8Array | null): OtaState | null {
-  if (!b || b.length < FIXED_SIZE + 4 || b[0] !== STATE_LAYOUT || b[1] >= PHASES.length || b[3] !== 0) return null;
+  if (!b || b.length < FIXED_SIZE + 3 || b[0] !== STATE_LAYOUT || b[1] >= PHASES.length || b[3] !== 0) return null;
   const flags = b[2];
-  if (flags & ~15) return null;
+  if (flags & ~7) return null;
   let md5 = "";
   for (let i = 0; i < 16; i++) md5 += HEX.charAt(b[32 + i] >> 4) + HEX.charAt(b[32 + i] & 15);
   const s: OtaState = {
@@ -210,7 +196,8 @@ export function decodeOtaState(b: Uint8Array | null): OtaState | null {
     size: readU32(b, 12),
     targetSlot: readU32(b, 20),
     offset: readU32(b, 16),
-    md5State: b.slice(48, 136),
+    // a copy, and a typed one: on Espruino Uint8Array.slice returns a plain Array
+    md5State: new Uint8Array(b.subarray(48, 136)),
     attempts: readU16(b, 4),
     freshUrlRequests: readU16(b, 6),
     failedMd5Count: readU16(b, 8),
@@ -219,10 +206,10 @@ export function decodeOtaState(b: Uint8Array | null): OtaState | null {
   };
   if (flags & FLAG_TRIAL_DEADLINE) s.trialDeadline = readU32(b, 28);
   else if (readU32(b, 28) !== 0) return null;
-  // Four length-prefixed fields follow; an absent optional one must have length 0.
+  // Three length-prefixed fields follow; an absent optional one must have length 0.
   let o = FIXED_SIZE;
   const lengths: number[] = [];
-  for (let k = 0; k < 4; k++) {
+  for (let k = 0; k < 3; k++) {
     if (o >= b.length) return null;
     lengths.push(b[o]);
     o += 1 + b[o];
@@ -236,9 +223,6 @@ export function decodeOtaState(b: Uint8Array | null): OtaState | null {
   o += 1 + lengths[1];
   if (flags & FLAG_FW_TYPE) s.fwType = getString(b, o + 1, lengths[2]);
   else if (lengths[2]) return null;
-  o += 1 + lengths[2];
-  if (flags & FLAG_HEAD_STASH) s.headStash = b.slice(o + 1, o + 1 + lengths[3]);
-  else if (lengths[3]) return null;
   return problem(s) ? null : s;
 }
 

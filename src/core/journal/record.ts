@@ -111,7 +111,8 @@ export function decodeRecord(slot: Uint8Array): DecodedRecord | null {
     kind: h.kind,
     length: h.length,
     seq: h.seq,
-    payload: readable ? slot.slice(HEADER_SIZE, HEADER_SIZE + h.length) : new Uint8Array(0),
+    // a typed copy: on Espruino Uint8Array.slice returns a plain Array
+    payload: readable ? new Uint8Array(slot.subarray(HEADER_SIZE, HEADER_SIZE + h.length)) : new Uint8Array(0),
   };
 }
 
