@@ -9,7 +9,9 @@ export function espruinoFlash(base: number): FlashPort {
   return {
     read: (offset, length) => F.read(length, base + offset),
     write: (offset, data) => F.write(data, base + offset),
-    eraseSector: (offset) => F.erasePage(base + offset),
+    // Espruino's arithmetic (/, Math.min, Math.floor) may yield a double even for a whole
+    // number, and Flash.erasePage refuses anything but an integer; |0 makes it one.
+    eraseSector: (offset) => F.erasePage((base + offset) | 0),
   };
 }
 
