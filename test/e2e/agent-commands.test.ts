@@ -7,7 +7,7 @@ import { buildBundle } from "../../src/host/build/bundle";
 import { readOtadata, activeCopy, OTA_STATE_VALID } from "../../src/core/esp32/otadata";
 import { parsePartitionTable, PARTITION_TABLE_MAX_LEN } from "../../src/core/esp32/partition-table";
 import { md5Bytes } from "../../src/core/crypto/md5";
-import { bootedVersion, story } from "./story";
+import { bootedVersion, story } from "../../src/host/sim/story";
 
 const board = resolveBoard("host-sim");
 const { productId, deviceName } = board.mqtt;

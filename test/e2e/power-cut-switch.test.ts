@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runOta, resolveBoard } from "../../src/host/sim/ota-run";
-import { bootedVersion, story } from "./story";
+import { bootedVersion, story } from "../../src/host/sim/story";
 
 const board = resolveBoard("host-sim");
 const SIZE = 128 * 1024;

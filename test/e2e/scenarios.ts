@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { runOta, resolveBoard, type OtaRunOptions, type OtaRun } from "../../src/host/sim/ota-run";
 import type { BrokerKind } from "../../src/host/sim/broker";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
-import { bootedVersion, checkProgressShape, checkUntouched, journalState, story } from "./story";
+import { bootedVersion, checkProgressShape, checkUntouched, journalState, story } from "../../src/host/sim/story";
 
 const SIZE = 384 * 1024;
 const board = resolveBoard("host-sim");

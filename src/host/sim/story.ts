@@ -1,14 +1,15 @@
-// What the cloud saw, as a list of short strings the e2e tests compare exactly.
+// What the cloud saw, and what the flash holds, in the compact forms the end-to-end tests and
+// the reliability campaign compare.
 // Intermediate download percentages depend on timing (the throttle reports at most once
 // a second), so only 0 % and 100 % are kept; the rest are checked for their shape.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { BoardConfig } from "../../src/core/board";
-import { simulateBoot } from "../../src/host/image/boot-model";
-import { readAppDescriptor } from "../../src/core/esp32/app-image";
-import { Journal } from "../../src/core/journal/journal";
-import { loadOtaState, type OtaState } from "../../src/core/journal/ota-state";
-import { NorFlash } from "../../src/host/runtime/nor-flash";
+import type { BoardConfig } from "../../core/board";
+import { simulateBoot } from "../image/boot-model";
+import { readAppDescriptor } from "../../core/esp32/app-image";
+import { Journal } from "../../core/journal/journal";
+import { loadOtaState, type OtaState } from "../../core/journal/ota-state";
+import { NorFlash } from "../runtime/nor-flash";
 
 export function story(reports: Record<string, any>[], withVersion = false): string[] {
   const out: string[] = [];
