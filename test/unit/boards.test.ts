@@ -21,7 +21,7 @@ function problemsOf(raw: unknown, file = FILE): string {
 
 test("every shipped board validates and normalises hex strings to numbers", () => {
   const names = boardFiles().map((f) => loadBoard(f).name);
-  assert.deepEqual(names, ["esp32-4mb-ab", "esp32-espruino-stock", "host-sim"]);
+  assert.deepEqual(names, ["esp32-4mb-ab", "esp32-espruino-stock", "espruino-linux", "host-sim"]);
   const b = loadBoard(boardFiles()[1]);
   assert.equal(b.partitionTable.offset, 0x8000);
   assert.deepEqual(

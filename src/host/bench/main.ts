@@ -1,0 +1,312 @@
+// `npm run bench`: the figures of issue #6 measured side by side in one run, each with its
+// target beside it. `-- --json` prints one JSON line instead of the table; `-- --verbose`
+// echoes the real interpreter's console. The real-interpreter figures need ESPRUINO_BIN (a
+// build of Espruino's Linux interpreter, see docs/benchmarks.md); without it they say
+// "not measured" and the host-runtime figures are printed on their own.
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { loadBoard, BOARDS_DIR } from "../boards/load-board";
+import { espruinoBin } from "./espruino-process";
+import { bundleSizes } from "./footprint";
+import { cutsEvery256k, dropEvery64k, hostOta, type HostOtaResult } from "./host-ota";
+import { md5OnEspruino, md5OnHostRuntime, romOverheadInHostModel } from "./md5-speed";
+import { LINUX_BOARD } from "./real-board";
+import { runLeakProbe, runRealUpdate, type RealUpdateResult, type LeakProbeResult } from "./real-update";
+import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
+});
+
+const IMAGE = 1536 * 1024;
+const MiB = 1024 * 1024;
+const LINK = 2000000;
+const SIZE_TARGET = 24 * 1024;
+/** Where the real-interpreter resume run cuts the power: half of its 64 KB image. */
+const CUT_AT = 32768;
+const t0 = Date.now();
+const figures: Figure[] = [];
+let errors = 0;
+
+function progress(s: string): void {
+  if (!args.json) process.stderr.write("bench: " + s + " (" + ((Date.now() - t0) / 1000).toFixed(0) + " s)\n");
+}
+
+async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | Error> {
+  progress(what);
+  try {
+    return await fn();
+  } catch (e) {
+    errors++;
+    if (!args.json) process.stderr.write("bench: " + what + " failed: " + (e as Error).message + "\n");
+    return e as Error;
+  }
+}
+
+const kb = (bytesPerSecond: number) => (bytesPerSecond / 1024).toFixed(1);
+const bin = espruinoBin();
+const linux = loadBoard(join(BOARDS_DIR, LINUX_BOARD + ".json"));
+const noBin = "ESPRUINO_BIN is not set (see docs/benchmarks.md)";
+
+// ---- 1. MD5 ----
+if (bin) {
+  const r = await attempt("MD5 on the real interpreter", () => md5OnEspruino(bin, linux));
+  const label = "MD5 on the real interpreter: ours / naive loop";
+  if (r instanceof Error) figures.push(failed("md5.espruino", 1, label, "x", ">= 6", r));
+  else {
+    figures.push(
+      judged(
+        { key: "md5.espruino", item: 1, label, value: r.agree ? r.ours / r.naive : null, unit: "x", note: `ours ${kb(r.ours)} KB/s, naive ${kb(r.naive)} KB/s, Espruino ${r.version}` + (r.agree ? "" : "; the baseline disagreed with ours, ratio withheld") },
+        ">=",
+        6,
+        ">= 6x",
+      ),
+    );
+  }
+} else figures.push(notMeasured("md5.espruino", 1, "MD5 on the real interpreter: ours / naive loop", "x", ">= 6x", noBin));
+{
+  const r = await attempt("MD5 in the host runtime", () => md5OnHostRuntime(linux));
+  const label = "MD5 in the host runtime (V8): ours / naive loop";
+  if (r instanceof Error) figures.push(failed("md5.hostRuntime", 1, label, "x", null, r));
+  else figures.push(info({ key: "md5.hostRuntime", item: 1, label, value: r.ours / r.naive, unit: "x", note: `ours ${kb(r.ours)} KB/s, naive ${kb(r.naive)} KB/s; a JIT: says nothing about a board` }));
+}
+{
+  const r = await attempt("ROM MD5 backend in the host model", () => romOverheadInHostModel(linux));
+  const label = "ROM MD5 backend, per update() call (host model)";
+  if (r instanceof Error) figures.push(failed("md5.romPerCall", 1, label, "us", null, r));
+  else if (!r) figures.push(notMeasured("md5.romPerCall", 1, label, "us", null, "the ROM backend refused to start in the host runtime"));
+  else
+    figures.push(
+      info({
+        key: "md5.romPerCall",
+        item: 1,
+        label,
+        value: r.perCallUs,
+        unit: "us",
+        note: `${r.per4kUs.toFixed(1)} us per 4 KB (JS backend ${r.jsPer4kUs.toFixed(1)} us); ${r.nativeCallsPer4k} E.nativeCall per 4 KB`,
+      }),
+    );
+}
+
+// ---- 2, 3, 4, 6 in the simulation ----
+const drops = await attempt("1.5 MiB update, a drop every 64 KiB", () => hostOta({ imageSize: IMAGE, faults: dropEvery64k(IMAGE) }));
+const cuts = await attempt("1.5 MiB update, a power cut every 256 KiB", () => hostOta({ imageSize: IMAGE, powerCutsAtBytes: cutsEvery256k(IMAGE) }));
+const link = await attempt("1.5 MiB update through a 2 MB/s link", () => hostOta({ imageSize: IMAGE, linkBytesPerSecond: LINK }));
+
+function done(r: HostOtaResult | Error): r is HostOtaResult {
+  return !(r instanceof Error) && r.result === "done";
+}
+function hostFailure(r: HostOtaResult | Error): Error {
+  return r instanceof Error ? r : new Error("update ended " + r.result + " " + (r.resultCode ?? "") + " " + (r.resultMsg ?? ""));
+}
+
+figures.push(
+  done(drops)
+    ? judged({ key: "wasted.drops", item: 2, label: "Wasted bytes, drop every 64 KiB (fetched / image)", value: drops.bytesFetched / drops.imageBytes, unit: "ratio", note: `${drops.requests} requests, 1.5 MiB image, simulation` }, "<=", 1.01)
+    : failed("wasted.drops", 2, "Wasted bytes, drop every 64 KiB (fetched / image)", "ratio", "<= 1.01", hostFailure(drops)),
+);
+figures.push(
+  done(cuts)
+    ? judged(
+        {
+          key: "wasted.powerCuts",
+          item: 2,
+          label: "Wasted bytes, power cut every 256 KiB (fetched / image)",
+          value: cuts.bytesFetched / cuts.imageBytes,
+          unit: "ratio",
+          note: `${cuts.powerCuts} cuts, ${cuts.bytesFetched - cuts.imageBytes} bytes fetched again (${((cuts.bytesFetched - cuts.imageBytes) / Math.max(1, cuts.powerCuts) / 1024).toFixed(1)} KiB per cut)`,
+        },
+        "<=",
+        1.01,
+      )
+    : failed("wasted.powerCuts", 2, "Wasted bytes, power cut every 256 KiB (fetched / image)", "ratio", "<= 1.01", hostFailure(cuts)),
+);
+figures.push(
+  done(cuts)
+    ? judged(
+        { key: "rehash.sim", item: 3, label: "Re-hash on resume: image bytes read back (simulation)", value: cuts.rehashBytesOnResume, unit: "bytes", note: `over ${cuts.resumes} resumes; the final image check reads ${cuts.verifyReadBytes} bytes once` },
+        "<=",
+        0,
+        "0",
+      )
+    : failed("rehash.sim", 3, "Re-hash on resume: image bytes read back (simulation)", "bytes", "0", hostFailure(cuts)),
+);
+if (done(link)) {
+  const ideal = (link.imageBytes / LINK) * 1000;
+  const l = link.link;
+  figures.push(
+    judged(
+      {
+        key: "link.utilisation",
+        item: 4,
+        label: "Link utilisation: update time at 2 MB/s / (image / 2 MB/s)",
+        value: link.downloadMs / ideal,
+        unit: "ratio",
+        note: l
+          ? `${link.downloadMs.toFixed(0)} ms vs ${ideal.toFixed(0)} ms: link busy ${l.busy.toFixed(0)}, between spans ${l.betweenSpans.toFixed(0)}, before first request ${l.beforeFirstRequest.toFixed(0)}, after last byte ${l.afterLastByte.toFixed(0)} ms`
+          : undefined,
+      },
+      "<=",
+      1.15,
+    ),
+  );
+  figures.push(
+    judged(
+      { key: "wear.journalPerMiB", item: 6, label: "Journal sector erases per MiB downloaded", value: link.journalErases / (link.bytesFetched / MiB), unit: "erases/MiB", note: `${link.journalErases} journal erases for ${(link.bytesFetched / MiB).toFixed(2)} MiB; with 5 power cuts: ${done(cuts) ? cuts.journalErases : "?"}` },
+      "<=",
+      4,
+    ),
+  );
+  figures.push(info({ key: "wear.totalPerUpdate", item: 6, label: "Sector erases per update, all flash", value: link.flashErases, unit: "erases", note: `${link.slotErases} in the target slot, ${link.journalErases} journal, ${link.flashErases - link.slotErases - link.journalErases} otadata` }));
+} else {
+  figures.push(failed("link.utilisation", 4, "Link utilisation: update time at 2 MB/s / (image / 2 MB/s)", "ratio", "<= 1.15", hostFailure(link)));
+  figures.push(failed("wear.journalPerMiB", 6, "Journal sector erases per MiB downloaded", "erases/MiB", "<= 4", hostFailure(link)));
+}
+
+// ---- 5. footprint ----
+try {
+  for (const s of bundleSizes()) {
+    figures.push(judged({ key: "size." + s.board, item: 5, label: "Minified bundle, " + s.board, value: s.bytes / 1024, unit: "KB", note: `${s.bytes} bytes` }, "<=", SIZE_TARGET / 1024, "<= 24 KB"));
+  }
+} catch (e) {
+  errors++;
+  figures.push(failed("size", 5, "Minified bundle per board", "KB", "<= 24 KB", e));
+}
+
+// ---- the real interpreter: memory, blocking turns, resume, leaks ----
+const memLabel = "process.memory() usage, agent connected and idle";
+const peakLabel = "Peak usage during the update, above idle";
+const turnLabel = "Longest blocking turn during the update (real interpreter)";
+if (bin) {
+  const mem = await attempt("full update on the real interpreter (memory)", () => runRealUpdate({ bin, codeIn: "flash", echo: args.verbose }));
+  const timing = await attempt("full update on the real interpreter (timing)", () => runRealUpdate({ bin, codeIn: "ram", echo: args.verbose }));
+  const resume = await attempt("update with a power cut on the real interpreter", () => runRealUpdate({ bin, codeIn: "flash", powerCutAtBytes: CUT_AT, echo: args.verbose }));
+  const leak = await attempt("leak probe on the real interpreter", () => runLeakProbe({ bin, echo: args.verbose }));
+  memoryFigures(mem, leak);
+  turnFigure(timing);
+  resumeFigures(resume);
+} else {
+  figures.push(notMeasured("memory.idle", 5, memLabel, "blocks", "<= 2000", noBin));
+  figures.push(notMeasured("memory.peakAboveIdle", 5, peakLabel, "blocks", "<= 600", noBin));
+  figures.push(notMeasured("turn.longest", 7, turnLabel, "ms", null, noBin));
+  figures.push(notMeasured("rehash.real", 3, "Re-hash on resume (real interpreter)", "bytes", "0", noBin));
+}
+
+function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Error): void {
+  if (mem instanceof Error) {
+    figures.push(failed("memory.idle", 5, memLabel, "blocks", "<= 2000", mem));
+    figures.push(failed("memory.peakAboveIdle", 5, peakLabel, "blocks", "<= 600", mem));
+  } else {
+    const boot = mem.bootMemory[0];
+    const bs = mem.blockSize ? `${mem.blockSize}-byte blocks` : "blocks";
+    figures.push(
+      judged(
+        { key: "memory.idle", item: 5, label: memLabel, value: mem.idle, unit: "blocks", note: `interpreter ${boot?.start}, + loaded code ${boot ? boot.loaded - boot.start : "?"} (function code stays in flash), + running agent ${boot ? mem.idle - boot.loaded : "?"}; ${bs}` },
+        "<=",
+        2000,
+      ),
+    );
+    figures.push(
+      judged(
+        { key: "memory.peakAboveIdle", item: 5, label: peakLabel, value: mem.peakDuringDownload - mem.idle, unit: "blocks", note: `peak ${mem.peakDuringDownload} at ${mem.peakAt} (update ${mem.result}, ${mem.imageBytes} bytes)` },
+        "<=",
+        600,
+        "<= idle + 600",
+      ),
+    );
+    figures.push(judged({ key: "memory.growthPerSector", item: 5, label: "Usage growth per 4 KB sector (bounded buffers)", value: mem.growthPerSector, unit: "blocks", note: `usage at each sector ${Math.min(...mem.perSector)}..${Math.max(...mem.perSector)}` }, "<=", 1, "~0"));
+    const faults = mem.boardFaults.reduce((n, f) => n + f.count, 0);
+    figures.push(
+      judged(
+        {
+          key: "board.faults",
+          item: 5,
+          label: "Flash calls that throw on a board (stub repaired them)",
+          value: faults,
+          unit: "calls",
+          note: faults ? mem.boardFaults.map((f) => `${f.what} (${f.count}x)`).join("; ") + "; unrepaired, the first one fails the job" : undefined,
+        },
+        "<=",
+        0,
+        "0",
+      ),
+    );
+  }
+  if (leak instanceof Error) figures.push(failed("memory.retainedPerJob", 5, "Usage left behind per failed job (leak probe)", "blocks", "~0", leak));
+  else
+    figures.push(
+      judged(
+        {
+          key: "memory.retainedPerJob",
+          item: 5,
+          label: "Usage left behind per failed job (leak probe)",
+          value: leak.retainedPerJob,
+          unit: "blocks",
+          note: `idle after each of ${leak.jobs} jobs: ${leak.idleAfterJob.join(", ")}; ${leak.requests} requests cut every ${leak.dropEvery} bytes, growth per sector ${leak.growthPerSector.toFixed(2)}`,
+        },
+        "<=",
+        1,
+        "~0",
+      ),
+    );
+}
+
+function turnFigure(timing: RealUpdateResult | Error): void {
+  if (timing instanceof Error) {
+    figures.push(failed("turn.longest", 7, turnLabel, "ms", null, timing));
+    return;
+  }
+  const t = timing.longestTurn;
+  const sectorTurns = timing.lateTurns.filter((x) => x.erases === 1 && x.writes === 1);
+  const sector = sectorTurns.length ? Math.max(...sectorTurns.map((x) => x.ms)) : null;
+  figures.push(
+    info({
+      key: "turn.longest",
+      item: 7,
+      label: turnLabel,
+      value: t ? t.ms : 0,
+      unit: "ms",
+      note: t
+        ? `that turn: ${t.erases} erases, ${t.writes} writes, ${t.reads} reads (${t.bytesRead} bytes); a sector turn (program + MD5 of 4 KB): ${sector === null ? "< 20" : sector.toFixed(0)} ms; code in RAM, ${timing.result}`
+        : "no turn ran 20 ms late",
+    }),
+  );
+}
+
+function resumeFigures(resume: RealUpdateResult | Error): void {
+  const label = "Re-hash on resume (real interpreter, one power cut)";
+  if (resume instanceof Error) {
+    figures.push(failed("rehash.real", 3, label, "bytes", "0", resume));
+    return;
+  }
+  if (resume.result !== "done") {
+    figures.push({ key: "rehash.real", item: 3, label, value: resume.rehashBytesOnResume, unit: "bytes", target: "0", verdict: "FAIL", note: `the resumed update failed: ${resume.resultCode} ${resume.resultMsg}` });
+    return;
+  }
+  if (resume.rehashBytesOnResume === null) {
+    figures.push(notMeasured("rehash.real", 3, label, "bytes", "0", `no resume happened (${resume.powerCuts} cut, update ${resume.result})`));
+    return;
+  }
+  figures.push(
+    judged(
+      { key: "rehash.real", item: 3, label, value: resume.rehashBytesOnResume, unit: "bytes", note: `cut after ${CUT_AT} bytes programmed, resumed at ${resume.resumedAt.join(", ")}; fetched ${resume.bytesFetched} for ${resume.imageBytes}` },
+      "<=",
+      0,
+      "0",
+    ),
+  );
+}
+
+const seconds = (Date.now() - t0) / 1000;
+figures.sort((a, b) => a.item - b.item);
+if (args.json) {
+  process.stdout.write(jsonLine(figures, { bench: "espruino-ota-agent", espruinoBin: bin ? true : false, seconds: Math.round(seconds) }) + "\n");
+} else {
+  process.stdout.write("\n" + table(figures) + "\n\n");
+  const failing = figures.filter((f) => f.verdict === "FAIL").length;
+  process.stdout.write(`${figures.length} figures, ${failing} miss their target, ${errors} measurements failed; ${seconds.toFixed(0)} s` + (bin ? "" : "; real-interpreter figures not measured (ESPRUINO_BIN unset)") + "\n");
+}
+process.exitCode = errors ? 1 : 0;

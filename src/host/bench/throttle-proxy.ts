@@ -1,0 +1,87 @@
+// A TCP proxy that is the firmware link: every byte from the server to the device passes
+// through one token bucket of `bytesPerSecond`, shared by all connections (one radio link),
+// so a simulated update can be timed against the ideal `image size / link rate`.
+import net from "node:net";
+
+export interface LinkConnection {
+  /** performance.now() times: device connected, first and last byte delivered to it. */
+  opened: number;
+  firstByte: number;
+  lastByte: number;
+  bytes: number;
+}
+
+export interface ThrottleProxy {
+  port: number;
+  connections: LinkConnection[];
+  /** Server-to-device bytes that went through. */
+  bytes: number;
+  close(): Promise<void>;
+}
+
+/** Largest piece written at once: at 2 MB/s, 8 KB is 4 ms of link time. */
+const PIECE = 8192;
+
+export async function startThrottleProxy(targetPort: number, bytesPerSecond: number): Promise<ThrottleProxy> {
+  const sockets = new Set<net.Socket>();
+  /** When the link is free again (ms, performance.now clock). */
+  let linkFreeAt = 0;
+  const state = { bytes: 0 };
+  const connections: LinkConnection[] = [];
+
+  /** Sends `data` on `to` at the link rate; resolves once it has been handed to the socket. */
+  async function paced(to: net.Socket, data: Buffer, log: LinkConnection): Promise<void> {
+    for (let i = 0; i < data.length; i += PIECE) {
+      const piece = data.subarray(i, Math.min(data.length, i + PIECE));
+      const now = performance.now();
+      const start = Math.max(now, linkFreeAt);
+      linkFreeAt = start + (piece.length * 1000) / bytesPerSecond;
+      // the piece is on the wire when its last byte has been clocked out
+      const wait = linkFreeAt - now;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (to.destroyed) return;
+      state.bytes += piece.length;
+      log.bytes += piece.length;
+      if (!log.firstByte) log.firstByte = performance.now();
+      log.lastByte = performance.now();
+      to.write(piece);
+    }
+  }
+
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const log: LinkConnection = { opened: performance.now(), firstByte: 0, lastByte: 0, bytes: 0 };
+    connections.push(log);
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(upstream);
+    let chain = Promise.resolve();
+    upstream.on("data", (d: Buffer) => {
+      upstream.pause();
+      chain = chain.then(() => paced(client, d, log)).then(() => {
+        if (!upstream.destroyed) upstream.resume();
+      });
+    });
+    // an end or reset from the server reaches the device after the data before it
+    upstream.on("end", () => void chain.then(() => client.end()));
+    upstream.on("close", () => void chain.then(() => client.destroy()));
+    upstream.on("error", () => undefined);
+    client.on("data", (d: Buffer) => upstream.write(d));
+    client.on("end", () => upstream.end());
+    client.on("close", () => upstream.destroy());
+    client.on("error", () => undefined);
+    client.on("close", () => sockets.delete(client));
+    upstream.on("close", () => sockets.delete(upstream));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections,
+    get bytes() {
+      return state.bytes;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
