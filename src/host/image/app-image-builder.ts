@@ -5,6 +5,7 @@
 
 import { createHash } from "node:crypto";
 import { chipIdOf } from "../../core/esp32/app-image";
+import { seededUint32 } from "../seeded-random";
 
 export interface AppImageOptions {
   version: string;
@@ -22,18 +23,6 @@ const DROM_LOAD = 0x3f400020;
 const DRAM_LOAD = 0x3ffb0000;
 const MAX_FILLER_SEGMENT = 0x40000;
 const BASE_UNPADDED = 24 + 8 + 0x110;
-
-/** mulberry32: small, seeded, good enough to make images differ. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function putString(b: Uint8Array, off: number, max: number, s: string): void {
   const bytes = Buffer.from(s, "ascii");
@@ -75,7 +64,7 @@ function fillerLengths(size: number, hash: boolean): number[] {
 export function buildAppImage(o: AppImageOptions): Uint8Array {
   const hash = o.hashAppended !== false;
   const chipId = chipIdOf(o.chip ?? "esp32");
-  const rand = prng(o.seed ?? 1);
+  const rand = seededUint32(o.seed ?? 1);
   const segments: { load: number; data: Uint8Array }[] = [];
   const drom = new Uint8Array(0x110);
   drom.set(buildAppDescriptor(o), 0);

@@ -4,6 +4,7 @@
 import type { FirmwareOffer } from "../sim/cloud";
 import { withHarness, type Harness, type HarnessOptions } from "./harness";
 import type { Expected, Group, Scenario, ScenarioContext } from "./types";
+import { seededRandom } from "../seeded-random";
 
 /** A clean update, as the cloud sees it. */
 export const HAPPY = ["version 1.0.0", "downloading 0", "downloading 100", "burning", "version 1.1.0", "done"];
@@ -13,17 +14,8 @@ export const HAPPY_RECONNECTED = ["version 1.0.0", "downloading 0", "version 1.0
 export const SPAN = 65536;
 export const IMAGE = 192 * 1024;
 
-/** mulberry32, for fault offsets and sample points that repeat with the seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** For fault offsets and sample points that repeat with the seed. */
+export const rng = seededRandom;
 
 /** An integer in [lo, hi]. */
 export function between(r: () => number, lo: number, hi: number): number {

@@ -5,6 +5,7 @@
 // operation half done in a seeded, repeatable way, which is what journaling code must survive.
 
 import type { FlashPort } from "../../core/ports";
+import { seededRandom } from "../seeded-random";
 
 export const SECTOR_SIZE = 4096;
 /** Largest single program request we accept: Espruino copies Flash.write data onto a 25 KB task stack. */
@@ -31,18 +32,6 @@ export interface NorFlashOptions {
   image?: Uint8Array;
   /** Seed of the generator that decides how interrupted operations are left. */
   seed?: number;
-}
-
-/** mulberry32: tiny, fast and good enough to pick cut points reproducibly. */
-function makeRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function hex(n: number): string {
@@ -74,7 +63,7 @@ export class NorFlash {
       if (opts.image.length > opts.size) throw new Error("NorFlash image is larger than the chip");
       this.bytes.set(opts.image);
     }
-    this.random = makeRandom(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
   }
 
   /**

@@ -5,6 +5,7 @@
 // run can be repeated.
 import net from "node:net";
 import type { LinkBehaviour } from "./fleet-profiles";
+import { seededRandom } from "../seeded-random";
 
 export interface LinkStats {
   connections: number;
@@ -18,18 +19,6 @@ export interface Link {
   port: number;
   stats: LinkStats;
   close(): Promise<void>;
-}
-
-/** mulberry32: small and seeded. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECE = 4096;
