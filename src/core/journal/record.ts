@@ -16,6 +16,7 @@
 // All integers are little-endian, written with byte math (no DataView alignment worries).
 
 import { crc32Update } from "../esp32/crc32";
+import { u16le as readU16, u32le as readU32, putU16le as writeU16, putU32le as writeU32 } from "../le";
 
 export const RECORD_SIZE = 256;
 export const RECORD_MAGIC = 0x4a41544f; // "OTAJ" in flash byte order
@@ -33,25 +34,7 @@ export const KIND_STATE = 1;
 /** The journal was cleared: load() reports "no state". */
 export const KIND_CLEAR = 2;
 
-export function readU16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
-
-export function readU32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-
-export function writeU16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 255;
-  b[o + 1] = (v >>> 8) & 255;
-}
-
-export function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 255;
-  b[o + 1] = (v >>> 8) & 255;
-  b[o + 2] = (v >>> 16) & 255;
-  b[o + 3] = (v >>> 24) & 255;
-}
+export { readU16, readU32, writeU16, writeU32 };
 
 /** What a valid slot says about itself (cheap part: read before paying for the CRC). */
 export interface RecordHeader {
