@@ -73,7 +73,7 @@ test("a whole 4 KB sector (with the signature area) parses like the 0xC00 table"
   const t = parsePartitionTable(sector, md5, MB4);
   assert.equal(t.factory?.offset, 0x10000);
   assert.deepEqual(t.ota.map((p) => p.offset), [0x190000]);
-  assert.equal(t.partitions.find((p) => p.label === "data")?.subtype, 0x06);
+  assert.equal(t.partitions.find((p) => p.label === "flash")?.subtype, 0x40, "the journal's data partition keeps its custom subtype");
 });
 
 test("tables without an MD5 entry are accepted, and say so", () => {
