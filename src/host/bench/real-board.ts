@@ -6,7 +6,7 @@
 // on after ESP32.reboot().
 import { join } from "node:path";
 import type { BoardConfig } from "../../core/board";
-import { loadBoard, BOARDS_DIR } from "../boards/load-board";
+import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type Broker } from "../sim/broker";
@@ -125,7 +125,8 @@ export class RealBoard {
   }
 
   get key(): { productId: string; deviceName: string } {
-    return { productId: this.board.mqtt.productId, deviceName: this.board.mqtt.deviceName };
+    const p = simProvision(this.board);
+    return { productId: p.productId, deviceName: p.deviceName };
   }
 
   get record(): DeviceRecord {

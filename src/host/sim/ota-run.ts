@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
-import { loadBoard, BOARDS_DIR } from "../boards/load-board";
+import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type BrokerKind, type Broker } from "./broker";
 import { SimCloud, type DeviceRecord } from "./cloud";
@@ -35,6 +35,8 @@ export interface OtaRunOptions {
   /** How long the board stays off after a power cut. */
   offMs?: number;
   broken?: BrokenImage[];
+  /** More Storage files on the board, e.g. the user's application as `.bootcde`. */
+  files?: Record<string, string>;
   /** Serve the firmware over HTTPS (a throw-away self-signed certificate; Espruino verifies none). */
   https?: boolean;
   /** Corrupts what the cloud announces (an MD5 mismatch). */
@@ -119,6 +121,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
     ],
     seed,
     broken: o.broken,
+    files: o.files,
     echo: o.echo,
   });
   const watch = new FlashWatch(sim.flash, board);
@@ -150,7 +153,7 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
     let sign = 0;
     server.setFile("/fw.bin", image);
     o.faults?.(server);
-    const { productId, deviceName } = board.mqtt;
+    const { productId, deviceName } = simProvision(board);
     const rec = cloud.device(productId, deviceName);
     let powerCuts = 0;
     const offMs = o.offMs ?? 200;
