@@ -1,5 +1,5 @@
 // Host-side otadata encoding, written independently of src/core/esp32/otadata.ts so
-// that tests compare two implementations (reference 2.1, 2.2, 6.4).
+// that tests compare two implementations (docs/esp32-formats.md#otadata, #otadata-crc).
 
 import CRC32 from "crc-32";
 
