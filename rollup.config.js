@@ -2,7 +2,7 @@
 // compiled in, ready to upload into Storage as .bootcde. Run through `npm run build`
 // (node --import tsx), so this config can use the project's TypeScript host modules.
 //
-// Espruino specifics (../shared/reference/espruino-runtime.md §1): ES5 output only;
+// Espruino specifics (docs/espruino-runtime.md#language, #no-hoisting): ES5 output only;
 // terser with default compress off (its inlining creates use-before-declaration) but
 // hoist_funs on (Espruino does not hoist); no mangled names that Espruino reserves;
 // the "ram" directive kept in hot functions. Every bundle then has to pass the gate.

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { buildBundle } from "../../src/host/build/bundle";
 import { resolveBoard } from "../../src/host/sim/ota-run";
 import { runFleet } from "../../src/host/sim/fleet";
-import { parseResultTable } from "../../src/host/cloud-cli/display";
+import { parseResultTable } from "../../src/host/cloud/display";
 import { networkProfile } from "../../src/host/sim/fleet-profiles";
 
 test("the bundle holds no identity: boards that differ only in their provisioning run the same bundle", async () => {

@@ -7,7 +7,7 @@ import { simProvision } from "../boards/load-board";
 import { createHash } from "node:crypto";
 import type { FirmwareServer } from "../sim/firmware-server";
 import { startRun, updateEnded } from "../sim/ota-run";
-import type { DeviceRecord } from "../sim/cloud";
+import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startThrottleProxy, type ThrottleProxy } from "./throttle-proxy";
 
 export interface HostOtaOptions {

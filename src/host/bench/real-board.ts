@@ -10,7 +10,7 @@ import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type Broker } from "../sim/broker";
-import { SimCloud, type DeviceRecord } from "../sim/cloud";
+import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "../sim/firmware-server";
 import { EspruinoProcess } from "./espruino-process";
 import { linuxFlashFile, LINUX_FLASH_BASE } from "./linux-flash";
@@ -77,7 +77,7 @@ export class RealBoard {
 
   private constructor(
     readonly broker: Broker,
-    readonly cloud: SimCloud,
+    readonly cloud: TencentOtaCloud,
     readonly server: FirmwareServer,
     board: BoardConfig,
     bin: string,
@@ -102,10 +102,10 @@ export class RealBoard {
   static async start(o: RealBoardOptions): Promise<RealBoard> {
     const base = o.board ?? loadBoard(join(BOARDS_DIR, LINUX_BOARD + ".json"));
     const broker = await startBroker("aedes");
-    let cloud: SimCloud | null = null;
+    let cloud: TencentOtaCloud | null = null;
     let server: FirmwareServer | null = null;
     try {
-      cloud = await SimCloud.start({ brokerUrl: broker.url });
+      cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
       server = await startFirmwareServer();
       const adjusted = o.adjust ? o.adjust(base) : base;
       const board: BoardConfig = { ...adjusted, mqtt: { ...adjusted.mqtt, host: "127.0.0.1", port: broker.port } };

@@ -6,7 +6,7 @@ import { simProvision } from "../boards/load-board";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
 import { startRun, type OtaRun, type OtaRunOptions } from "../sim/ota-run";
-import type { DeviceRecord, FirmwareOffer } from "../sim/cloud";
+import type { DeviceRecord, FirmwareOffer } from "../cloud/tencent-ota-cloud";
 import { story } from "../sim/story";
 import { FlashAudit, allowedRegions, changedOutside, checkBootable, emptyCounts, type Region } from "./invariants";
 import type { Expected, InvariantCounts, Observed, Outcome } from "./types";

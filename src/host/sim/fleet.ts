@@ -1,6 +1,6 @@
 // Fleet simulation: N simulated boards, each running the real bundle in the host runtime,
 // update at once through one broker and the local OTA cloud of `ota-cloud serve`
-// (src/host/cloud-cli/service.ts: the `send` firmware host and the Tencent-style cloud),
+// (src/host/cloud/service.ts: the `send` firmware host and the Tencent-style cloud),
 // each over its own link with a network profile (fleet-profiles.ts).
 //
 // Identity: every device runs the same bundle; each gets its own provisioning file (its
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { BoardConfig } from "../../core/board";
 import { simProvision } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
-import { OtaService, type DeviceStatus } from "../cloud-cli/service";
+import { OtaService, type DeviceStatus } from "../cloud/service";
 import { startBroker, type BrokerKind } from "./broker";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { resolveBoard, bundleFor } from "./ota-run";

@@ -8,7 +8,7 @@ import type { BoardConfig } from "../../core/board";
 import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type BrokerKind, type Broker } from "./broker";
-import { SimCloud, type DeviceRecord } from "./cloud";
+import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
@@ -74,7 +74,7 @@ export interface OtaRunResult {
 export interface OtaRun {
   board: BoardConfig;
   broker: Broker;
-  cloud: SimCloud;
+  cloud: TencentOtaCloud;
   server: FirmwareServer;
   sim: SimDevice;
   watch: FlashWatch;
@@ -107,7 +107,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const board = resolveBoard(o.board);
   const seed = o.seed ?? 1;
   const broker = await startBroker(o.broker ?? "aedes", { tls: board.mqtt.tls });
-  const cloud = await SimCloud.start({ brokerUrl: broker.url });
+  const cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
   const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
   const image = o.image ?? buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
