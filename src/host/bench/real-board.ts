@@ -136,7 +136,7 @@ export class RealBoard {
         const e = parseStubLine(line);
         if (e) this.onEvent(e, boot);
         else {
-          if (!this.trouble && OUT_OF_MEMORY.test(line)) this.trouble = new BoardTrouble("oom", "OUT OF MEMORY in boot " + boot + ": " + line.trim(), boot);
+          if (!this.trouble && OUT_OF_MEMORY.test(line)) this.trouble = new BoardTrouble("oom", "OUT OF MEMORY in boot " + boot + ": " + line.trim().replace(/\s+/g, " "), boot);
           for (const f of this.lineObservers) f(line, boot);
         }
       },
@@ -186,7 +186,7 @@ export class RealBoard {
 
   /** The last console lines, for a note or an error. */
   tail(n = 40): string[] {
-    return this.proc.log.slice(-n);
+    return this.proc.log.filter((l) => !l.includes("@@")).slice(-n);
   }
 
   get record(): DeviceRecord {

@@ -27,10 +27,14 @@ export class RealRunFailure extends Error {
     message: string,
     readonly tail: string[],
     readonly trouble: BoardTrouble | null,
+    /** The application's longest timer gap until then (null: no application, or no tick). */
+    readonly appMaxGapMs: number | null = null,
   ) {
     super(message);
   }
 }
+
+const maxGap = (rb: RealBoard) => (rb.appGaps.length ? Math.max(...rb.appGaps.map((g) => g.ms)) : null);
 
 export interface RealUpdateResult {
   result: "done" | "failed";
@@ -165,7 +169,7 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
     try {
       await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
     } catch (e) {
-      throw new RealRunFailure("did not boot: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null);
+      throw new RealRunFailure("did not boot: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null, maxGap(rb));
     }
     phase = "idle";
     await sleep(1500); // a few memory reports of the connected, idle agent
@@ -186,7 +190,7 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
         "the update to end",
       );
     } catch (e) {
-      throw new RealRunFailure("the update did not end: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null);
+      throw new RealRunFailure("the update did not end: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null, maxGap(rb));
     }
     await server.settled();
     const rec = rb.record;
@@ -207,7 +211,7 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
       ballast: rb.bootMemory[0]?.ballast ?? 0,
       freeAtStart: rb.bootMemory[0]?.free ?? 0,
       appHeld: rb.appHeld,
-      appMaxGapMs: rb.appGaps.length ? Math.max(...rb.appGaps.map((g) => g.ms)) : null,
+      appMaxGapMs: maxGap(rb),
       appGaps: rb.appGaps,
       appFile: rb.plan.appFile,
       installNotes: rb.plan.notes,
