@@ -27,13 +27,13 @@ export interface Esp32Run {
 const firstLine = (s: string) => s.split("\n")[0];
 
 /** A figure whose run could not complete: FAIL when the agent did not fit or finish, error when the bench broke. */
-export function runFailed(key: string, label: string, unit: string, target: string, e: unknown): Figure {
-  if (!(e instanceof RealRunFailure)) return failed(key, ITEM, label, unit, target, e);
+export function runFailed(key: string, label: string, unit: string, target: string | null, e: unknown, item = ITEM): Figure {
+  if (!(e instanceof RealRunFailure)) return failed(key, item, label, unit, target, e);
   const tail = e.tail
     .map((l) => l.trim())
     .filter((l) => l && !/^\^+$/.test(l))
     .slice(-4);
-  return { key, item: ITEM, label, value: null, unit, target, verdict: "FAIL", note: firstLine(e.message) + (tail.length ? " | console: " + tail.join(" / ") : "") };
+  return { key, item, label, value: null, unit, target, verdict: "FAIL", note: firstLine(e.message) + (tail.length ? " | console: " + tail.join(" / ") : "") };
 }
 
 /** Code the agent keeps loaded while idle: its boot files from agentStorageFiles(), per board bundle in dist/. */

@@ -12,10 +12,10 @@ import { bundleSizes } from "./footprint";
 import { cutsEvery256k, dropEvery64k, hostOta, type HostOtaResult } from "./host-ota";
 import { md5OnEspruino, md5OnHostRuntime, romOverheadInHostModel } from "./md5-speed";
 import { LINUX_BOARD } from "./real-board";
-import { runLeakProbe, runRealUpdate, type RealUpdateResult, type LeakProbeResult } from "./real-update";
+import { runLeakProbe, runRealUpdate, RealRunFailure, type RealUpdateResult, type LeakProbeResult } from "./real-update";
 import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
 import { probeFormat, formatProblem } from "./esp32-format";
-import { DEFAULT_HEAP, ITEM, TARGETS, idleAndPeak, largestAppFigure, residentFigure, timerGapFigure } from "./esp32-figures";
+import { DEFAULT_HEAP, ITEM, TARGETS, idleAndPeak, largestAppFigure, residentFigure, runFailed, timerGapFigure } from "./esp32-figures";
 
 const GROUPS = ["md5", "sim", "size", "real", "esp32"] as const;
 const HELP = `usage: npm run bench -- [--json] [--verbose] [--heap N] [--only GROUP,...]
@@ -80,7 +80,8 @@ async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | Error
   try {
     return await fn();
   } catch (e) {
-    errors++;
+    // a run the agent could not finish (OUT OF MEMORY...) is a FAIL of its figure, not a bench error
+    if (!(e instanceof RealRunFailure)) errors++;
     if (!args.json) process.stderr.write("bench: " + what + " failed: " + (e as Error).message + "\n");
     return e as Error;
   }
@@ -263,8 +264,8 @@ if (!want("real")) {
 
 function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Error): void {
   if (mem instanceof Error) {
-    figures.push(failed("memory.idleFullHeap", 5, memLabel, "blocks", "<= 2000", mem));
-    figures.push(failed("memory.peakAboveIdle", 5, peakLabel, "blocks", "<= 600", mem));
+    figures.push(runFailed("memory.idleFullHeap", memLabel, "blocks", "<= 2000", mem, 5));
+    figures.push(runFailed("memory.peakAboveIdle", peakLabel, "blocks", "<= 600", mem, 5));
   } else {
     const boot = mem.bootMemory[0];
     const bs = mem.blockSize ? `${mem.blockSize}-byte blocks` : "blocks";
@@ -301,7 +302,7 @@ function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Er
       ),
     );
   }
-  if (leak instanceof Error) figures.push(failed("memory.retainedPerJob", 5, "Usage left behind per failed job (leak probe)", "blocks", "~0", leak));
+  if (leak instanceof Error) figures.push(runFailed("memory.retainedPerJob", "Usage left behind per failed job (leak probe)", "blocks", "~0", leak, 5));
   else
     figures.push(
       judged(
@@ -322,7 +323,7 @@ function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Er
 
 function turnFigure(timing: RealUpdateResult | Error): void {
   if (timing instanceof Error) {
-    figures.push(failed("turn.longest", 7, turnLabel, "ms", null, timing));
+    figures.push(runFailed("turn.longest", turnLabel, "ms", null, timing, 7));
     return;
   }
   const t = timing.longestTurn;
@@ -345,7 +346,7 @@ function turnFigure(timing: RealUpdateResult | Error): void {
 function resumeFigures(resume: RealUpdateResult | Error): void {
   const label = "Re-hash on resume (real interpreter, one power cut)";
   if (resume instanceof Error) {
-    figures.push(failed("rehash.real", 3, label, "bytes", "0", resume));
+    figures.push(runFailed("rehash.real", label, "bytes", "0", resume, 3));
     return;
   }
   if (resume.result !== "done") {

@@ -272,7 +272,11 @@ export async function runLeakProbe(o: RealBoardOptions & { jobs?: number; dropEv
     });
     rb.server.faults.every({ kind: "reset-after", bytes: dropEvery });
     rb.powerOn();
-    await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    try {
+      await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    } catch (e) {
+      throw new RealRunFailure("did not boot: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null);
+    }
     await sleep(1500);
     const idleAfterJob = [rb.lastUsage];
     const failures: string[] = [];
