@@ -2,7 +2,7 @@
 // compiled in, ready to upload into Storage as .bootcde. Run through `npm run build`
 // (node --import tsx), so this config can use the project's TypeScript host modules.
 //
-// Espruino specifics (../shared/reference/espruino-runtime.md §1): ES5 output only;
+// Espruino specifics (docs/espruino-runtime.md#language, #no-hoisting): ES5 output only;
 // terser with default compress off (its inlining creates use-before-declaration) but
 // hoist_funs on (Espruino does not hoist); no mangled names that Espruino reserves;
 // the "ram" directive kept in hot functions. Every bundle then has to pass the gate.
@@ -15,13 +15,17 @@ import { espruinoPostPassPlugin } from "./src/host/build/espruino-postpass.ts";
 
 const only = process.env.BOARD; // build a single board: BOARD=host-sim npm run build
 
-/** Resolves `import board from "board-config"` to the board's normalised JSON. */
+/**
+ * Resolves `import board from "board-config"` to the board's normalised JSON, without its
+ * "provision" (the simulation's identity): a bundle never carries a device's identity or secret.
+ */
 function boardConfig(board) {
   const id = "\0board-config";
+  const { provision, ...onDevice } = board;
   return {
     name: "board-config",
     resolveId: (source) => (source === "board-config" ? id : null),
-    load: (source) => (source === id ? `export default ${JSON.stringify(board)};` : null),
+    load: (source) => (source === id ? `export default ${JSON.stringify(onDevice)};` : null),
   };
 }
 
@@ -73,7 +77,8 @@ export function bundleConfig(board) {
   input: "src/espruino/main.ts",
   output: {
     file: `dist/${board.name}.js`,
-    format: "es",
+    // One function scope: the application shares Espruino's global scope, so the agent defines no global name.
+    format: "iife",
     generatedCode: "es5",
     strict: false,
     freeze: false,

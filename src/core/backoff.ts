@@ -1,5 +1,5 @@
 // Retry delay for downloads and reconnects: capped exponential backoff with full jitter
-// (reference §6.9: 2, 4, 8 ... 60 s while MQTT stays up).
+// (the agent's own policy: doubling from the board's backoffMinMs up to backoffMaxMs).
 //
 // Decisions:
 // - attempt 0 is the first retry; its window is [minMs, minMs]. Attempt n's ceiling is

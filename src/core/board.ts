@@ -1,7 +1,9 @@
 // The board description the agent is compiled with: boards/<name>.json after
 // validation against boards/board.schema.json and normalisation (hex strings -> numbers)
 // by src/host/boards/load-board.ts. All flash addresses are offsets from the start of the
-// flash chip; `flash.base` is added only by the platform's Flash port.
+// flash chip; `flash.base` is added only by the platform's Flash port. The device's identity
+// and secrets are not here: they are its provisioning file (provision.ts).
+import type { Provision } from "./provision";
 
 export type Chip = "esp32" | "esp32s2" | "esp32s3" | "esp32c3";
 
@@ -31,19 +33,18 @@ export interface BoardConfig {
   };
   /** Flash region (whole 4 KB sectors, at least 2) where the agent keeps its journal. */
   journal: { offset: number; size: number };
-  wifi: { ssid: string; password: string } | null;
+  /**
+   * The identity the simulation and the bench give this board (a real board gets its own
+   * provisioning file at flash time). Host side only: the build drops it from every bundle.
+   */
+  provision?: Provision;
   mqtt: {
+    /** "{productId}" is replaced by the device's productId. */
     host: string;
     port: number;
     tls: boolean;
+    /** "tencent": key authentication with the provisioned deviceSecret; "plain": username/password. */
     auth: "tencent" | "plain";
-    productId: string;
-    deviceName: string;
-    /** base64 device secret, auth "tencent". */
-    deviceSecret?: string;
-    /** auth "plain". */
-    username?: string;
-    password?: string;
     keepaliveSec: number;
   };
   download: {

@@ -78,7 +78,12 @@ interface EspruinoCrypto {
 interface EspruinoWifi {
   connect(ssid: string, opts: { password?: string }, cb: (err: unknown) => void): void;
 }
+interface EspruinoStorage {
+  /** Parsed JSON of a Storage file; with noExceptions, undefined when missing or unparsable. */
+  readJSON(name: string, noExceptions: boolean): any;
+}
 declare function require(name: "Flash"): EspruinoFlash;
+declare function require(name: "Storage"): EspruinoStorage;
 declare function require(name: "net"): EspruinoNet;
 declare function require(name: "tls"): EspruinoNet;
 declare function require(name: "crypto"): EspruinoCrypto;

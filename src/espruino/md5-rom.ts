@@ -7,7 +7,7 @@
 // The ROM keeps its state in a `struct MD5Context` (88 bytes) that we own, so saving and restoring
 // is a plain copy, in exactly the layout the JS backend uses: one journal serves both.
 //
-// Memory rules (see shared/reference/rom-md5.md): the ROM needs raw addresses, which only flat
+// Memory rules (docs/rom-md5.md#enativecall, #risks): the ROM needs raw addresses, which only flat
 // buffers have (E.getAddressOf(x, true) != 0); E.defrag can move flat strings between calls, so
 // every address is read again right before each call and never kept.
 

@@ -1,6 +1,7 @@
 // How the agent answers the cloud while busy or idle, its trial modes, and HTTPS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { simProvision } from "../../src/host/boards/load-board";
 import { createHash } from "node:crypto";
 import { runOta, startRun, resolveBoard, type OtaRun } from "../../src/host/sim/ota-run";
 import { buildBundle } from "../../src/host/build/bundle";
@@ -10,7 +11,7 @@ import { md5Bytes } from "../../src/core/crypto/md5";
 import { bootedVersion, story } from "../../src/host/sim/story";
 
 const board = resolveBoard("host-sim");
-const { productId, deviceName } = board.mqtt;
+const { productId, deviceName } = simProvision(board);
 const SIZE = 192 * 1024;
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 

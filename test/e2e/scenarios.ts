@@ -3,6 +3,7 @@
 // of reports the cloud received and the final flash. Run against aedes and mosquitto.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { simProvision } from "../../src/host/boards/load-board";
 import { createHash } from "node:crypto";
 import { runOta, resolveBoard, type OtaRunOptions, type OtaRun } from "../../src/host/sim/ota-run";
 import type { BrokerKind } from "../../src/host/sim/broker";
@@ -97,7 +98,7 @@ export function endToEndSuite(broker: BrokerKind): void {
     let pushes: Record<string, any>[] = [];
     const { r, f } = await run(broker, {
       faults: (s) => s.faults.push({ onRequest: 3, kind: "status", status: 403 }),
-      inspect: (run) => (pushes = run.cloud.device(board.mqtt.productId, board.mqtt.deviceName).pushes),
+      inspect: (run) => (pushes = run.cloud.device(simProvision(board).productId, simProvision(board).deviceName).pushes),
     });
     assert.deepEqual(story(r.reports), ["version 1.0.0", "downloading 0", "version 1.0.0", "downloading 100", "burning", "version 1.1.0", "done"]);
     assert.equal(pushes.length, 2);
@@ -117,7 +118,7 @@ export function slowerScenarios(broker: BrokerKind): void {
           // push 1.2.0 once a third of 1.1.0 is in flash
           armed = true;
           rn.watch.whenSlotReaches(SIZE / 3, () =>
-            rn.cloud.deploy(board.mqtt.productId, board.mqtt.deviceName, {
+            rn.cloud.deploy(simProvision(board).productId, simProvision(board).deviceName, {
               version: "1.2.0",
               md5: createHash("md5").update(next).digest("hex"),
               size: next.length,

@@ -15,7 +15,7 @@ import { bundleFor, resolveBoard } from "../../src/host/sim/ota-run";
 import { fleetDeviceName, startFleetDevice, type FleetDevice } from "../../src/host/sim/fleet";
 import { networkProfile, type NetworkProfile } from "../../src/host/sim/fleet-profiles";
 import type { BrokenImage } from "../../src/host/sim/sim-device";
-import { parseResultTable } from "../../src/host/cloud-cli/display";
+import { parseResultTable } from "../../src/host/cloud/display";
 
 const tmp = mkdtempSync(join(tmpdir(), "tools-cloud-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,8 @@
 // The flash tool: its dry-run output against a golden upload script, the agent's real upload
-// script replayed against a model of Espruino's Storage, a real send over the CLI's TCP port
-// to a stand-in board, and the errors a user meets (no port, missing port, bad board, too big).
+// script replayed against a model of Espruino's Storage (the agent's boot file and its
+// provisioning file, never the application's .bootcde, then a reboot), a real send over the
+// CLI's TCP port to a stand-in board, and the errors a user meets (no port, missing port, bad
+// board, too big, bad provisioning); secrets never reach the output.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,6 +20,10 @@ import { md5Bytes } from "../../src/core/crypto/md5";
 const FIX = "test/fixtures/flash";
 const tmp = mkdtempSync(join(tmpdir(), "tools-flash-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
+const SECRET = "Zmxhc2gtdG9vbC10ZXN0LXNlY3JldA==";
+const secretFile = join(tmp, "device.key");
+writeFileSync(secretFile, SECRET + "\n");
+const ID = ["--device", "PRODUCT1/dev-1", "--secret-file", secretFile];
 
 function runFlash(...args: string[]) {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/host/tools/flash.ts", ...args], { encoding: "utf8", timeout: 60000 });
@@ -26,39 +32,50 @@ function runFlash(...args: string[]) {
 
 test("--dry-run writes exactly the golden upload script for a fixed bundle", () => {
   const out = join(tmp, "tiny.upload.js");
-  const r = runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", `${FIX}/tiny-bundle.js`, "--dry-run", out);
+  const r = runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", `${FIX}/tiny-bundle.js`, ...ID, "--dry-run", out);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(readFileSync(out, "latin1"), readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1"));
-  assert.match(r.stdout, /upload +3 Storage\.write commands into \.bootcde, then load\("\.bootcde"\)/);
+  assert.match(r.stdout, /upload +8 Storage\.write commands into \.boot0, ota\.cfg, then E\.reboot\(\) \(\.bootcde, the application, untouched\)/);
   assert.match(r.stdout, /nothing sent/);
-  // the golden itself stores the bundle byte for byte in three 1024-byte chunks and loads it
+  assert.ok(!(r.stdout + r.stderr).includes(SECRET) && !(r.stdout + r.stderr).includes(SECRET.slice(0, 12)), "the secret was printed");
+  // the golden stores the bundle byte for byte as .boot0 and the provisioning as ota.cfg, then reboots
   const replay = replayUploadScript(readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1"));
-  const bundle = readFileSync(`${FIX}/tiny-bundle.js`, "latin1");
-  assert.equal(replay.files.get(".bootcde"), bundle);
-  assert.deepEqual(
-    replay.commands.map((c) => [c.file, c.offset, c.bytes, c.total]),
-    [
-      [".bootcde", 0, 1024, bundle.length],
-      [".bootcde", 1024, 1024, undefined],
-      [".bootcde", 2048, bundle.length - 2048, undefined],
-    ],
-  );
-  assert.deepEqual(replay.loads, [".bootcde"]);
+  assert.equal(replay.files.get(".boot0"), readFileSync(`${FIX}/tiny-bundle.js`, "latin1"));
+  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET });
+  assert.deepEqual([...replay.files.keys()].sort(), [".boot0", "ota.cfg"]);
+  assert.deepEqual(replay.loads, []);
+  assert.equal(replay.reboots, 1);
 });
 
-test("the agent's upload script stores the board's bundle as .bootcde and loads it", async () => {
+test("the agent's upload script stores the board's bundle as .boot0 with its provisioning and never writes .bootcde", async () => {
   const out = join(tmp, "agent.upload.js");
-  const r = await flash({ board: "boards/host-sim.json", dryRun: out });
+  const r = await flash({ board: "boards/host-sim.json", provision: { productId: "P2", deviceName: "d2", deviceSecret: SECRET }, dryRun: out });
   const bundle = await buildBundle(r.board);
   const replay = replayUploadScript(readFileSync(out, "latin1"));
-  assert.equal(replay.files.size, 1);
-  assert.equal(replay.files.get(".bootcde"), bundle);
-  assert.equal(replay.commands.length, Math.ceil(bundle.length / 1024));
-  replay.commands.forEach((c, i) => assert.equal(c.offset, i * 1024));
-  assert.equal(replay.commands[0].total, bundle.length);
-  assert.deepEqual(replay.loads, [".bootcde"]);
+  assert.equal(replay.files.get(".boot0"), bundle);
+  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "P2", deviceName: "d2", deviceSecret: SECRET });
+  assert.ok(!replay.files.has(".bootcde"));
+  assert.equal(replay.reboots, 1);
   assert.equal(r.bundleBytes, bundle.length);
   assert.ok(r.bundleBytes <= r.limit);
+  // an agent update keeps the board's provisioning file
+  const keep = await flash({ board: "boards/host-sim.json", dryRun: join(tmp, "keep.upload.js") });
+  assert.deepEqual(keep.files, [".boot0"]);
+});
+
+test("provisioning flags: a clear one-line error for each mistake, and the secret never echoed", () => {
+  const run = (...a: string[]) => runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", `${FIX}/tiny-bundle.js`, "--dry-run", join(tmp, "p.js"), ...a);
+  assert.match(run().stderr, /--device PRODUCT\/NAME is required \(or --keep-provision/);
+  assert.match(run("--device", "P/d/x", "--secret-file", secretFile).stderr, /--device "P\/d\/x" is not of the form productId\/deviceName/);
+  assert.match(run("--device", "P/d").stderr, /deviceSecret is required: the board authenticates with "tencent"/);
+  assert.match(run("--device", "P/d", "--secret-file", join(tmp, "missing.key")).stderr, /--secret-file .*missing\.key: ENOENT/);
+  const bad = join(tmp, "bad.key");
+  writeFileSync(bad, "not base64 at all!");
+  const r = run("--device", "P/d", "--secret-file", bad);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--secret-file: not a base64 device secret/);
+  assert.ok(!r.stderr.includes("not base64 at all"));
+  assert.match(run("--keep-provision", "--device", "P/d").stderr, /--keep-provision keeps the board's ota\.cfg: drop --device/);
 });
 
 test("with a port the CLI sends the dry-run script to the board (Espruino's telnet port, stood in for)", async () => {
@@ -74,29 +91,31 @@ test("with a port the CLI sends the dry-run script to the board (Espruino's teln
   const port = `tcp://127.0.0.1:${(board.address() as AddressInfo).port}`;
   try {
     const lines: string[] = [];
-    const r = await flash({ board: "boards/esp32-4mb-ab.json", bundle: `${FIX}/tiny-bundle.js`, port, onOutput: (l) => lines.push(l) });
+    const r = await flash({ board: "boards/esp32-4mb-ab.json", bundle: `${FIX}/tiny-bundle.js`, provision: { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET }, port, onOutput: (l) => lines.push(l) });
     assert.equal(r.sent, true);
     assert.ok(lines.some((l) => /Connected/.test(l)), lines.join("\n"));
-    const sent = Buffer.concat(received).toString("latin1").replace(/\x10/g, "");
+    // \x10 turns echo off for a line; ESC [ n d tells Espruino's console the line number of
+    // what follows (for error messages): both are consumed by the console, not code
+    const sent = Buffer.concat(received).toString("latin1").replace(/\x10/g, "").replace(/\x1b\[\d+d/g, "");
     // the CLI resets the board, clears the prompt, then sends the script unchanged
     const golden = readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1");
-    assert.ok(sent.includes("reset();\nprint()\n" + golden), JSON.stringify(sent.slice(0, 200)));
+    assert.ok(sent.includes("reset();\nprint()\n" + golden), JSON.stringify(sent.slice(0, 300)));
     const replay = replayUploadScript(sent.slice(sent.indexOf("require(")));
-    assert.equal(replay.files.get(".bootcde"), readFileSync(`${FIX}/tiny-bundle.js`, "latin1"));
+    assert.equal(replay.files.get(".boot0"), readFileSync(`${FIX}/tiny-bundle.js`, "latin1"));
   } finally {
     board.close();
   }
 });
 
 test("no --port (and no --dry-run) is a clear error", () => {
-  const r = runFlash("--board", "boards/esp32-4mb-ab.json");
+  const r = runFlash("--board", "boards/esp32-4mb-ab.json", ...ID);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no --port given/);
   assert.match(r.stderr, /--dry-run FILE/);
 });
 
 test("a serial port that does not exist is a clear error, before anything is built", () => {
-  const r = runFlash("--board", "boards/esp32-4mb-ab.json", "--port", "/dev/ttyUSB-not-here");
+  const r = runFlash("--board", "boards/esp32-4mb-ab.json", ...ID, "--port", "/dev/ttyUSB-not-here");
   assert.equal(r.code, 2);
   assert.match(r.stderr, /serial port \/dev\/ttyUSB-not-here does not exist/);
 });
@@ -108,7 +127,7 @@ test("a board file that fails validation names the file and the field", () => {
   delete raw.download.spanBytes;
   const file = join(tmp, "bad-board.json");
   writeFileSync(file, JSON.stringify(raw));
-  const r = runFlash("--board", file, "--dry-run", join(tmp, "never.js"));
+  const r = runFlash("--board", file, ...ID, "--dry-run", join(tmp, "never.js"));
   assert.equal(r.code, 2);
   assert.ok(r.stderr.includes(`${file}: invalid board file`), r.stderr);
   assert.match(r.stderr, /\/mqtt\/port: must be integer/);
@@ -118,10 +137,10 @@ test("a board file that fails validation names the file and the field", () => {
 test("a bundle too big for the board's Storage is refused with the limit and where it comes from", () => {
   const big = join(tmp, "big.js");
   writeFileSync(big, "var x=1;\n".repeat(600)); // 5400 bytes; the board keeps 4064 for .bootcde
-  const r = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", big, "--dry-run", join(tmp, "never.js"));
+  const r = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", big, ...ID, "--dry-run", join(tmp, "never.js"));
   assert.equal(r.code, 2);
   assert.match(r.stderr, /the bundle is 5400 bytes, more than the 4064 bytes allowed on small-storage \(partition "storage" \(0x11000 bytes at 0x320000\) less 64 KB kept free\)/);
-  const fits = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", `${FIX}/tiny-bundle.js`, "--dry-run", join(tmp, "fits.js"));
+  const fits = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", `${FIX}/tiny-bundle.js`, ...ID, "--dry-run", join(tmp, "fits.js"));
   assert.equal(fits.code, 0, fits.stderr);
 });
 

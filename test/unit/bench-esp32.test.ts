@@ -13,7 +13,7 @@ import { installPlan, markLoaded, APP_FILE } from "../../src/host/bench/install-
 import { appProgram } from "../../src/host/bench/app-program";
 import { deviceStub, parseStubLine } from "../../src/host/bench/device-stub";
 import { formatProblem } from "../../src/host/bench/esp32-format";
-import { BENCH_PROVISION, withIdentity } from "../../src/host/bench/provision";
+import { BENCH_PROVISION } from "../../src/host/bench/provision";
 import { OUT_OF_MEMORY } from "../../src/host/bench/real-board";
 
 const linux = loadBoard(join(BOARDS_DIR, "espruino-linux.json"));
@@ -99,15 +99,6 @@ test("the ESP32 format is 14-byte JsVars; anything else is refused with what is 
   assert.equal(formatProblem("/x/espruino", { blockSize: 14, total: 16383 }), null);
   assert.match(formatProblem("/x/espruino", { blockSize: 27, total: 16383 }) as string, /27-byte JsVars .*64-bit.*blocksize 14/);
   assert.match(formatProblem("/x/espruino", { blockSize: 13, total: 12000 }) as string, /variables: 16383/);
-});
-
-test("the bench identity replaces a board's compiled-in identity, and leaves a board without one alone", () => {
-  const b = withIdentity({ ...linux, mqtt: { ...linux.mqtt, productId: "OTHER", deviceName: "x" } }, BENCH_PROVISION);
-  assert.equal(b.mqtt.productId, BENCH_PROVISION.productId);
-  assert.equal(b.mqtt.deviceName, BENCH_PROVISION.deviceName);
-  const { productId: _p, deviceName: _d, deviceSecret: _s, ...bare } = linux.mqtt as unknown as Record<string, unknown>;
-  const nb = withIdentity({ ...linux, mqtt: bare as unknown as typeof linux.mqtt }, BENCH_PROVISION);
-  assert.equal("productId" in nb.mqtt, false);
 });
 
 test("ballast, application and out-of-memory reports parse", () => {

@@ -90,13 +90,17 @@ test("the journal must sit in a data partition of its own, in whole sectors", ()
   assert.match(problemsOf(d), /\/journal: lies in partition "ota_0" \(app\/ota_0\)/);
 });
 
-test("auth modes need their credentials and the name must match the file", () => {
+test("a board's simulation identity needs the credentials of its auth mode; the name must match the file", () => {
   const b = clone();
-  delete b.mqtt.deviceSecret;
-  assert.match(problemsOf(b), /\/mqtt\/deviceSecret: required when auth is "tencent"/);
+  b.provision = { productId: "P1", deviceName: "d1" };
+  assert.match(problemsOf(b), /\/provision: deviceSecret is required: the board authenticates with "tencent"/);
   const c = clone();
   c.mqtt.auth = "plain";
-  assert.match(problemsOf(c), /username and password are required/);
+  c.provision = { productId: "P1", deviceName: "d1", deviceSecret: "c2VjcmV0" };
+  assert.match(problemsOf(c), /\/provision: username and password are required/);
+  const d = clone();
+  d.mqtt.productId = "P1";
+  assert.match(problemsOf(d), /\/mqtt: unknown field "productId"/);
   assert.match(problemsOf(clone(), "boards/other.json"), /\/name: "esp32-espruino-stock" must equal the file name "other"/);
 });
 

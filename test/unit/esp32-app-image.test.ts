@@ -20,7 +20,7 @@ function codeOf(fn: () => unknown): string {
 }
 
 /**
- * Reference 6.3, assembled field by field from the listing (not with the builder). The
+ * docs/esp32-formats.md#app-image-vector, assembled field by field from the listing (not with the builder). The
  * listing elides part of the descriptor ("..."), so the elided bytes are zero here and
  * the checksum and hash are computed; with the reference's exact (unlisted) bytes they
  * are 0xC0 and 9b7ecb1b... which cannot be reproduced from the listing alone.
@@ -50,7 +50,7 @@ function feedInChunks(v: ImageVerifier, img: Uint8Array, seed: number): void {
   }
 }
 
-test("reference 6.3 rule: checksum byte at 0x13F, hash over [0, 0x140), total 352 bytes", () => {
+test("app-image-vector rule: checksum byte at 0x13F, hash over [0, 0x140), total 352 bytes", () => {
   const img = golden63();
   assert.equal(img.length, 352);
   assert.ok(img.subarray(0x130, 0x13f).every((b) => b === 0), "zero padding up to the checksum");

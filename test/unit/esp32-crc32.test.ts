@@ -4,7 +4,7 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { crc32Update, otaSeqCrc } from "../../src/core/esp32/crc32";
 import { otaCrc } from "../../src/host/image/otadata-entry";
 
-// Reference 2.2 table (computed from esp_rom_crc32_le(UINT32_MAX, &seq, 4)).
+// docs/esp32-formats.md#otadata-crc-vectors table (computed from esp_rom_crc32_le(UINT32_MAX, &seq, 4)).
 const OTA_VECTORS: [number, number][] = [
   [1, 0x4743989a],
   [2, 0x55f63774],

@@ -41,11 +41,11 @@ function applyToCopies(t: PartitionTable, copies: OtaEntry[], ops: FlashOp[]): O
   return readOtadata(flash.asPort(), t.otadata!);
 }
 
-// Reference 6.1: sector 0 and sector 1 after two updates (ota_0 then ota_1), rollback off.
+// docs/esp32-formats.md#otadata-after-two-updates: sector 0 and sector 1 after two updates (ota_0 then ota_1), rollback off.
 const COPY0_6_1 = hex("01 00 00 00 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff 9a 98 43 47");
 const COPY1_6_1 = hex("02 00 00 00 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff 74 37 f6 55");
 
-test("entries encode to the reference 6.1 bytes (device and host encoders)", () => {
+test("entries encode to the otadata-after-two-updates bytes (device and host encoders)", () => {
   assert.deepEqual(encodeOtaEntry(1, OTA_STATE_UNDEFINED), COPY0_6_1);
   assert.deepEqual(encodeOtaEntry(2, OTA_STATE_UNDEFINED), COPY1_6_1);
   assert.deepEqual(encodeOtadataEntry({ seq: 1 }), COPY0_6_1);

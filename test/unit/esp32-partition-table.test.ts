@@ -10,7 +10,7 @@ const MB4 = 0x400000;
 
 const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/).map((h) => parseInt(h, 16)));
 
-// Reference 6.2: gen_esp32part.py (IDF v4.4) output, first 0xE0 bytes; the rest is 0xFF.
+// docs/esp32-formats.md#partition-table-vector: gen_esp32part.py (IDF v4.4) output, first 0xE0 bytes; the rest is 0xFF.
 const GOLDEN_6_2 = hex(`
 aa 50 01 02 00 90 00 00 00 40 00 00 6e 76 73 00  00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
 aa 50 01 00 00 d0 00 00 00 20 00 00 6f 74 61 64  61 74 61 00 00 00 00 00 00 00 00 00 00 00 00 00
@@ -38,7 +38,7 @@ function codeOf(fn: () => unknown): string {
   return "no error";
 }
 
-test("buildPartitionTable reproduces the gen_esp32part.py bytes of reference 6.2", () => {
+test("buildPartitionTable reproduces the gen_esp32part.py bytes of docs/esp32-formats.md#partition-table-vector", () => {
   const t = buildPartitionTable(CSV_6_2);
   assert.equal(t.length, 0xc00);
   assert.deepEqual(t.subarray(0, 0xe0), GOLDEN_6_2);

@@ -1,4 +1,4 @@
-// The bootloader model on hand-picked situations from reference 2.5 (the property tests in
+// The bootloader model on hand-picked situations from docs/esp32-formats.md#otadata-selection (the property tests in
 // esp32-boot-selection.test.ts compare it with the device code on random ones).
 
 import { test } from "node:test";

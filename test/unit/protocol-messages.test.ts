@@ -109,7 +109,7 @@ for (const name of Object.keys(INBOUND)) {
   });
 }
 
-// Reference §1.1: the SDK's own texts (with the C SDK's whitespace). Normalising them with
+// docs/tencent-protocol.md#report_progress: the SDK's own texts (with the C SDK's whitespace). Normalising them with
 // JSON.parse/stringify keeps key order and value types, so equality proves we send the
 // same message apart from insignificant whitespace.
 const SDK_TEXTS: Array<[string, string]> = [
@@ -137,7 +137,7 @@ const SDK_TEXTS: Array<[string, string]> = [
   ],
 ];
 
-test("builders match the SDK texts of reference §1.1 (key order and types)", () => {
+test("builders match the SDK texts of docs/tencent-protocol.md (key order and types)", () => {
   for (const pair of SDK_TEXTS) assert.equal(pair[1], JSON.stringify(JSON.parse(pair[0])));
 });
 

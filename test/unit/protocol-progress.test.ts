@@ -15,7 +15,7 @@ test("percentOf floors and clamps", () => {
   assert.equal(percentOf(5, NaN), 0);
 });
 
-test("percentOf does not overflow where uint32 math would (reference §3.2)", () => {
+test("percentOf does not overflow where uint32 math would (docs/tencent-protocol.md#report_progress)", () => {
   // 45 MB of 50 MB: done*100 = 4.5e9 wraps in uint32 to 205032704, i.e. "4 %".
   assert.equal(percentOf(45000000, 50000000), 90);
   const total40mb = 40 * 1024 * 1024;

@@ -224,14 +224,17 @@ test("a manual watchdog that is not kicked resets the board", async (t) => {
   assert.ok(d.log.some((l) => l.includes("watchdog")));
 });
 
-test("onBoot can pick the bundle for each boot (a new firmware's agent)", async (t) => {
-  const d = make('print("old agent"); setTimeout(function () { ESP32.reboot(); }, 1);', {
-    onBoot: (device) => (device.boots >= 2 ? 'print("new agent")' : undefined),
+test("boot files run like Espruino's: .boot0 to .boot3, then .bootcde, and one that throws does not stop the next", (t) => {
+  const d = new Device({
+    flash: new NorFlash({ size: 64 * 1024 }),
+    files: { ".bootcde": 'print("app")', ".boot2": 'print("two")', ".boot0": 'print("zero"); throw new Error("agent broke")', "notboot": 'print("never")' },
   });
   t.after(() => d.stop());
   d.boot();
-  await waitFor(() => d.log.includes("new agent"), "second boot");
-  assert.deepEqual(d.log, ["old agent", "new agent"]);
+  assert.deepEqual(d.log.filter((l) => !l.startsWith(" ")), ["zero", "Uncaught Error: agent broke", "two", "app"]);
+  d.setFile(".boot1", 'print("one")');
+  d.reset();
+  assert.deepEqual(d.log.filter((l) => !l.startsWith(" ")).slice(4), ["zero", "Uncaught Error: agent broke", "one", "two", "app"]);
 });
 
 test("Storage keeps named files across boots and refuses rewriting written bytes", (t) => {

@@ -249,8 +249,8 @@ test("the gate sees the bundle before anything runs and can refuse it", () => {
     seen.push(filename + ":" + code);
     if (code.includes("forbidden")) throw new Error("gate: refused");
   };
-  const d = new Device({ bundle: "print(1)", filename: "agent.js", flash: new NorFlash({ size: 4096 }), gate });
-  assert.deepEqual(seen, ["agent.js:print(1)"]);
+  const d = new Device({ bundle: "print(1)", flash: new NorFlash({ size: 4096 }), gate });
+  assert.deepEqual(seen, [".bootcde:print(1)"]);
   assert.throws(
     () => new Device({ bundle: "forbidden()", flash: new NorFlash({ size: 4096 }), gate }),
     /gate: refused/,

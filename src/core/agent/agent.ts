@@ -3,6 +3,7 @@
 // a trial boot of the new image. Control flow is the table in machine.ts: every event goes
 // through dispatch(), which looks up (state, event) and runs the row's action.
 import type { BoardConfig } from "../board";
+import type { Provision } from "../provision";
 import type { Md5, Ports, TimerId } from "../ports";
 import { isOtaError } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
@@ -53,6 +54,7 @@ function errorText(e: unknown): string {
 export class Agent {
   state: State = "starting";
   private board: BoardConfig;
+  private id: Provision;
   private ports: Ports;
   private layout: Layout | null = null;
   private layoutError = "";
@@ -76,11 +78,12 @@ export class Agent {
   /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
   private highWater = 0;
 
-  constructor(board: BoardConfig, ports: Ports) {
+  constructor(board: BoardConfig, ports: Ports, id: Provision) {
     this.board = board;
+    this.id = id;
     this.ports = ports;
     this.journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
-    this.topics = otaTopics(board.mqtt.productId, board.mqtt.deviceName);
+    this.topics = otaTopics(id.productId, id.deviceName);
     this.mqtt = this.makeMqtt();
   }
 
@@ -598,22 +601,23 @@ export class Agent {
   private makeMqtt(): MqttClient {
     const b = this.board;
     const m = b.mqtt;
+    const id = this.id;
     const p = this.ports;
     const tencent = m.auth === "tencent";
     return new MqttClient(
       { net: p.net, clock: p.clock, random: p.system.random, log: p.system.log },
       {
-        host: m.host,
+        host: m.host.replace("{productId}", id.productId),
         port: m.port,
         tls: m.tls,
-        clientId: m.productId + m.deviceName,
-        username: m.username,
-        password: m.password,
+        clientId: id.productId + id.deviceName,
+        username: id.username,
+        password: id.password,
         keepaliveSec: m.keepaliveSec,
         credentials: tencent
           ? () =>
               tencentCredentials(
-                { productId: m.productId, deviceName: m.deviceName, deviceSecretBase64: m.deviceSecret || "", connId: randomConnId(p.system.random), expiry: tencentExpiry(p.system.unixTime(), 3600) },
+                { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(p.system.random), expiry: tencentExpiry(p.system.unixTime(), 3600) },
                 p.sha256,
               )
           : undefined,

@@ -1,4 +1,4 @@
-// ESP app image checks (reference 3): a preflight on the first 0x120 bytes before any
+// ESP app image checks (docs/esp32-formats.md#app-image): a preflight on the first 0x120 bytes before any
 // flash is erased, and a streaming verifier that repeats what esp_image_verify and the
 // bootloader check at every boot (segment walk, XOR checksum, appended SHA-256).
 
@@ -19,7 +19,7 @@ const MAX_SEGMENT_LEN = 0x1000000;
 const CHECKSUM_SEED = 0xef;
 const HASH_LEN = 32;
 
-/** esp_image_header_t.chip_id values (reference 3.1). */
+/** esp_image_header_t.chip_id values (docs/esp32-formats.md#image-header). */
 export const CHIP_ID_ESP32 = 0x0000;
 export const CHIP_ID_ESP32S2 = 0x0002;
 export const CHIP_ID_ESP32C3 = 0x0005;
@@ -147,7 +147,7 @@ export class ImageVerifier {
   }
 
   private segmentsDone(): void {
-    // Zero padding so the checksum is the last byte of a 16-byte block (reference 3.2).
+    // Zero padding so the checksum is the last byte of a 16-byte block (docs/esp32-formats.md#segments-and-checksum).
     this.checksumAt = ((this.pos + 16) & ~15) - 1;
     this.phase = P_PADDING;
   }

@@ -1,7 +1,7 @@
 // Reflected CRC-32 (poly 0xEDB88320) with the ESP32 ROM / zlib calling convention:
 // the argument is the previous *result*, so it is inverted on entry and on exit.
 // crc32Update(0, data) is the standard CRC-32; chaining results continues a CRC.
-// The otadata CRC passes 0xFFFFFFFF, i.e. a zero internal register (reference 2.2).
+// The otadata CRC passes 0xFFFFFFFF, i.e. a zero internal register (docs/esp32-formats.md#otadata-crc).
 
 let table: Int32Array | null = null;
 

@@ -1,5 +1,5 @@
 // The otadata partition: two 32-byte esp_ota_select_entry_t copies, one per 4 KB sector
-// (reference 2.1-2.7). This module decides what to write so that the stock ESP-IDF
+// (docs/esp32-formats.md#otadata). This module decides what to write so that the stock ESP-IDF
 // bootloader boots a chosen slot, and orders the writes so that a power cut at any point
 // leaves a state in which the bootloader still boots either the old or the new image.
 

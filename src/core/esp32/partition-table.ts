@@ -1,5 +1,5 @@
 // Reads the ESP-IDF partition table exactly as the bootloader judges it
-// (esp_partition_table_verify, reference 1.3) plus the extra rules the agent relies on
+// (esp_partition_table_verify, docs/esp32-formats.md#partition-md5) plus the extra rules the agent relies on
 // to write flash safely. Anything the bootloader and the app could read differently is
 // refused: the agent never guesses where a slot is.
 
@@ -86,7 +86,7 @@ function classify(table: PartitionTable): void {
     }
   }
   // The bootloader counts ota entries, the app counts until the first missing index:
-  // they agree only when the indices are 0..n-1 (reference 1.6).
+  // they agree only when the indices are 0..n-1 (docs/esp32-formats.md#partition-table).
   for (let k = 0; k < 16; k++) {
     const slot = ota[k];
     if (slot) {

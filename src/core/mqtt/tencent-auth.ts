@@ -2,8 +2,7 @@
 //   clientId = productId + deviceName
 //   username = clientId;sdkAppId;connId;expiry
 //   password = hex(HMAC-SHA256(key = base64decode(deviceSecret), msg = username)) + ";hmacsha256"
-// (reference tencent-ota-protocol.md section 2: Java SDK TXMqttConnection, Tencent's MQTT
-// access docs). The connId must be fresh per connection, so build credentials inside the
+// (docs/tencent-protocol.md#mqtt-key-authentication). The connId must be fresh per connection, so build credentials inside the
 // MqttClient `credentials` callback rather than once at boot.
 
 import { base64Decode } from "../crypto/base64";

@@ -1,4 +1,4 @@
-// Tencent IoT Hub OTA messages, device side (reference: tencent-ota-protocol.md §1, §6).
+// Tencent IoT Hub OTA messages, device side (docs/tencent-protocol.md).
 //
 // Inbound ($ota/update/<product>/<device>): parseDownMessage validates everything the
 // agent will later act on, so the downloader never sees a half-checked URL or size.
@@ -185,7 +185,7 @@ export function parseDownMessage(payload: string, limits: MessageLimits): DownMe
 
 // ---- outbound -------------------------------------------------------------------
 
-/** Tencent's progress result codes (reference §1.3). */
+/** Tencent's progress result codes (docs/tencent-protocol.md#result-codes). */
 export type FailCode = -1 | -2 | -3 | -4 | -5;
 export const FAIL_TIMEOUT: FailCode = -1;
 export const FAIL_NOT_FOUND: FailCode = -2;

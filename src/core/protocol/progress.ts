@@ -1,7 +1,7 @@
 // Download progress: the percentage and when it is worth a (QoS0) report.
-// Policy from reference §6.3: report the first value (0 % on a fresh download), then
+// The agent's own policy (docs/tencent-protocol.md#report_progress): report the first value (0 % on a fresh download), then
 // only after a real step AND a quiet interval, and 100 % exactly once. This avoids both
-// the V4 SDK's report-per-KB flood and ESPQ's "exact 10 % only" stall (§4.1).
+// a report per KB (a flood) and reporting only at exact multiples of 10 % (a stall).
 
 /** Integer 0..100; anything else (NaN, negative, > 100, fractions) is clamped and floored. */
 export function clampPercent(percent: number): number {
@@ -13,7 +13,7 @@ export function clampPercent(percent: number): number {
 /**
  * floor(done * 100 / total), clamped to 0..100; 0 when total is not positive.
  * Plain double arithmetic: done * 100 stays exact far beyond 2^31 bytes, unlike the
- * C SDK's uint32 product that wraps above ~42.9 MB (reference §3.2).
+ * C SDK's uint32 product that wraps above ~42.9 MB (docs/tencent-protocol.md#report_progress).
  */
 export function percentOf(done: number, total: number): number {
   if (!(total > 0)) return 0;

@@ -1,4 +1,4 @@
-// The two OTA topics (reference §1, seed doc "实现原理"): the device publishes version
+// The two OTA topics (docs/tencent-protocol.md#topics): the device publishes version
 // and progress on $ota/report/<product>/<device> and subscribes to $ota/update/<product>/<device>.
 
 import { otaError } from "../errors";

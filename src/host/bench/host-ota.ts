@@ -3,10 +3,11 @@
 // fault plan, power cuts and link rate a figure asks for, watched at the flash. Built on
 // ota-run.ts's startRun, adding what the benchmarks need: reads of the target slot after each
 // resume, a throttled link and timing from the push to "burning".
+import { simProvision } from "../boards/load-board";
 import { createHash } from "node:crypto";
 import type { FirmwareServer } from "../sim/firmware-server";
 import { startRun, updateEnded } from "../sim/ota-run";
-import type { DeviceRecord } from "../sim/cloud";
+import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startThrottleProxy, type ThrottleProxy } from "./throttle-proxy";
 
 export interface HostOtaOptions {
@@ -126,7 +127,7 @@ export async function hostOta(o: HostOtaOptions): Promise<HostOtaResult> {
       });
     }
 
-    const { productId, deviceName } = board.mqtt;
+    const { productId, deviceName } = simProvision(board);
     sim.powerOn();
     await cloud.waitFor(productId, deviceName, (d) => d.reportedVersion !== undefined, 20000, "the first report_version");
     let sign = 0;

@@ -60,7 +60,6 @@ function runInHostRuntime(bundle: string, marker: string, timeoutMs: number): Pr
     }, timeoutMs);
     device = new Device({
       bundle,
-      filename: "bench.js",
       flash: new NorFlash({ size: 0x40000 }),
       onLog: (line) => {
         if (line.includes("Uncaught")) {
@@ -142,7 +141,6 @@ export async function romOverheadInHostModel(board: BoardConfig, seconds = 0.3):
     }, seconds * 6000 + 20000);
     device = new Device({
       bundle: code,
-      filename: "rom-bench.js",
       flash: new NorFlash({ size: 0x40000 }),
       onLog: (l) => {
         if (l.includes("@@ROMSTART")) before = romStats.calls;

@@ -10,7 +10,7 @@ import { loadBoard, BOARDS_DIR } from "../boards/load-board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type Broker } from "../sim/broker";
-import { SimCloud, type DeviceRecord } from "../sim/cloud";
+import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "../sim/firmware-server";
 import type { Provision } from "../../core/provision";
 import { agentStorageFiles } from "../build/install";
@@ -19,7 +19,7 @@ import { linuxFlashFile, LINUX_FLASH_BASE } from "./linux-flash";
 import { parseStubLine, type StubEvent } from "./device-stub";
 import { installPlan, type InstallPlan } from "./install-plan";
 import { appProgram, type AppOptions } from "./app-program";
-import { BENCH_PROVISION, withIdentity } from "./provision";
+import { BENCH_PROVISION } from "./provision";
 import { ESP32_BLOCKSIZE, formatProblem } from "./esp32-format";
 
 export const LINUX_BOARD = "espruino-linux";
@@ -116,7 +116,7 @@ export class RealBoard {
 
   private constructor(
     readonly broker: Broker,
-    readonly cloud: SimCloud,
+    readonly cloud: TencentOtaCloud,
     readonly server: FirmwareServer,
     board: BoardConfig,
     bin: string,
@@ -147,14 +147,14 @@ export class RealBoard {
   static async start(o: RealBoardOptions): Promise<RealBoard> {
     const base = o.board ?? loadBoard(join(BOARDS_DIR, LINUX_BOARD + ".json"));
     const broker = await startBroker("aedes");
-    let cloud: SimCloud | null = null;
+    let cloud: TencentOtaCloud | null = null;
     let server: FirmwareServer | null = null;
     try {
-      cloud = await SimCloud.start({ brokerUrl: broker.url });
+      cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
       server = await startFirmwareServer();
       const adjusted = o.adjust ? o.adjust(base) : base;
       const provision = o.provision ?? BENCH_PROVISION;
-      const board: BoardConfig = withIdentity({ ...adjusted, mqtt: { ...adjusted.mqtt, host: "127.0.0.1", port: broker.port } }, provision);
+      const board: BoardConfig = { ...adjusted, mqtt: { ...adjusted.mqtt, host: "127.0.0.1", port: broker.port } };
       const rb = new RealBoard(broker, cloud, server, board, o.bin, o.codeIn ?? "flash", !!o.echo, provision, !!o.anyFormat);
       const bundle = await buildBundle(board);
       const initialImage = buildAppImage({ version: "1.0.0", projectName: "espruino", size: 0x4000, seed: 7 });

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv from "ajv";
 import type { BoardConfig, PartitionSpec } from "../../core/board";
+import type { Provision } from "../../core/provision";
 
 export const BOARDS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../boards");
 const SCHEMA_PATH = join(BOARDS_DIR, "board.schema.json");
@@ -56,7 +57,6 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
       ),
     },
     journal: { offset: toNumber(r.journal.offset), size: toNumber(r.journal.size) },
-    wifi: r.wifi,
     mqtt: { ...r.mqtt },
     download: { ...r.download },
     progress: { ...r.progress },
@@ -65,6 +65,7 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
     image: { ...r.image },
     trial: { ...r.trial },
   };
+  if (r.provision) board.provision = { ...r.provision };
   const problems = checkRules(board, file);
   if (problems.length) throw new BoardError(file, problems);
   return board;
@@ -121,12 +122,27 @@ function checkRules(b: BoardConfig, file: string): string[] {
   else if (home.type !== "data" || ["ota", "nvs", "phy", "spiffs", "fat", "littlefs", "nvs_keys", "efuse"].includes(home.subtype))
     out.push(`/journal: lies in partition "${home.label}" (${home.type}/${home.subtype}); it needs a data partition of its own (e.g. subtype 0x40 or "undefined")`);
 
-  const m = b.mqtt;
-  if (m.auth === "tencent" && !m.deviceSecret) out.push(`/mqtt/deviceSecret: required when auth is "tencent" (the base64 device secret from the console)`);
-  if (m.auth === "plain" && (m.username === undefined || m.password === undefined)) out.push(`/mqtt: username and password are required when auth is "plain"`);
+  const pv = b.provision;
+  if (pv) {
+    const bad = provisionProblem(pv, b.mqtt.auth);
+    if (bad) out.push(`/provision: ${bad}`);
+  }
   if (b.download.backoffMaxMs < b.download.backoffMinMs) out.push(`/download/backoffMaxMs: must be >= backoffMinMs (${b.download.backoffMinMs})`);
   if (b.download.requestTimeoutMs < b.download.stallTimeoutMs) out.push(`/download/requestTimeoutMs: must be >= stallTimeoutMs (${b.download.stallTimeoutMs})`);
   return out;
+}
+
+/** What is wrong with a provisioning object for a board authenticating with `auth`, or null. */
+export function provisionProblem(p: Provision, auth: BoardConfig["mqtt"]["auth"]): string | null {
+  if (auth === "tencent" && !p.deviceSecret) return `deviceSecret is required: the board authenticates with "tencent" (the base64 device secret from the console)`;
+  if (auth === "plain" && (p.username === undefined || p.password === undefined)) return `username and password are required: the board authenticates with "plain"`;
+  return null;
+}
+
+/** The identity the simulation gives `board` (its "provision" field); throws naming the board if it has none. */
+export function simProvision(board: BoardConfig): Provision {
+  if (!board.provision) throw new Error(`board ${board.name} has no "provision": the simulation needs an identity for it`);
+  return board.provision;
 }
 
 export function loadBoard(path: string): BoardConfig {

@@ -13,9 +13,9 @@ import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { FirmwareError, readFirmware } from "./firmware-info";
-import { LiveView, resultTable, formatBytes } from "./display";
-import { OtaService, ServiceError, type DeviceStatus } from "./service";
+import { FirmwareError, readFirmware } from "../cloud/firmware-info";
+import { LiveView, resultTable, formatBytes } from "../cloud/display";
+import { OtaService, ServiceError, type DeviceStatus } from "../cloud/service";
 import { DEFAULT_STATE_FILE, readState, writeState, type RunInfo } from "./state-file";
 
 const USAGE = `usage:

@@ -3,7 +3,7 @@
 // show it later. Devices of earlier runs stay in the file until a run names them again.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { DeviceStatus } from "./service";
+import type { DeviceStatus } from "../cloud/service";
 
 export const DEFAULT_STATE_FILE = ".ota-cloud/state.json";
 

@@ -1,9 +1,10 @@
 // The Espruino gate every built bundle must pass before it may reach a board: ES5 syntax only
-// (and none of the ES5 forms Espruino rejects), no reliance on hoisting, and only the globals
-// Espruino 2v29 really has. Syntax problems stop the other checks: their scope model is ES5's.
+// (and none of the ES5 forms Espruino rejects), no reliance on hoisting, only the globals
+// Espruino 2v29 really has, and none of the member-level traps (members.ts). Syntax problems stop the other checks: their scope model is ES5's.
 import { checkGlobals } from "./allowed-globals";
 import { checkHoisting } from "./hoisting";
 import { formatIssue, sortAndDedupe, type GateIssue } from "./issues";
+import { checkMemberTraps } from "./members";
 import { analyzeScopes } from "./scopes";
 import { checkEspruinoSyntax, describeNonEs5, parseEs5 } from "./syntax";
 
@@ -17,13 +18,14 @@ export function checkBundle(code: string, filename: string): GateIssue[] {
   const parsed = parseEs5(code);
   if (!parsed.ok) {
     const { program, issues } = describeNonEs5(code, parsed.error);
-    return sortAndDedupe(program ? [...issues, ...checkEspruinoSyntax(program)] : issues);
+    return sortAndDedupe(program ? [...issues, ...checkEspruinoSyntax(program), ...checkMemberTraps(program, null)] : issues);
   }
   const analysis = analyzeScopes(parsed.program);
   return sortAndDedupe([
     ...checkEspruinoSyntax(parsed.program),
     ...checkHoisting(analysis),
     ...checkGlobals(analysis),
+    ...checkMemberTraps(parsed.program, analysis),
   ]);
 }
 

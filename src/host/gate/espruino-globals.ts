@@ -9,7 +9,7 @@ export interface EspruinoGlobal {
   prototype?: string[];
   /** Module names require() may load (only on "require"). */
   modules?: string[];
-  /** Where this entry was confirmed (reference note section, Espruino source file, or a run). */
+  /** Where this entry was confirmed (a docs/ page section, a file of Espruino's public repository, or a run). */
   confirmed: string;
 }
 

@@ -1,4 +1,4 @@
-// Which regex features Espruino 2v29 lacks (runtime.md 1.1 regex row, re-checked on the
+// Which regex features Espruino 2v29 lacks (docs/espruino-runtime.md#language, re-checked on the
 // Linux build): {n} quantifiers, lookaround, (?:...), \b and named groups quietly never match;
 // backreferences throw. (Flags beyond g, i, m are not ES5: the syntax gate reports those.)
 

@@ -1,5 +1,5 @@
 // Synthetic but structurally valid ESP32 app images for tests and the simulator
-// (reference 3). Without `size` the result is the 352-byte image of reference 6.3
+// (docs/esp32-formats.md#app-image). Without `size` the result is the 352-byte image of docs/esp32-formats.md#app-image-vector
 // (for version "1.2.3", project "demo"); with `size` seeded filler segments bring the
 // image to exactly that many bytes.
 
@@ -30,7 +30,7 @@ function putString(b: Uint8Array, off: number, max: number, s: string): void {
   b.set(bytes, off);
 }
 
-/** esp_app_desc_t (256 bytes, reference 3.3). */
+/** esp_app_desc_t (256 bytes, docs/esp32-formats.md#app-descriptor). */
 export function buildAppDescriptor(o: { version: string; projectName: string; secureVersion?: number; idfVersion?: string }): Uint8Array {
   const d = new Uint8Array(256);
   const v = new DataView(d.buffer);

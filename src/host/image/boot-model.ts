@@ -1,5 +1,5 @@
 // A deliberately plain model of the ESP-IDF second-stage bootloader deciding what to boot
-// (reference 2.4, 2.5; bootloader_utility_get_selected_boot_partition and
+// (docs/esp32-formats.md#otadata-selection; bootloader_utility_get_selected_boot_partition and
 // bootloader_utility_load_boot_image). Written apart from src/core/esp32/otadata.ts so
 // that tests can check one against the other; it also stands in for the bootloader in
 // power-cut and reliability runs. It follows the bootloader literally, quirks included.

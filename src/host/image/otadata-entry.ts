@@ -1,5 +1,7 @@
 // Host-side otadata encoding, written independently of src/core/esp32/otadata.ts so
-// that tests compare two implementations (reference 2.1, 2.2, 6.4).
+// that tests compare two implementations (docs/esp32-formats.md#otadata, #otadata-crc).
+
+import CRC32 from "crc-32";
 
 export const OTA_NEW = 0;
 export const OTA_PENDING_VERIFY = 1;
@@ -8,14 +10,14 @@ export const OTA_INVALID = 3;
 export const OTA_ABORTED = 4;
 export const OTA_UNDEFINED = 0xffffffff;
 
-/** esp_rom_crc32_le(0xFFFFFFFF, le32(seq), 4): bitwise, register starting at 0. */
+/**
+ * esp_rom_crc32_le(0xFFFFFFFF, le32(seq), 4). The ROM function inverts the value passed in and
+ * the result, like crc-32's seed, so this is the standard CRC-32 chained from 0xFFFFFFFF (not the
+ * plain CRC-32 of the four bytes, which starts from 0).
+ */
 export function otaCrc(seq: number): number {
-  let c = 0;
-  for (let i = 0; i < 4; i++) {
-    c ^= (seq >>> (8 * i)) & 0xff;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
+  const le = Uint8Array.of(seq & 0xff, (seq >>> 8) & 0xff, (seq >>> 16) & 0xff, (seq >>> 24) & 0xff);
+  return CRC32.buf(le, 0xffffffff | 0) >>> 0;
 }
 
 export interface OtadataEntryInput {

@@ -1,5 +1,5 @@
 // What the bootloader's image verification checks before it jumps to an app
-// (reference 3.4): header, chip id, segment walk, XOR checksum, appended SHA-256, size.
+// (docs/esp32-formats.md#appended-sha-256): header, chip id, segment walk, XOR checksum, appended SHA-256, size.
 // Host-only (node:crypto), independent of the device-side ImageVerifier.
 
 import { createHash } from "node:crypto";

@@ -1,7 +1,7 @@
 // Building blocks shared by the scenario files: the report sequences a clean update
 // produces, a seeded generator, and `updateScenario`, which covers the common drive
 // (arm faults, power on, push 1.1.0, wait for the end, run the scenario's own checks).
-import type { FirmwareOffer } from "../sim/cloud";
+import type { FirmwareOffer } from "../cloud/tencent-ota-cloud";
 import { withHarness, type Harness, type HarnessOptions } from "./harness";
 import type { Expected, Group, Scenario, ScenarioContext } from "./types";
 import { seededRandom } from "../seeded-random";

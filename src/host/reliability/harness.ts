@@ -2,10 +2,11 @@
 // the board running the real bundle), plus the audit and boot checks of invariants.ts wired
 // in before the first boot, and helpers to push updates, send raw messages and wait.
 // observe() turns what happened into an Observed for the runner.
+import { simProvision } from "../boards/load-board";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
 import { startRun, type OtaRun, type OtaRunOptions } from "../sim/ota-run";
-import type { DeviceRecord, FirmwareOffer } from "../sim/cloud";
+import type { DeviceRecord, FirmwareOffer } from "../cloud/tencent-ota-cloud";
 import { story } from "../sim/story";
 import { FlashAudit, allowedRegions, changedOutside, checkBootable, emptyCounts, type Region } from "./invariants";
 import type { Expected, InvariantCounts, Observed, Outcome } from "./types";
@@ -80,7 +81,7 @@ export class Harness {
   }
 
   get record(): DeviceRecord {
-    const m = this.board.mqtt;
+    const m = simProvision(this.board);
     return this.run.cloud.device(m.productId, m.deviceName);
   }
 
@@ -104,7 +105,7 @@ export class Harness {
   }
 
   deploy(offer: FirmwareOffer = this.offer()): FirmwareOffer {
-    const m = this.board.mqtt;
+    const m = simProvision(this.board);
     this.run.cloud.deploy(m.productId, m.deviceName, offer);
     this.lastOffer = offer;
     return offer;
@@ -112,7 +113,7 @@ export class Harness {
 
   /** Publishes a raw payload on the device's update topic (or `topic`). */
   sendRaw(payload: string | Buffer, topic?: string): void {
-    const m = this.board.mqtt;
+    const m = simProvision(this.board);
     this.run.cloud.sendRaw(m.productId, m.deviceName, payload, topic);
   }
 
@@ -122,7 +123,7 @@ export class Harness {
   }
 
   waitFor(pred: (d: DeviceRecord) => boolean, ms: number, what: string): Promise<DeviceRecord> {
-    const m = this.board.mqtt;
+    const m = simProvision(this.board);
     return this.run.cloud.waitFor(m.productId, m.deviceName, pred, ms, what);
   }
 

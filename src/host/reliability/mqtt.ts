@@ -2,6 +2,7 @@
 // keepalive can tell), pushes duplicated, stale or replaced, and messages on topics the
 // agent must not act on. Downloads are slowed with a trickle where a fault has to land
 // while the download is still running.
+import { simProvision } from "../boards/load-board";
 import type { BoardConfig } from "../../core/board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
@@ -214,7 +215,7 @@ function unexpectedTopics(): Scenario {
       withHarness({ seed: ctx.seed }, expected, async (h) => {
         const proxy = await viaProxy(h);
         await h.powerOn();
-        const m = h.board.mqtt;
+        const m = simProvision(h.board);
         const push = h.pushText(h.offer());
         const topics = [
           `$ota/update/${m.productId}/sim-device-2`,

@@ -1,7 +1,7 @@
 // Conversions between the values a bundle passes around (binary strings, Arrays, typed arrays,
 // Espruino's {data, count} objects) and host bytes. Values come from another vm realm, so type
 // checks use node:util/types and Array.isArray, never instanceof.
-
+import CRC32 from "crc-32";
 import { types } from "node:util";
 
 /** One char per byte, as Espruino on ESP32 (strings there are 8-bit). */
@@ -73,19 +73,7 @@ export function dataToBytes(v: unknown): Uint8Array {
   return collectBytes([v]);
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** zlib/IEEE CRC-32, unsigned, as E.CRC32 returns it. */
+/** zlib/IEEE CRC-32, unsigned, as E.CRC32 returns it (the crc-32 package). */
 export function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  return CRC32.buf(bytes, 0) >>> 0;
 }

@@ -25,6 +25,7 @@ import type { PreludeApi } from "./prelude";
 import type { RomFunctionFactory } from "./rom-types";
 import { Session } from "./session";
 import type { NetEnv } from "./socket-common";
+import { binaryToBytes, bytesToBinary } from "./bytes";
 import { createStorageModule } from "./storage-module";
 import { EspruinoTimers } from "./timers";
 import { VirtualNetwork } from "./virtual-network";
@@ -32,10 +33,14 @@ import { createWifiModule, type WifiOptions } from "./wifi-module";
 
 export type GateFunction = (code: string, filename: string) => void;
 
+/** Storage files Espruino runs at boot, in this order (jsfLoadBootCodeFromFlash). */
+export const BOOT_FILES = [".boot0", ".boot1", ".boot2", ".boot3", ".bootcde"];
+
 export interface DeviceOptions {
-  /** The bundle (plain JS) exactly as it would be uploaded. */
-  bundle: string;
-  filename?: string;
+  /** Code (plain JS) installed as Storage's `.bootcde` at power on, like a saved program. */
+  bundle?: string;
+  /** Storage files at power on (binary strings), e.g. the agent's `.boot0` and its provisioning file. */
+  files?: Record<string, string>;
   flash: NorFlash;
   /** Address at which the Flash module sees chip offset 0 (0 on an ESP32). */
   flashBase?: number;
@@ -47,11 +52,8 @@ export interface DeviceOptions {
   onLog?: (line: string) => void;
   /** Also write the device log to stderr (debugging). */
   echo?: boolean;
-  /**
-   * Runs at every boot before the bundle; may return another bundle to run for this boot
-   * (e.g. the agent version contained in the firmware the simulated bootloader picked).
-   */
-  onBoot?: (device: Device) => string | void;
+  /** Runs at every boot before the boot files (e.g. the bootloader model picking a slot). */
+  onBoot?: (device: Device) => void;
   /**
    * Called for every ESP32.setOTAValid(). After setOTAValid(false) the board reboots
    * (esp_ota_mark_app_invalid_rollback_and_reboot) unless this returns false, which stands for
@@ -100,9 +102,7 @@ export class Device {
   freeHeap = 60000;
   onLog?: (line: string) => void;
 
-  private bundle: string;
-  private gatedBundle: string | null = null;
-  private readonly filename: string;
+  private readonly gated = new Set<string>();
   private state: DeviceState = "off";
   private session: Session | null = null;
   private rebootTimer: NodeJS.Timeout | null = null;
@@ -120,12 +120,15 @@ export class Device {
     this.flash = opts.flash;
     this.network = opts.network ?? new VirtualNetwork();
     this.flashBase = opts.flashBase ?? 0;
-    this.filename = opts.filename ?? "bundle.js";
     this.onLog = opts.onLog;
     this.now = opts.now ?? Date.now;
     this.romFunction = opts.romFunction ?? defaultRomFunction ?? (() => undefined);
-    this.bundle = opts.bundle;
-    this.gateOnce(this.bundle);
+    if (opts.bundle !== undefined) this.storage.set(".bootcde", binaryToBytes(opts.bundle));
+    for (const [name, data] of Object.entries(opts.files ?? {})) this.storage.set(name, binaryToBytes(data));
+    for (const name of BOOT_FILES) {
+      const f = this.storage.get(name);
+      if (f) this.gateOnce(bytesToBinary(f), name);
+    }
   }
 
   get running(): boolean {
@@ -136,10 +139,10 @@ export class Device {
     return this.state;
   }
 
-  /** Replaces the bundle used by later boots. */
-  setBundle(code: string): void {
-    this.gateOnce(code);
-    this.bundle = code;
+  /** Writes a Storage file that later boots see (e.g. a new boot file). */
+  setFile(name: string, data: string): void {
+    if (BOOT_FILES.includes(name)) this.gateOnce(data, name);
+    this.storage.set(name, binaryToBytes(data));
   }
 
   /** Powers up (or resets) the device: a fresh context over the same flash runs the bundle. */
@@ -160,16 +163,19 @@ export class Device {
     const session = this.createSession();
     this.state = "running";
 
-    let code = this.bundle;
-    const chosen = this.opts.onBoot?.(this);
-    if (typeof chosen === "string") {
-      this.gateOnce(chosen);
-      code = chosen;
-    }
+    this.opts.onBoot?.(this);
     if (!session.alive) return; // onBoot may have cut the power already
-    session.run(() => {
-      session.evaluate(code, this.filename);
-    });
+    // Each boot file runs on its own: an uncaught error in one is reported and the next runs.
+    for (const name of BOOT_FILES) {
+      const f = this.storage.get(name);
+      if (!f) continue;
+      const code = bytesToBinary(f);
+      this.gateOnce(code, name);
+      session.run(() => {
+        session.evaluate(code, name);
+      });
+      if (!session.alive) return;
+    }
     // Boot code done: E.on('init') handlers, then onInit() (jsiOnInit order).
     session.run(() => {
       const E = session.evaluate("E", "init") as object;
@@ -219,10 +225,10 @@ export class Device {
 
   // ---------------------------------------------------------------------------------------------
 
-  private gateOnce(code: string): void {
-    if (!this.opts.gate || this.gatedBundle === code) return;
-    this.opts.gate(code, this.filename);
-    this.gatedBundle = code;
+  private gateOnce(code: string, filename: string): void {
+    if (!this.opts.gate || this.gated.has(code)) return;
+    this.opts.gate(code, filename);
+    this.gated.add(code);
   }
 
   private emitLog(line: string): void {

@@ -10,6 +10,7 @@
 //
 // A call with a signature the ROM function does not have throws: on the board it would read
 // garbage registers and most likely end in a Guru Meditation.
+import CRC32 from "crc-32";
 
 /** The device memory the runtime exposes: a live view of `length` bytes at `addr` (throws if unmapped). */
 export interface AddressSpace {
@@ -125,20 +126,11 @@ function md5Final(mem: AddressSpace, digestAddr: number, ctxAddr: number): void 
   new Uint8Array(ctx.buffer, ctx.byteOffset, CTX_SIZE).fill(0);
 }
 
-// --- crc32_le: ~crc, reflected table loop with polynomial 0xEDB88320, ~result ---
-
-const CRC_TABLE: number[] = [];
-for (let n = 0; n < 256; n++) {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  CRC_TABLE.push(c >>> 0);
-}
+// --- crc32_le(crc, buf, len): ~crc in, ~result out, the same chaining as crc-32's seed ---
 
 function crc32Le(mem: AddressSpace, crc: number, src: number, len: number): number {
   const data = len ? mem.view(src, len) : new Uint8Array(0);
-  let c = ~crc >>> 0;
-  for (let i = 0; i < len; i++) c = CRC_TABLE[(c ^ data[i]) & 255] ^ (c >>> 8);
-  return ~c | 0;
+  return CRC32.buf(data, crc | 0) | 0;
 }
 
 const ESP32_ROM = new Map<number, RomEntry>([

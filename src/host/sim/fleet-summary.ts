@@ -1,7 +1,7 @@
 // What `npm run sim -- --devices N` prints: a live one-line count while the fleet updates,
 // then the per-device table of `ota-cloud` and the fleet's summary.
-import { resultTable, formatBytes } from "../cloud-cli/display";
-import type { DeviceStatus } from "../cloud-cli/service";
+import { resultTable, formatBytes } from "../cloud/display";
+import type { DeviceStatus } from "../cloud/service";
 import type { FleetResult } from "./fleet";
 import { NETWORK_PROFILES } from "./fleet-profiles";
 

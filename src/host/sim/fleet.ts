@@ -1,34 +1,22 @@
 // Fleet simulation: N simulated boards, each running the real bundle in the host runtime,
 // update at once through one broker and the local OTA cloud of `ota-cloud serve`
-// (src/host/cloud-cli/service.ts: the `send` firmware host and the Tencent-style cloud),
+// (src/host/cloud/service.ts: the `send` firmware host and the Tencent-style cloud),
 // each over its own link with a network profile (fleet-profiles.ts).
 //
-// Identity: the board's productId/deviceName are compiled into the bundle (the board JSON
-// is inlined as an object literal). Building one bundle per device costs ~5 s each, so the
-// fleet builds nothing: every device runs the same bundle with the one `deviceName:"..."`
-// literal replaced by its own name. That is exactly what a build for that name produces
-// (test/e2e/tools-fleet.test.ts compares the two byte for byte), and withDeviceName refuses
-// a bundle where the literal is not there exactly once.
+// Identity: every device runs the same bundle; each gets its own provisioning file (its
+// deviceName, the board's productId and secret), exactly as `npm run flash -- --device` does.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BoardConfig } from "../../core/board";
+import { simProvision } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
-import { OtaService, type DeviceStatus } from "../cloud-cli/service";
+import { OtaService, type DeviceStatus } from "../cloud/service";
 import { startBroker, type BrokerKind } from "./broker";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { resolveBoard, bundleFor } from "./ota-run";
 import { startLink, type Link, type LinkStats } from "./fleet-link";
 import { networkProfile, type NetworkProfile } from "./fleet-profiles";
-
-/** The bundle with the board's compiled-in deviceName replaced (see the file comment). */
-export function withDeviceName(bundle: string, board: BoardConfig, deviceName: string): string {
-  if (!/^[A-Za-z0-9_.:@-]{1,48}$/.test(deviceName)) throw new Error(`device name "${deviceName}": letters, digits and _ . : @ - only, at most 48`);
-  const from = "deviceName:" + JSON.stringify(board.mqtt.deviceName);
-  const found = bundle.split(from).length - 1;
-  if (found !== 1) throw new Error(`the bundle should contain ${from} exactly once (the board's identity), found it ${found} times`);
-  return bundle.replace(from, () => "deviceName:" + JSON.stringify(deviceName));
-}
 
 export function fleetDeviceName(i: number): string {
   return "fleet-" + String(i + 1).padStart(4, "0");
@@ -36,7 +24,7 @@ export function fleetDeviceName(i: number): string {
 
 export interface FleetDeviceOptions {
   board: BoardConfig;
-  /** The shared bundle (the board's own deviceName inside). */
+  /** The bundle every device runs. */
   bundle: string;
   deviceName: string;
   brokerPort: number;
@@ -64,8 +52,9 @@ export async function startFleetDevice(o: FleetDeviceOptions): Promise<FleetDevi
   const mqttLink = await startLink(o.brokerPort, o.network.mqtt, o.seed * 2 + 1);
   const httpLink = await startLink(o.httpPort, o.network.http, o.seed * 2 + 2);
   const sim = new SimDevice({
-    board: { ...o.board, mqtt: { ...o.board.mqtt, deviceName: o.deviceName } },
-    bundle: withDeviceName(o.bundle, o.board, o.deviceName),
+    board: o.board,
+    bundle: o.bundle,
+    provision: { ...simProvision(o.board), deviceName: o.deviceName },
     initialImage: o.initialImage,
     routes: [
       { host: o.board.mqtt.host, port: o.board.mqtt.port, realPort: mqttLink.port },
@@ -76,7 +65,7 @@ export async function startFleetDevice(o: FleetDeviceOptions): Promise<FleetDevi
     echo: o.echo,
   });
   return {
-    key: o.board.mqtt.productId + "/" + o.deviceName,
+    key: simProvision(o.board).productId + "/" + o.deviceName,
     sim,
     mqttLink,
     httpLink,
@@ -145,7 +134,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   writeFileSync(fwFile, buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: imageSize, seed }));
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
   const names = Array.from({ length: o.devices }, (_, i) => fleetDeviceName(i));
-  const keys = names.map((n) => board.mqtt.productId + "/" + n);
+  const keys = names.map((n) => simProvision(board).productId + "/" + n);
 
   const broker = await startBroker(o.broker ?? "aedes", { tls: board.mqtt.tls });
   const fleet: FleetDevice[] = [];

@@ -8,7 +8,7 @@
 // table and the fleet summary, and exits non-zero unless every board completed.
 import { parseArgs } from "node:util";
 import { runOta, type OtaRunResult } from "./ota-run";
-import type { DeviceRecord } from "./cloud";
+import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import type { BrokerKind } from "./broker";
 import { runFleet } from "./fleet";
 import { fleetProgressLine, fleetReport } from "./fleet-summary";

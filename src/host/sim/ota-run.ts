@@ -5,10 +5,10 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
-import { loadBoard, BOARDS_DIR } from "../boards/load-board";
+import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type BrokerKind, type Broker } from "./broker";
-import { SimCloud, type DeviceRecord } from "./cloud";
+import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
@@ -35,6 +35,8 @@ export interface OtaRunOptions {
   /** How long the board stays off after a power cut. */
   offMs?: number;
   broken?: BrokenImage[];
+  /** More Storage files on the board, e.g. the user's application as `.bootcde`. */
+  files?: Record<string, string>;
   /** Serve the firmware over HTTPS (a throw-away self-signed certificate; Espruino verifies none). */
   https?: boolean;
   /** Corrupts what the cloud announces (an MD5 mismatch). */
@@ -72,7 +74,7 @@ export interface OtaRunResult {
 export interface OtaRun {
   board: BoardConfig;
   broker: Broker;
-  cloud: SimCloud;
+  cloud: TencentOtaCloud;
   server: FirmwareServer;
   sim: SimDevice;
   watch: FlashWatch;
@@ -105,7 +107,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const board = resolveBoard(o.board);
   const seed = o.seed ?? 1;
   const broker = await startBroker(o.broker ?? "aedes", { tls: board.mqtt.tls });
-  const cloud = await SimCloud.start({ brokerUrl: broker.url });
+  const cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
   const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
   const image = o.image ?? buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
@@ -119,6 +121,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
     ],
     seed,
     broken: o.broken,
+    files: o.files,
     echo: o.echo,
   });
   const watch = new FlashWatch(sim.flash, board);
@@ -150,7 +153,7 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
     let sign = 0;
     server.setFile("/fw.bin", image);
     o.faults?.(server);
-    const { productId, deviceName } = board.mqtt;
+    const { productId, deviceName } = simProvision(board);
     const rec = cloud.device(productId, deviceName);
     let powerCuts = 0;
     const offMs = o.offMs ?? 200;

@@ -5,6 +5,9 @@
 // version a slot "contains" is the one in its app descriptor, which is what the agent
 // reports. A version can be marked broken to simulate an image that never becomes healthy.
 import type { BoardConfig } from "../../core/board";
+import type { Provision } from "../../core/provision";
+import { simProvision } from "../boards/load-board";
+import { agentStorageFiles, storageRecord } from "../build/install";
 import { markState, readOtadata, OTA_STATE_INVALID, OTA_STATE_VALID } from "../../core/esp32/otadata";
 import { parsePartitionTable, PARTITION_TABLE_MAX_LEN } from "../../core/esp32/partition-table";
 import { readAppDescriptor } from "../../core/esp32/app-image";
@@ -26,7 +29,12 @@ export interface BrokenImage {
 
 export interface SimDeviceOptions {
   board: BoardConfig;
+  /** The agent bundle, installed in Storage with its provisioning file as `npm run flash` does. */
   bundle: string;
+  /** The device's identity; default the board's "provision". */
+  provision?: Provision;
+  /** More Storage files at the factory, e.g. the user's application as `.bootcde`. */
+  files?: Record<string, string>;
   /** The app image flashed at the factory (goes to factory, or ota_0 when there is none). */
   initialImage: Uint8Array;
   /** What this board can reach: (host, port) as the bundle names them -> real 127.0.0.1 ports. */
@@ -60,8 +68,7 @@ export class SimDevice {
     const b = opts.board;
     this.flash = new NorFlash({ size: b.flash.size, image: buildFlashImage(b, { bootApp: opts.initialImage }), seed: opts.seed ?? 1 });
     this.device = new Device({
-      bundle: opts.bundle,
-      filename: b.name + ".js",
+      files: { ...storageRecord(agentStorageFiles(opts.bundle, opts.provision ?? simProvision(b))), ...opts.files },
       flash: this.flash,
       flashBase: b.flash.base,
       network: this.network,

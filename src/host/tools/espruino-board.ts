@@ -13,10 +13,10 @@ export const ESPRUINO_ESP32_STORAGE = { offset: 0x320000, size: 0xe0000 };
  */
 export const STORAGE_RESERVE_BYTES = 64 * 1024;
 
-/** Every Storage file starts with a 32-byte header (runtime.md 3.2). */
+/** Every Storage file starts with a 32-byte header (docs/espruino-runtime.md#storage-and-flash). */
 const STORAGE_FILE_HEADER = 32;
 
-/** Modules built into Espruino 2v29's ESP32 firmware (runtime.md 5). */
+/** Modules built into Espruino 2v29's ESP32 firmware (the libraries of Espruino's boards/ESP32.py, https://github.com/espruino/Espruino/blob/master/boards/ESP32.py). */
 export const ESP32_BUILTIN_MODULES = ["Flash", "Storage", "heatshrink", "fs", "net", "dgram", "http", "NetworkJS", "Wifi", "ESP32", "TelnetServer", "crypto", "tls", "neopixel"];
 
 const ESPRUINO_BOARD_NAMES: Record<BoardConfig["chip"], string> = { esp32: "ESP32", esp32s2: "ESP32S2", esp32s3: "ESP32S3", esp32c3: "ESP32C3" };

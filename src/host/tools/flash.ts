@@ -1,13 +1,16 @@
-// `npm run flash -- --board boards/<name>.json --port /dev/ttyUSB0 [--baud 115200] [--dry-run out.js]`
+// `npm run flash -- --board boards/<name>.json --port /dev/ttyUSB0 --device PRODUCT/NAME --secret-file key.txt`
 //
-// Builds the agent for a board and uploads it with the espruino CLI into Storage as .bootcde,
-// so it runs at every boot and its code stays in flash. Fully offline: the CLI gets a local
-// board description (no www.espruino.com/json download) and an empty MODULE_URL (no module
-// lookups), and runs in an empty temporary directory (no ./modules).
+// Builds the agent for a board and uploads it with the espruino CLI into Storage as its own
+// boot file (.boot0) with the device's provisioning file (ota.cfg), then reboots the board so
+// the agent and the user's application (.bootcde, never touched) both start as at power on.
+// Code in Storage stays in flash. Fully offline: the CLI gets a local board description (no
+// www.espruino.com/json download) and an empty MODULE_URL (no module lookups), and runs in an
+// empty temporary directory (no ./modules).
 //
 // The upload script is always produced first without a port (the CLI's `-o`), replayed
-// against a model of Storage to prove the board will hold exactly the bundle and load it,
-// and only then sent; `--dry-run FILE` stops after writing that script to FILE.
+// against a model of Storage to prove the board will hold exactly the agent's files and
+// nothing else, and only then sent; `--dry-run FILE` stops after writing that script to FILE.
+// Secrets come from files (not the command line, which shells keep) and are never printed.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -16,11 +19,11 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { BoardConfig } from "../../core/board";
-import { BoardError, loadBoard } from "../boards/load-board";
+import { AGENT_BOOT_FILE, PROVISION_FILE, type Provision } from "../../core/provision";
+import { BoardError, loadBoard, provisionProblem } from "../boards/load-board";
+import { agentStorageFiles, type StorageFile } from "../build/install";
 import { bundleLimit, espruinoBoardJson, missingModules, parseEspruinoVersion, storageArea, STORAGE_RESERVE_BYTES } from "./espruino-board";
 import { replayUploadScript, UploadScriptError, type UploadReplay } from "./upload-script";
-
-export const BOOT_FILE = ".bootcde";
 
 export type FlashProblem = "usage" | "no-port" | "port-not-found" | "too-big" | "modules" | "cli" | "upload";
 
@@ -43,6 +46,8 @@ export interface FlashOptions {
   dryRun?: string;
   /** Upload this already built bundle instead of building one (e.g. dist/<board>.js). */
   bundle?: string;
+  /** The device's identity and secrets, written as PROVISION_FILE; absent: keep the board's (agent update only). */
+  provision?: Provision;
   /** Override the size limit derived from the board's Storage area. */
   maxBytes?: number;
   /** Firmware version the board runs (the CLI only checks that it has Storage). */
@@ -53,6 +58,8 @@ export interface FlashOptions {
 
 export interface FlashResult {
   board: BoardConfig;
+  /** Storage files the upload writes, in order. */
+  files: string[];
   bundleBytes: number;
   limit: number;
   limitSource: string;
@@ -150,8 +157,8 @@ async function loadBundle(o: FlashOptions, board: BoardConfig): Promise<string> 
   return buildBundle(board);
 }
 
-/** Checks that the script leaves exactly the bundle in .bootcde and loads it. */
-function verifyScript(script: string, bundle: string): UploadReplay {
+/** Checks that the script leaves exactly `files` in Storage, writes nothing else and reboots. */
+function verifyScript(script: string, files: StorageFile[]): UploadReplay {
   let replay: UploadReplay;
   try {
     replay = replayUploadScript(script);
@@ -159,9 +166,13 @@ function verifyScript(script: string, bundle: string): UploadReplay {
     if (e instanceof UploadScriptError || e instanceof SyntaxError) throw new FlashError("cli", `the espruino CLI produced an upload script that does not replay: ${(e as Error).message}`);
     throw e;
   }
-  const stored = replay.files.get(BOOT_FILE);
-  if (stored !== bundle) throw new FlashError("cli", `the upload script would store ${stored === undefined ? "nothing" : stored.length + " bytes that differ from the bundle"} in ${BOOT_FILE}`);
-  if (replay.files.size !== 1 || replay.loads.join() !== BOOT_FILE) throw new FlashError("cli", `the upload script writes ${[...replay.files.keys()].join(", ")} and loads ${replay.loads.join(", ") || "nothing"}`);
+  for (const f of files) {
+    const stored = replay.files.get(f.name);
+    if (stored !== f.data) throw new FlashError("cli", `the upload script would store ${stored === undefined ? "nothing" : stored.length + " bytes that differ from what was built"} in ${f.name}`);
+  }
+  const names = [...replay.files.keys()].sort().join(", ");
+  const wanted = files.map((f) => f.name).sort().join(", ");
+  if (names !== wanted || replay.loads.length || replay.reboots !== 1) throw new FlashError("cli", `the upload script writes ${names}, loads ${replay.loads.join(", ") || "nothing"} and reboots ${replay.reboots} times`);
   return replay;
 }
 
@@ -173,6 +184,10 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   } catch (e) {
     throw new FlashError("usage", (e as Error).message);
   }
+  if (o.provision) {
+    const bad = provisionProblem(o.provision, board.mqtt.auth);
+    if (bad) throw new FlashError("usage", bad);
+  }
   const bundle = await loadBundle(o, board);
   const limit = o.maxBytes ?? bundleLimit(board);
   const limitSource = o.maxBytes !== undefined ? "--max-bytes" : `${storageArea(board).source} less ${STORAGE_RESERVE_BYTES / 1024} KB kept free`;
@@ -182,21 +197,29 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const missing = missingModules(bundle);
   if (missing.length) throw new FlashError("modules", `the bundle requires ${missing.map((m) => `"${m}"`).join(", ")}, not built into Espruino's ESP32 firmware (the CLI would try to download it)`);
 
+  // Without a provisioning object only the agent is replaced: the board keeps its ota.cfg.
+  const files = o.provision ? agentStorageFiles(bundle, o.provision) : [{ name: AGENT_BOOT_FILE, data: bundle }];
   const dir = mkdtempSync(join(tmpdir(), "ota-flash-"));
   try {
     writeFileSync(join(dir, "board.json"), JSON.stringify(espruinoBoardJson(board, o.espruinoVersion), null, 2));
-    writeFileSync(join(dir, "bundle.js"), bundle, "latin1");
-    const common = ["--no-ble", "--board", "board.json", "--config", "MODULE_URL=", "--config", "BOARD_JSON_URL=", "--storage", BOOT_FILE + ":-"];
-    const made = await runCli([...common, "-o", "upload.js", "bundle.js"], dir);
+    const storage: string[] = [];
+    files.forEach((f, i) => {
+      writeFileSync(join(dir, "file" + i), f.data, "latin1");
+      storage.push("--storage", f.name + ":file" + i);
+    });
+    // The code the CLI sends after the files: a hard reset, so every boot file runs as at power on.
+    writeFileSync(join(dir, "reboot.js"), "E.reboot();\n");
+    const common = ["--no-ble", "--board", "board.json", "--config", "MODULE_URL=", "--config", "BOARD_JSON_URL=", ...storage];
+    const made = await runCli([...common, "-o", "upload.js", "reboot.js"], dir);
     if (!existsSync(join(dir, "upload.js"))) throw new FlashError("cli", `the espruino CLI wrote no upload script (exit ${made.code}):\n` + made.lines.join("\n"));
     const script = readFileSync(join(dir, "upload.js"), "latin1");
-    const replay = verifyScript(script, bundle);
-    const result: FlashResult = { board, bundleBytes: bundle.length, limit, limitSource, script, replay, sent: false };
+    const replay = verifyScript(script, files);
+    const result: FlashResult = { board, files: files.map((f) => f.name), bundleBytes: bundle.length, limit, limitSource, script, replay, sent: false };
     if (o.dryRun) {
       writeFileSync(o.dryRun, script, "latin1");
       return result;
     }
-    const sent = await runCli([...common, "-p", o.port!, "-b", String(o.baud ?? 115200), "bundle.js"], dir, o.onOutput);
+    const sent = await runCli([...common, "-p", o.port!, "-b", String(o.baud ?? 115200), "reboot.js"], dir, o.onOutput);
     const failure = uploadFailure(sent.lines);
     if (failure || sent.code !== 0) throw new FlashError("upload", `upload to ${o.port} failed: ${failure ?? "espruino CLI exit code " + sent.code}`);
     result.sent = true;
@@ -208,22 +231,70 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
 
 function summary(r: FlashResult, o: FlashOptions): string {
   const writes = r.replay.commands.length;
+  const p = o.provision;
   return [
     `board     ${r.board.name} (${o.board})`,
+    p ? `device    ${p.productId}/${p.deviceName} (secrets written to ${PROVISION_FILE}, not shown)` : `device    unchanged (--keep-provision: the board keeps its ${PROVISION_FILE})`,
     `bundle    ${r.bundleBytes} bytes (limit ${r.limit}: ${r.limitSource})`,
-    `upload    ${writes} Storage.write command${writes === 1 ? "" : "s"} into ${BOOT_FILE}, then load("${BOOT_FILE}")`,
+    `upload    ${writes} Storage.write command${writes === 1 ? "" : "s"} into ${r.files.join(", ")}, then E.reboot() (.bootcde, the application, untouched)`,
     r.sent ? `sent      to ${o.port} at ${o.baud ?? 115200} baud` : `dry run   ${r.script.length} bytes written to ${o.dryRun} (nothing sent)`,
   ].join("\n");
 }
 
-const USAGE = `usage: npm run flash -- --board boards/<name>.json --port /dev/ttyUSB0 [--baud 115200] [--dry-run out.js]
+const USAGE = `usage: npm run flash -- --board boards/<name>.json --port /dev/ttyUSB0 --device PRODUCT/NAME --secret-file FILE [options]
   --board FILE      board file (validated against boards/board.schema.json)
+  --device P/N      the device's productId and deviceName (written to ${PROVISION_FILE})
+  --secret-file F   file holding the device's base64 secret (boards with mqtt.auth "tencent")
+  --username U      with --password-file F: credentials for boards with mqtt.auth "plain"
+  --wifi SSID       Wi-Fi the agent joins at boot, with --wifi-password-file F (omit if the application does it)
+  --sign-key-file F file holding the product's base64 update-signing key
+  --keep-provision  replace only the agent; the board keeps its ${PROVISION_FILE}
   --port PORT       serial port (/dev/ttyUSB0, COM3) or tcp://host[:port] (ESP32 telnet)
   --baud N          serial speed (default 115200, the ESP32 console speed)
   --dry-run FILE    write exactly what would be sent to FILE; needs no port
   --bundle FILE     upload this built bundle instead of building one
   --max-bytes N     size limit instead of the board's Storage area less 64 KB
   --espruino V      firmware version on the board (default 2v29)`;
+
+/** A secret from a file: one line, surrounding white space dropped; the error never shows the content. */
+function secretFrom(flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8").trim();
+  } catch (e) {
+    throw new FlashError("usage", `--${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? "cannot read"}`);
+  }
+  if (!text || /[\r\n]/.test(text)) throw new FlashError("usage", `--${flag} ${path}: must hold the secret alone on one line`);
+  return text;
+}
+
+/** The provisioning object from the command line, or undefined with --keep-provision. */
+function provisionFromFlags(v: Record<string, string | boolean | undefined>): Provision | undefined {
+  const given = ["device", "secret-file", "username", "password-file", "wifi", "wifi-password-file", "sign-key-file"].filter((k) => v[k] !== undefined);
+  if (v["keep-provision"]) {
+    if (given.length) throw new FlashError("usage", `--keep-provision keeps the board's ${PROVISION_FILE}: drop --${given.join(", --")}`);
+    return undefined;
+  }
+  const device = v.device as string | undefined;
+  if (!device) throw new FlashError("usage", `--device PRODUCT/NAME is required (or --keep-provision to replace only the agent)`);
+  const m = /^([A-Za-z0-9_-]{1,64})\/([A-Za-z0-9_.:@-]{1,128})$/.exec(device);
+  if (!m) throw new FlashError("usage", `--device "${device}" is not of the form productId/deviceName`);
+  const p: Provision = { productId: m[1], deviceName: m[2] };
+  const secret = secretFrom("secret-file", v["secret-file"] as string | undefined);
+  if (secret !== undefined) {
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new FlashError("usage", `--secret-file: not a base64 device secret`);
+    p.deviceSecret = secret;
+  }
+  if (v.username !== undefined) {
+    p.username = v.username as string;
+    p.password = secretFrom("password-file", v["password-file"] as string | undefined) ?? "";
+  }
+  if (v.wifi !== undefined) p.wifi = { ssid: v.wifi as string, password: secretFrom("wifi-password-file", v["wifi-password-file"] as string | undefined) ?? "" };
+  const key = secretFrom("sign-key-file", v["sign-key-file"] as string | undefined);
+  if (key !== undefined) p.signKey = key;
+  return p;
+}
 
 async function main(argv: string[]): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
@@ -235,6 +306,14 @@ async function main(argv: string[]): Promise<number> {
         port: { type: "string", short: "p" },
         baud: { type: "string", short: "b" },
         "dry-run": { type: "string" },
+        device: { type: "string" },
+        "secret-file": { type: "string" },
+        username: { type: "string" },
+        "password-file": { type: "string" },
+        wifi: { type: "string" },
+        "wifi-password-file": { type: "string" },
+        "sign-key-file": { type: "string" },
+        "keep-provision": { type: "boolean" },
         bundle: { type: "string" },
         "max-bytes": { type: "string" },
         espruino: { type: "string" },
@@ -269,6 +348,7 @@ async function main(argv: string[]): Promise<number> {
     onOutput: (line) => process.stderr.write(line + "\n"),
   };
   try {
+    o.provision = provisionFromFlags(values);
     o.baud = num("baud");
     o.maxBytes = num("max-bytes");
     if (o.dryRun && o.port) process.stderr.write(`flash: --dry-run given: nothing is sent to ${o.port}\n`);

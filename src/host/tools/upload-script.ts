@@ -1,6 +1,6 @@
 // Replays an upload script (what the espruino CLI sends, its `-o` output) against a model of
 // Espruino's Storage, so the flash tool can prove before sending anything that the board
-// will end up with exactly the bundle in .bootcde and will load it. The model keeps
+// will end up with exactly the agent's files, nothing else written, and a reboot. The model keeps
 // Storage's rules: a write at offset 0 creates a file of the announced size, later writes
 // must land inside it on bytes not written yet.
 import vm from "node:vm";
@@ -20,6 +20,8 @@ export interface UploadReplay {
   files: Map<string, string>;
   /** Names passed to load(), in order. */
   loads: string[];
+  /** How many times the script calls E.reboot() (a hard reset: every boot file runs again). */
+  reboots: number;
 }
 
 export class UploadScriptError extends Error {}
@@ -28,6 +30,7 @@ export function replayUploadScript(script: string): UploadReplay {
   const commands: StorageCommand[] = [];
   const files = new Map<string, { data: (number | null)[] }>();
   const loads: string[] = [];
+  let reboots = 0;
   const storage = {
     write(name: string, data: string, offset?: number, total?: number): boolean {
       if (typeof name !== "string" || typeof data !== "string") throw new UploadScriptError("Storage.write with a non-string name or data");
@@ -54,6 +57,8 @@ export function replayUploadScript(script: string): UploadReplay {
       return storage;
     },
     load: (name: string) => void loads.push(name),
+    atob: (b64: string) => Buffer.from(String(b64), "base64").toString("latin1"),
+    E: { reboot: () => void reboots++ },
   });
   // \x10 (DLE) turns echo off for a line on Espruino; it is not JavaScript
   vm.runInContext(script.replace(/\x10/g, ""), context, { filename: "upload-script.js", timeout: 5000 });
@@ -63,7 +68,7 @@ export function replayUploadScript(script: string): UploadReplay {
     if (missing >= 0) throw new UploadScriptError(`${name}: byte ${missing} of ${f.data.length} never written`);
     out.set(name, binaryString(f.data as number[]));
   }
-  return { commands, files: out, loads };
+  return { commands, files: out, loads, reboots };
 }
 
 function binaryString(bytes: number[]): string {

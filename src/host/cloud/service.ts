@@ -1,10 +1,10 @@
 // The local OTA cloud behind `ota-cloud serve` and the fleet simulation: the firmware host
-// (HTTP with Range) plus the Tencent-style cloud of src/host/sim/cloud.ts on the user's
+// (HTTP with Range) plus the Tencent-style cloud of tencent-ota-cloud.ts on the user's
 // broker. It creates one update task per device, lets the cloud push update_firmware (again
 // whenever a device reports another version: devices that are offline now get it when they
 // connect) and turns the cloud's records into one status per device.
 import type { IClientOptions } from "mqtt";
-import { SimCloud, type DeviceRecord } from "../sim/cloud";
+import { TencentOtaCloud, type DeviceRecord } from "./tencent-ota-cloud";
 import { startFirmwareHost, type FirmwareHost } from "./firmware-host";
 import { readFirmware, type FirmwareInfo } from "./firmware-info";
 
@@ -71,7 +71,7 @@ export class OtaService {
   private constructor(
     readonly firmware: FirmwareInfo,
     readonly host: FirmwareHost,
-    readonly cloud: SimCloud,
+    readonly cloud: TencentOtaCloud,
     readonly devices: string[],
   ) {}
 
@@ -81,9 +81,9 @@ export class OtaService {
     for (const k of keys) parseDeviceKey(k);
     const firmware = typeof o.firmware === "string" ? readFirmware(o.firmware, o.version) : o.firmware;
     const host = await startFirmwareHost({ bytes: firmware.bytes, name: firmware.name, publicHost: o.publicHost, listen: o.listen, port: o.port });
-    let cloud: SimCloud;
+    let cloud: TencentOtaCloud;
     try {
-      cloud = await SimCloud.start({ brokerUrl: o.brokerUrl, maxPushes: o.maxPushes, mqtt: o.mqtt, connectTimeoutMs: o.connectTimeoutMs ?? 10000 });
+      cloud = await TencentOtaCloud.start({ brokerUrl: o.brokerUrl, maxPushes: o.maxPushes, mqtt: o.mqtt, connectTimeoutMs: o.connectTimeoutMs ?? 10000 });
     } catch (e) {
       await host.close();
       throw new ServiceError(`cannot connect to the broker ${o.brokerUrl}: ${(e as Error).message}`);

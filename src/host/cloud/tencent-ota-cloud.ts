@@ -1,8 +1,9 @@
-// A simulated Tencent IoT Hub OTA service: it keeps a target per device, pushes
+// A Tencent IoT Hub-style OTA cloud on any MQTT broker: it keeps a target per device, pushes
 // update_firmware when a task is created and again whenever the device reports another
 // version (the platform's documented resume/refresh channel), ends a task on "done",
 // "fail" or a report of the target version, and records every message it saw.
-// `ota-cloud serve` (src/host/cloud-cli) runs this same cloud against a user's own broker.
+// Shared by `ota-cloud serve` (src/host/cloud-cli, against a user's own broker), the
+// simulation (src/host/sim), the reliability campaign and the benchmarks.
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 
 export interface FirmwareOffer {
@@ -45,7 +46,7 @@ export interface CloudOptions {
   connectTimeoutMs?: number;
 }
 
-export class SimCloud {
+export class TencentOtaCloud {
   readonly devices = new Map<string, DeviceRecord>();
   private client!: MqttClient;
   private listeners: (() => void)[] = [];
@@ -55,8 +56,8 @@ export class SimCloud {
 
   private constructor(private readonly opts: CloudOptions) {}
 
-  static async start(opts: CloudOptions): Promise<SimCloud> {
-    const c = new SimCloud(opts);
+  static async start(opts: CloudOptions): Promise<TencentOtaCloud> {
+    const c = new TencentOtaCloud(opts);
     c.client = mqtt.connect(opts.brokerUrl, {
       clientId: "sim-cloud-" + process.pid + "-" + Math.floor(Math.random() * 1e9),
       reconnectPeriod: 200,
