@@ -78,7 +78,7 @@ go();`;
   d.boot();
   const events = lines.map(parseStubLine).filter((e): e is StubEvent => e !== null);
   const kinds = events.map((e) => e.kind);
-  assert.deepEqual(kinds.slice(0, 2), ["boot", "loaded"]);
+  assert.deepEqual(kinds.slice(0, 3), ["boot", "ballast", "loaded"]);
   assert.ok(kinds.includes("erase") && kinds.includes("write") && kinds.includes("read") && kinds.includes("ota-valid"), kinds.join(","));
   const erase = events.find((e) => e.kind === "erase") as { offset: number; usage: number };
   assert.equal(erase.offset, 0x30000);

@@ -22,17 +22,26 @@ export interface StubOptions {
   memEveryMs?: number;
   /** Report turns that ran at least this late (the longest so far is always reported). */
   lateReportMs?: number;
+  /**
+   * Model a board whose process.memory().total is `heap` JsVars: before anything else loads, a
+   * ballast is allocated until the free JsVars equal heap minus what the bare interpreter used
+   * at the stub's first statement. Every usage the stub reports is net of the ballast.
+   */
+  heap?: number;
 }
 
 export function deviceStub(o: StubOptions): string {
   const tick = o.tickMs ?? 5;
   const every = o.memEveryMs ?? 250;
   const lateReport = o.lateReportMs ?? 20;
+  const heap = o.heap ?? 0;
   return `var __bench = (function () {
+  var m0 = process.memory(), boot = m0.usage, bal = 0, ballast = [];
+  function out(s) { print("@@" + s); }
+  out("BOOT " + boot + " " + m0.blocksize + " " + m0.total);
   var F = require("Flash"), er = F.erasePage, wr = F.write, rd = F.read, B = ${o.flashBase};
   var peak = 0, ops = [0, 0, 0, 0], worst = 0, last = getTime();
-  function out(s) { print("@@" + s); }
-  function usage() { var u = process.memory().usage; if (u > peak) peak = u; return u; }
+  function usage() { var u = process.memory().usage - bal; if (u > peak) peak = u; return u; }
   F.erasePage = function (a) {
     var u = usage();
     // On a board this very call throws for a non-integer address (jswrap_flash_erasePage):
@@ -62,7 +71,19 @@ export function deviceStub(o: StubOptions): string {
     ops = [0, 0, 0, 0];
   }, ${tick});
   setInterval(function () { out("M " + usage() + " " + peak); }, ${every});
-  out("BOOT " + usage() + " " + process.memory().blocksize);
+  if (${heap} > 0) {
+    // A flat buffer for the bulk (a few JsVars of overhead), then one JsVar at a time.
+    var m = process.memory(), base = m.usage, want = ${heap} - boot, extra = m.total - base - want;
+    if (extra > 64) ballast.push(new Uint8Array((extra - 48) * m.blocksize));
+    var stuck = 0, f;
+    while ((f = (m = process.memory()).total - m.usage) > want && stuck < 8) {
+      ballast.push(0);
+      stuck = process.memory().total - process.memory().usage < f ? 0 : stuck + 1;
+    }
+    bal = m.usage - base;
+    m = process.memory();
+    out("BALLAST " + bal + " " + (m.total - m.usage) + " " + (m.usage - bal) + " " + ${heap});
+  } else out("BALLAST 0 " + (m0.total - process.memory().usage) + " " + process.memory().usage + " 0");
   return { loaded: function () { out("LOADED " + usage()); } };
 })();
 var ESP32 = {
@@ -90,7 +111,9 @@ export function withStub(bundle: string, o: StubOptions): string {
 
 /** One parsed "@@" line from the device console. */
 export type StubEvent =
-  | { kind: "boot"; usage: number; blockSize: number }
+  | { kind: "boot"; usage: number; blockSize: number; total: number }
+  /** The ballast (JsVars), the free JsVars left for the agent, usage net of the ballast (interpreter and stub), the heap asked for (0: none). */
+  | { kind: "ballast"; ballast: number; free: number; base: number; heap: number }
   | { kind: "loaded"; usage: number }
   | { kind: "erase"; offset: number; usage: number }
   | { kind: "write" | "read"; offset: number; length: number; usage: number }
@@ -99,7 +122,10 @@ export type StubEvent =
   | { kind: "reboot" }
   /** A call that works here only because the stub repaired it; on a board it throws. */
   | { kind: "fault"; what: string }
-  | { kind: "ota-valid"; valid: boolean };
+  | { kind: "ota-valid"; valid: boolean }
+  /** The application (app-program.ts): JsVars it holds, and each new longest gap of its timer. */
+  | { kind: "app"; held: number; wanted: number }
+  | { kind: "gap"; ms: number; tick: number };
 
 /** Parses one console line; null when it is not a stub report (agent log, prompt, echo). */
 export function parseStubLine(line: string): StubEvent | null {
@@ -109,7 +135,9 @@ export function parseStubLine(line: string): StubEvent | null {
   const n = (i: number) => Number(f[i]);
   switch (f[0]) {
     case "BOOT":
-      return { kind: "boot", usage: n(1), blockSize: n(2) };
+      return { kind: "boot", usage: n(1), blockSize: n(2), total: n(3) };
+    case "BALLAST":
+      return { kind: "ballast", ballast: n(1), free: n(2), base: n(3), heap: n(4) };
     case "LOADED":
       return { kind: "loaded", usage: n(1) };
     case "E":
@@ -124,6 +152,10 @@ export function parseStubLine(line: string): StubEvent | null {
       return { kind: "mem", usage: n(1), peak: n(2) };
     case "X":
       return { kind: "fault", what: f.slice(1).join(" ") };
+    case "APP":
+      return { kind: "app", held: n(1), wanted: n(2) };
+    case "GAP":
+      return { kind: "gap", ms: n(1), tick: n(2) };
     case "REBOOT":
       return { kind: "reboot" };
     case "OTAVALID":

@@ -54,7 +54,7 @@ export class EspruinoProcess {
    *                slower than an ESP32's cached flash, so timings are taken with code in RAM.
    */
   constructor(
-    private readonly bin: string,
+    readonly bin: string,
     private readonly onLine: (line: string, boot: number) => void,
     private readonly script?: string,
   ) {

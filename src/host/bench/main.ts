@@ -1,8 +1,9 @@
-// `npm run bench`: the figures of issue #6 measured side by side in one run, each with its
-// target beside it. `-- --json` prints one JSON line instead of the table; `-- --verbose`
-// echoes the real interpreter's console. The real-interpreter figures need ESPRUINO_BIN (a
-// build of Espruino's Linux interpreter, see docs/benchmarks.md); without it they say
-// "not measured" and the host-runtime figures are printed on their own.
+// `npm run bench`: the figures of issues #6 and #10 measured side by side in one run, each with
+// its target beside it. `-- --json` prints one JSON line instead of the table; `-- --verbose`
+// echoes the real interpreter's console; `-- --heap N` sets the modelled ESP32 heap. The
+// real-interpreter figures need ESPRUINO_BIN (Espruino's Linux interpreter built in the ESP32's
+// JsVar format, see docs/benchmarks.md); without it they say "not measured" and the host-runtime
+// figures are printed on their own.
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadBoard, BOARDS_DIR } from "../boards/load-board";
@@ -11,15 +12,54 @@ import { bundleSizes } from "./footprint";
 import { cutsEvery256k, dropEvery64k, hostOta, type HostOtaResult } from "./host-ota";
 import { md5OnEspruino, md5OnHostRuntime, romOverheadInHostModel } from "./md5-speed";
 import { LINUX_BOARD } from "./real-board";
-import { runLeakProbe, runRealUpdate, type RealUpdateResult, type LeakProbeResult } from "./real-update";
+import { runLeakProbe, runRealUpdate, RealRunFailure, type RealUpdateResult, type LeakProbeResult } from "./real-update";
 import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
+import { probeFormat, formatProblem } from "./esp32-format";
+import { DEFAULT_HEAP, ITEM, TARGETS, idleAndPeak, largestAppFigure, residentFigure, runFailed, timerGapFigure } from "./esp32-figures";
 
-const { values: args } = parseArgs({
-  options: {
-    json: { type: "boolean", default: false },
-    verbose: { type: "boolean", default: false },
-  },
-});
+const GROUPS = ["md5", "sim", "size", "real", "esp32"] as const;
+const HELP = `usage: npm run bench -- [--json] [--verbose] [--heap N] [--only GROUP,...]
+
+Measures the agent's figures against their targets (docs/benchmarks.md).
+  --json        one JSON line of figures instead of the table
+  --verbose     echo the real interpreter's console on stderr
+  --heap N      JsVars of the modelled ESP32 heap (process.memory().total; default ${DEFAULT_HEAP})
+  --only LIST   measure only these groups: ${GROUPS.join(", ")} (default: all)
+  --help        this text
+ESPRUINO_BIN=<path>  Espruino's Linux interpreter in the ESP32 JsVar format (blocksize 14)
+`;
+
+function usageError(msg: string): never {
+  process.stderr.write("bench: " + msg.split("\n")[0] + " (see --help)\n");
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      heap: { type: "string" },
+      only: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+} catch (e) {
+  usageError((e as Error).message);
+}
+const args = parsed.values;
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const heap = args.heap === undefined ? DEFAULT_HEAP : Number(args.heap);
+if (!Number.isInteger(heap) || heap < 500 || heap > 100000) usageError("--heap wants a whole number of JsVars (500..100000), got " + JSON.stringify(args.heap));
+const only = new Set(args.only === undefined ? GROUPS : args.only.split(",").map((g) => g.trim()));
+for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) usageError("--only: unknown group " + JSON.stringify(g) + "; groups: " + GROUPS.join(", "));
+const want = (g: (typeof GROUPS)[number]) => only.has(g);
 
 const IMAGE = 1536 * 1024;
 const MiB = 1024 * 1024;
@@ -40,19 +80,41 @@ async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | Error
   try {
     return await fn();
   } catch (e) {
-    errors++;
+    // a run the agent could not finish (OUT OF MEMORY...) is a FAIL of its figure, not a bench error
+    if (!(e instanceof RealRunFailure)) errors++;
     if (!args.json) process.stderr.write("bench: " + what + " failed: " + (e as Error).message + "\n");
     return e as Error;
   }
 }
 
 const kb = (bytesPerSecond: number) => (bytesPerSecond / 1024).toFixed(1);
-const bin = espruinoBin();
+let bin: string | null;
+try {
+  bin = espruinoBin();
+} catch (e) {
+  usageError((e as Error).message);
+}
+if (bin && (want("md5") || want("real") || want("esp32"))) {
+  // The memory figures mean something only in the ESP32's JsVar format: refuse any other build.
+  let problem: string | null;
+  try {
+    const f = await probeFormat(bin);
+    problem = formatProblem(bin, f);
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  if (problem) {
+    process.stderr.write("bench: refused: " + problem + "\n");
+    process.exit(2);
+  }
+}
 const linux = loadBoard(join(BOARDS_DIR, LINUX_BOARD + ".json"));
 const noBin = "ESPRUINO_BIN is not set (see docs/benchmarks.md)";
 
 // ---- 1. MD5 ----
-if (bin) {
+if (!want("md5")) {
+  // not asked for
+} else if (bin) {
   const r = await attempt("MD5 on the real interpreter", () => md5OnEspruino(bin, linux));
   const label = "MD5 on the real interpreter: ours / naive loop";
   if (r instanceof Error) figures.push(failed("md5.espruino", 1, label, "x", ">= 6", r));
@@ -67,13 +129,13 @@ if (bin) {
     );
   }
 } else figures.push(notMeasured("md5.espruino", 1, "MD5 on the real interpreter: ours / naive loop", "x", ">= 6x", noBin));
-{
+if (want("md5")) {
   const r = await attempt("MD5 in the host runtime", () => md5OnHostRuntime(linux));
   const label = "MD5 in the host runtime (V8): ours / naive loop";
   if (r instanceof Error) figures.push(failed("md5.hostRuntime", 1, label, "x", null, r));
   else figures.push(info({ key: "md5.hostRuntime", item: 1, label, value: r.ours / r.naive, unit: "x", note: `ours ${kb(r.ours)} KB/s, naive ${kb(r.naive)} KB/s; a JIT: says nothing about a board` }));
 }
-{
+if (want("md5")) {
   const r = await attempt("ROM MD5 backend in the host model", () => romOverheadInHostModel(linux));
   const label = "ROM MD5 backend, per update() call (host model)";
   if (r instanceof Error) figures.push(failed("md5.romPerCall", 1, label, "us", null, r));
@@ -92,6 +154,8 @@ if (bin) {
 }
 
 // ---- 2, 3, 4, 6 in the simulation ----
+if (want("sim")) await simFigures();
+async function simFigures(): Promise<void> {
 const drops = await attempt("1.5 MiB update, a drop every 64 KiB", () => hostOta({ imageSize: IMAGE, faults: dropEvery64k(IMAGE) }));
 const cuts = await attempt("1.5 MiB update, a power cut every 256 KiB", () => hostOta({ imageSize: IMAGE, powerCutsAtBytes: cutsEvery256k(IMAGE) }));
 const link = await attempt("1.5 MiB update through a 2 MB/s link", () => hostOta({ imageSize: IMAGE, linkBytesPerSecond: LINK }));
@@ -165,9 +229,10 @@ if (done(link)) {
   figures.push(failed("link.utilisation", 4, "Link utilisation: update time at 2 MB/s / (image / 2 MB/s)", "ratio", "<= 1.15", hostFailure(link)));
   figures.push(failed("wear.journalPerMiB", 6, "Journal sector erases per MiB downloaded", "erases/MiB", "<= 4", hostFailure(link)));
 }
+}
 
 // ---- 5. footprint ----
-try {
+if (want("size")) try {
   for (const s of bundleSizes()) {
     figures.push(judged({ key: "size." + s.board, item: 5, label: "Minified bundle, " + s.board, value: s.bytes / 1024, unit: "KB", note: `${s.bytes} bytes` }, "<=", SIZE_TARGET / 1024, "<= 24 KB"));
   }
@@ -177,10 +242,12 @@ try {
 }
 
 // ---- the real interpreter: memory, blocking turns, resume, leaks ----
-const memLabel = "process.memory() usage, agent connected and idle";
+const memLabel = "process.memory() usage, agent connected and idle (whole heap, no ballast)";
 const peakLabel = "Peak usage during the update, above idle";
 const turnLabel = "Longest blocking turn during the update (real interpreter)";
-if (bin) {
+if (!want("real")) {
+  // not asked for
+} else if (bin) {
   const mem = await attempt("full update on the real interpreter (memory)", () => runRealUpdate({ bin, codeIn: "flash", echo: args.verbose }));
   const timing = await attempt("full update on the real interpreter (timing)", () => runRealUpdate({ bin, codeIn: "ram", echo: args.verbose }));
   const resume = await attempt("update with a power cut on the real interpreter", () => runRealUpdate({ bin, codeIn: "flash", powerCutAtBytes: CUT_AT, echo: args.verbose }));
@@ -189,7 +256,7 @@ if (bin) {
   turnFigure(timing);
   resumeFigures(resume);
 } else {
-  figures.push(notMeasured("memory.idle", 5, memLabel, "blocks", "<= 2000", noBin));
+  figures.push(notMeasured("memory.idleFullHeap", 5, memLabel, "blocks", "<= 2000", noBin));
   figures.push(notMeasured("memory.peakAboveIdle", 5, peakLabel, "blocks", "<= 600", noBin));
   figures.push(notMeasured("turn.longest", 7, turnLabel, "ms", null, noBin));
   figures.push(notMeasured("rehash.real", 3, "Re-hash on resume (real interpreter)", "bytes", "0", noBin));
@@ -197,14 +264,14 @@ if (bin) {
 
 function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Error): void {
   if (mem instanceof Error) {
-    figures.push(failed("memory.idle", 5, memLabel, "blocks", "<= 2000", mem));
-    figures.push(failed("memory.peakAboveIdle", 5, peakLabel, "blocks", "<= 600", mem));
+    figures.push(runFailed("memory.idleFullHeap", memLabel, "blocks", "<= 2000", mem, 5));
+    figures.push(runFailed("memory.peakAboveIdle", peakLabel, "blocks", "<= 600", mem, 5));
   } else {
     const boot = mem.bootMemory[0];
     const bs = mem.blockSize ? `${mem.blockSize}-byte blocks` : "blocks";
     figures.push(
       judged(
-        { key: "memory.idle", item: 5, label: memLabel, value: mem.idle, unit: "blocks", note: `interpreter ${boot?.start}, + loaded code ${boot ? boot.loaded - boot.start : "?"} (function code stays in flash), + running agent ${boot ? mem.idle - boot.loaded : "?"}; ${bs}` },
+        { key: "memory.idleFullHeap", item: 5, label: memLabel, value: mem.idle, unit: "blocks", note: `interpreter ${boot?.start}, + loaded code ${boot ? boot.loaded - boot.start : "?"} (function code stays in flash), + running agent ${boot ? mem.idle - boot.loaded : "?"}; ${bs}` },
         "<=",
         2000,
       ),
@@ -235,7 +302,7 @@ function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Er
       ),
     );
   }
-  if (leak instanceof Error) figures.push(failed("memory.retainedPerJob", 5, "Usage left behind per failed job (leak probe)", "blocks", "~0", leak));
+  if (leak instanceof Error) figures.push(runFailed("memory.retainedPerJob", "Usage left behind per failed job (leak probe)", "blocks", "~0", leak, 5));
   else
     figures.push(
       judged(
@@ -256,7 +323,7 @@ function memoryFigures(mem: RealUpdateResult | Error, leak: LeakProbeResult | Er
 
 function turnFigure(timing: RealUpdateResult | Error): void {
   if (timing instanceof Error) {
-    figures.push(failed("turn.longest", 7, turnLabel, "ms", null, timing));
+    figures.push(runFailed("turn.longest", turnLabel, "ms", null, timing, 7));
     return;
   }
   const t = timing.longestTurn;
@@ -279,7 +346,7 @@ function turnFigure(timing: RealUpdateResult | Error): void {
 function resumeFigures(resume: RealUpdateResult | Error): void {
   const label = "Re-hash on resume (real interpreter, one power cut)";
   if (resume instanceof Error) {
-    figures.push(failed("rehash.real", 3, label, "bytes", "0", resume));
+    figures.push(runFailed("rehash.real", label, "bytes", "0", resume, 3));
     return;
   }
   if (resume.result !== "done") {
@@ -300,10 +367,28 @@ function resumeFigures(resume: RealUpdateResult | Error): void {
   );
 }
 
+// ---- issue #10: the ESP32 memory model ----
+if (want("esp32")) {
+  figures.push(residentFigure());
+  if (bin) {
+    const run = { bin, heap, echo: args.verbose, progress };
+    for (const f of await idleAndPeak(run)) figures.push(f);
+    figures.push(await largestAppFigure(run));
+    figures.push(await timerGapFigure(run));
+    for (const f of figures) if (f.item === ITEM && f.verdict === "error") errors++;
+  } else {
+    const no = (key: string, label: string, unit: string, target: string) => figures.push(notMeasured(key, ITEM, label, unit, target, noBin));
+    no("memory.idle", `Agent JsVars, connected and idle (heap ${heap}, ESP32 format)`, "JsVars", "<= " + TARGETS.idle);
+    no("memory.peak", `Agent JsVars at the peak of an update (heap ${heap})`, "JsVars", "<= " + TARGETS.peak);
+    no("memory.largestApp", `Largest application beside the agent, update completes (heap ${heap})`, "JsVars", ">= " + TARGETS.appJsVars);
+    no("app.maxTimerGapMs", `Longest gap of a ${TARGETS.appJsVars}-JsVar application's 100 ms timer during an update`, "ms", "<= " + TARGETS.gapMs + " ms");
+  }
+}
+
 const seconds = (Date.now() - t0) / 1000;
 figures.sort((a, b) => a.item - b.item);
 if (args.json) {
-  process.stdout.write(jsonLine(figures, { bench: "espruino-ota-agent", espruinoBin: bin ? true : false, seconds: Math.round(seconds) }) + "\n");
+  process.stdout.write(jsonLine(figures, { bench: "espruino-ota-agent", espruinoBin: bin ? true : false, heap, seconds: Math.round(seconds) }) + "\n");
 } else {
   process.stdout.write("\n" + table(figures) + "\n\n");
   const failing = figures.filter((f) => f.verdict === "FAIL").length;

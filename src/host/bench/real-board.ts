@@ -6,15 +6,21 @@
 // on after ESP32.reboot().
 import { join } from "node:path";
 import type { BoardConfig } from "../../core/board";
-import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
+import { loadBoard, BOARDS_DIR } from "../boards/load-board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type Broker } from "../sim/broker";
 import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "../sim/firmware-server";
+import type { Provision } from "../../core/provision";
+import { agentStorageFiles } from "../build/install";
 import { EspruinoProcess } from "./espruino-process";
 import { linuxFlashFile, LINUX_FLASH_BASE } from "./linux-flash";
-import { parseStubLine, withStub, type StubEvent } from "./device-stub";
+import { parseStubLine, type StubEvent } from "./device-stub";
+import { installPlan, type InstallPlan } from "./install-plan";
+import { appProgram, type AppOptions } from "./app-program";
+import { BENCH_PROVISION } from "./provision";
+import { ESP32_BLOCKSIZE, formatProblem } from "./esp32-format";
 
 export const LINUX_BOARD = "espruino-linux";
 
@@ -30,7 +36,29 @@ export interface RealBoardOptions {
    */
   codeIn?: "flash" | "ram";
   echo?: boolean;
+  /** Model a board with this process.memory().total (JsVars): see device-stub.ts. Default: the interpreter's own. */
+  heap?: number;
+  /** An application to install beside the agent (app-program.ts). */
+  app?: AppOptions;
+  /** The device's identity; default BENCH_PROVISION. */
+  provision?: Provision;
+  /** Accept an interpreter whose JsVars are not the ESP32's 14 bytes (unit tests of the bench only). */
+  anyFormat?: boolean;
 }
+
+/** The board cannot go on: it ran out of memory, or the interpreter is not the ESP32 format. */
+export class BoardTrouble extends Error {
+  constructor(
+    readonly kind: "oom" | "format",
+    message: string,
+    readonly boot: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Console lines by which Espruino says it ran out of JsVars. */
+export const OUT_OF_MEMORY = /OUT OF MEMORY|LOW_MEMORY|Out of memory/i;
 
 export interface LateTurn {
   ms: number;
@@ -50,6 +78,10 @@ export interface BootMemory {
   loaded: number;
   /** Highest usage seen in this boot. */
   peak: number;
+  /** JsVars of ballast (0: none), free JsVars left after it, usage net of ballast before the agent loaded (interpreter and stub). */
+  ballast: number;
+  free: number;
+  base: number;
 }
 
 /** Something the stub observed, with the boot it happened in. */
@@ -72,6 +104,13 @@ export class RealBoard {
   slotErases = 0;
   private observers: Observer[] = [];
   private lineObservers: ((line: string, boot: number) => void)[] = [];
+  /** Application reports: JsVars it held, and the longest gap of its timer per boot. */
+  appHeld: number | null = null;
+  readonly appGaps: { boot: number; ms: number; tick: number }[] = [];
+  /** Why the board cannot go on (first occurrence), and the console lines around it. */
+  trouble: BoardTrouble | null = null;
+  plan!: InstallPlan;
+  readonly provision: Provision;
   private rebootRequested = false;
   private closing = false;
 
@@ -83,8 +122,11 @@ export class RealBoard {
     bin: string,
     codeIn: "flash" | "ram",
     echo: boolean,
+    provision: Provision,
+    private readonly anyFormat: boolean,
   ) {
     this.board = board;
+    this.provision = provision;
     const apps = board.partitionTable.partitions.filter((p) => p.type === "app");
     this.target = apps[1];
     this.proc = new EspruinoProcess(
@@ -93,7 +135,10 @@ export class RealBoard {
         if (echo) process.stderr.write("[espruino " + boot + "] " + line + "\n");
         const e = parseStubLine(line);
         if (e) this.onEvent(e, boot);
-        else for (const f of this.lineObservers) f(line, boot);
+        else {
+          if (!this.trouble && OUT_OF_MEMORY.test(line)) this.trouble = new BoardTrouble("oom", "OUT OF MEMORY in boot " + boot + ": " + line.trim().replace(/\s+/g, " "), boot);
+          for (const f of this.lineObservers) f(line, boot);
+        }
       },
       codeIn === "ram" ? "boot.js" : undefined,
     );
@@ -108,13 +153,19 @@ export class RealBoard {
       cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
       server = await startFirmwareServer();
       const adjusted = o.adjust ? o.adjust(base) : base;
+      const provision = o.provision ?? BENCH_PROVISION;
       const board: BoardConfig = { ...adjusted, mqtt: { ...adjusted.mqtt, host: "127.0.0.1", port: broker.port } };
-      const rb = new RealBoard(broker, cloud, server, board, o.bin, o.codeIn ?? "flash", !!o.echo);
+      const rb = new RealBoard(broker, cloud, server, board, o.bin, o.codeIn ?? "flash", !!o.echo, provision, !!o.anyFormat);
       const bundle = await buildBundle(board);
       const initialImage = buildAppImage({ version: "1.0.0", projectName: "espruino", size: 0x4000, seed: 7 });
-      const bootCode = withStub(bundle, { flashBase: LINUX_FLASH_BASE });
-      rb.proc.writeFlash(linuxFlashFile(board, initialImage, bootCode));
-      if (o.codeIn === "ram") rb.proc.writeFile("boot.js", bootCode);
+      rb.plan = installPlan({
+        agentFiles: agentStorageFiles(bundle, provision),
+        stub: { flashBase: LINUX_FLASH_BASE, heap: o.heap },
+        app: o.app ? appProgram(o.app) : undefined,
+        codeIn: o.codeIn,
+      });
+      rb.proc.writeFlash(linuxFlashFile(board, initialImage, rb.plan.files));
+      if (o.codeIn === "ram") rb.proc.writeFile("boot.js", rb.plan.script as string);
       return rb;
     } catch (e) {
       if (cloud) await cloud.close();
@@ -125,8 +176,17 @@ export class RealBoard {
   }
 
   get key(): { productId: string; deviceName: string } {
-    const p = simProvision(this.board);
-    return { productId: p.productId, deviceName: p.deviceName };
+    return { productId: this.provision.productId, deviceName: this.provision.deviceName };
+  }
+
+  /** The boot now running (or the last one). */
+  get memory(): BootMemory | undefined {
+    return this.bootMemory[this.proc.boots - 1];
+  }
+
+  /** The last console lines, for a note or an error. */
+  tail(n = 40): string[] {
+    return this.proc.log.filter((l) => !l.includes("@@")).slice(-n);
   }
 
   get record(): DeviceRecord {
@@ -164,8 +224,35 @@ export class RealBoard {
     if (!this.closing && !this.proc.running) this.proc.powerOn();
   }
 
+  /**
+   * Resolves when `pred` holds for the device's record; rejects at once with the BoardTrouble
+   * when the board runs out of memory (or is the wrong format), else after `timeoutMs`.
+   */
   waitFor(pred: (d: DeviceRecord) => boolean, timeoutMs: number, what: string): Promise<DeviceRecord> {
-    return this.cloud.waitFor(this.key.productId, this.key.deviceName, pred, timeoutMs, what + " (real interpreter)");
+    const rec = this.record;
+    return new Promise((resolve, reject) => {
+      let over = false;
+      const finish = (err?: Error) => {
+        if (over) return;
+        over = true;
+        clearInterval(poll);
+        clearTimeout(timer);
+        off();
+        if (err) reject(err);
+        else resolve(rec);
+      };
+      const check = () => {
+        if (pred(rec)) finish();
+        else if (this.trouble) finish(this.trouble);
+      };
+      const off = this.cloud.onChange(check);
+      const poll = setInterval(check, 100);
+      const timer = setTimeout(
+        () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (real interpreter) on ${rec.key}; last reports: ${JSON.stringify(rec.reports.slice(-3))}`)),
+        timeoutMs,
+      );
+      check();
+    });
   }
 
   async close(): Promise<void> {
@@ -200,8 +287,22 @@ export class RealBoard {
     }
     switch (e.kind) {
       case "boot":
-        this.bootMemory[boot - 1] = { boot, start: e.usage, loaded: 0, peak: e.usage };
+        this.bootMemory[boot - 1] = { boot, start: e.usage, loaded: 0, peak: e.usage, ballast: 0, free: e.total - e.usage, base: e.usage };
         this.blockSize = e.blockSize;
+        if (!this.anyFormat && e.blockSize !== ESP32_BLOCKSIZE && !this.trouble) {
+          this.trouble = new BoardTrouble("format", formatProblem(this.proc.bin, { blockSize: e.blockSize, total: e.total }) as string, boot);
+        }
+        break;
+      case "ballast": {
+        const bm = this.bootMemory[boot - 1];
+        if (bm) Object.assign(bm, { ballast: e.ballast, free: e.free, base: e.base, peak: e.base });
+        break;
+      }
+      case "app":
+        this.appHeld = e.held;
+        break;
+      case "gap":
+        this.appGaps.push({ boot, ms: e.ms, tick: e.tick });
         break;
       case "loaded":
         if (this.bootMemory[boot - 1]) this.bootMemory[boot - 1].loaded = e.usage;

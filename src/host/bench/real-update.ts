@@ -3,7 +3,7 @@
 // failing jobs in one boot and sees what each leaves behind.
 import { createHash } from "node:crypto";
 import { updateEnded } from "../sim/ota-run";
-import { RealBoard, updateImage, type BootMemory, type LateTurn, type RealBoardOptions } from "./real-board";
+import { BoardTrouble, RealBoard, updateImage, type BootMemory, type LateTurn, type RealBoardOptions } from "./real-board";
 import type { StubEvent } from "./device-stub";
 import { slope } from "./stats";
 
@@ -14,8 +14,27 @@ export interface RealUpdateOptions extends RealBoardOptions {
   imageSize?: number;
   /** Cut the power (SIGKILL) once this many image bytes are programmed (one cut). */
   powerCutAtBytes?: number;
+  /** Cut the power once each of these many image bytes are programmed. */
+  powerCutsAtBytes?: number[];
+  /** The firmware server resets every connection after this many body bytes. */
+  dropEvery?: number;
   timeoutMs?: number;
 }
+
+/** A real-interpreter run that could not go on, with where it stopped and the console's last lines. */
+export class RealRunFailure extends Error {
+  constructor(
+    message: string,
+    readonly tail: string[],
+    readonly trouble: BoardTrouble | null,
+    /** The application's longest timer gap until then (null: no application, or no tick). */
+    readonly appMaxGapMs: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const maxGap = (rb: RealBoard) => (rb.appGaps.length ? Math.max(...rb.appGaps.map((g) => g.ms)) : null);
 
 export interface RealUpdateResult {
   result: "done" | "failed";
@@ -27,8 +46,27 @@ export interface RealUpdateResult {
   boots: number;
   powerCuts: number;
   durationMs: number;
-  /** Usage (blocks) with the agent connected and idle, just before the update was pushed. */
+  /** Usage (blocks) with the agent connected and idle, just before the update was pushed (net of ballast). */
   idle: number;
+  /** The same net of the bare interpreter and the stub: what the agent holds idle. */
+  idleAgent: number;
+  /** Highest usage above the interpreter and stub, from the push until the update ended, in any boot (download, verify, switch, trial boot). */
+  peakAgent: number;
+  /** Where peakAgent was seen. */
+  peakAgentAt: string;
+  /** Ballast and free JsVars of the first boot (heap model; 0 ballast: none). */
+  ballast: number;
+  freeAtStart: number;
+  /** JsVars the application held (null: no application). */
+  appHeld: number | null;
+  /** Longest gap of the application's timer in any boot (null: no application, or no tick). */
+  appMaxGapMs: number | null;
+  appGaps: { boot: number; ms: number; tick: number }[];
+  /** Where the application was installed, and notes on the install. */
+  appFile: string | null;
+  installNotes: string[];
+  residentBytes: number;
+  agentBootFiles: string[];
   /** Highest usage from the push until the download boot ended. */
   peakDuringDownload: number;
   /** The report that carried the peak: which flash operation, in which region. */
@@ -80,18 +118,26 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
 
     let phase: "boot" | "idle" | "download" | "after" = "boot";
     let peakDuringDownload = 0;
+    let peakAgent = 0;
+    let peakAgentAt = "";
+    let updating = false;
     let programmed = 0;
-    let cutArmed = o.powerCutAtBytes !== undefined;
+    const cuts = [...(o.powerCutsAtBytes ?? []), ...(o.powerCutAtBytes !== undefined ? [o.powerCutAtBytes] : [])].sort((a, b) => a - b);
     let powerCuts = 0;
     let resumeReads: number | null = null;
     let countingResume = false;
     const perSector: number[] = [];
     let peakAt = "";
     let imageDone = false;
-    rb.observe((e) => {
+    rb.observe((e, boot) => {
       if ("usage" in e && phase === "download" && e.usage > peakDuringDownload) {
         peakDuringDownload = e.usage;
         peakAt = describe(rb, e) + (imageDone ? " (after the last image byte)" : "");
+      }
+      const bm = rb.bootMemory[boot - 1];
+      if ("usage" in e && updating && bm && e.usage - bm.base > peakAgent) {
+        peakAgent = e.usage - bm.base;
+        peakAgentAt = describe(rb, e) + " in boot " + boot + (boot > 1 ? (imageDone ? " (after the switch)" : " (after a power cut)") : imageDone ? " (after the last image byte)" : "");
       }
       if (e.kind === "write" && rb.inSlot(e.offset)) {
         countingResume = false;
@@ -99,8 +145,8 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
         programmed = Math.max(programmed, end);
         if (programmed >= imageSize) imageDone = true;
         if (e.length === 4096 || end === imageSize) perSector.push(e.usage);
-        if (cutArmed && programmed >= (o.powerCutAtBytes as number)) {
-          cutArmed = false;
+        if (cuts.length && programmed >= cuts[0]) {
+          while (cuts.length && programmed >= cuts[0]) cuts.shift();
           powerCuts++;
           void rb.powerCut();
         }
@@ -118,23 +164,34 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
       }
     });
 
+    if (o.dropEvery) rb.server.faults.every({ kind: "reset-after", bytes: o.dropEvery });
     rb.powerOn();
-    await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    try {
+      await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    } catch (e) {
+      throw new RealRunFailure("did not boot: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null, maxGap(rb));
+    }
     phase = "idle";
     await sleep(1500); // a few memory reports of the connected, idle agent
     const idle = rb.lastUsage;
+    const idleAgent = idle - (rb.memory?.base ?? 0);
     phase = "download";
+    updating = true;
     let sign = 0;
     const server = rb.server;
     rb.cloud.deploy(rb.key.productId, rb.key.deviceName, { version: "1.1.0", md5: md5Hex(image), size: image.length, url: () => server.url("/fw.bin") + "?sign=" + ++sign });
-    await rb.waitFor(
-      (d) => {
-        if (phase === "download" && d.reports.some((r) => r.report?.progress?.state === "burning")) phase = "after";
-        return updateEnded(d);
-      },
-      o.timeoutMs ?? 180000,
-      "the update to end",
-    );
+    try {
+      await rb.waitFor(
+        (d) => {
+          if (phase === "download" && d.reports.some((r) => r.report?.progress?.state === "burning")) phase = "after";
+          return updateEnded(d);
+        },
+        o.timeoutMs ?? 180000,
+        "the update to end",
+      );
+    } catch (e) {
+      throw new RealRunFailure("the update did not end: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null, maxGap(rb));
+    }
     await server.settled();
     const rec = rb.record;
     return {
@@ -148,6 +205,18 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
       powerCuts,
       durationMs: Date.now() - t0,
       idle,
+      idleAgent,
+      peakAgent: Math.max(peakAgent, idleAgent),
+      peakAgentAt,
+      ballast: rb.bootMemory[0]?.ballast ?? 0,
+      freeAtStart: rb.bootMemory[0]?.free ?? 0,
+      appHeld: rb.appHeld,
+      appMaxGapMs: maxGap(rb),
+      appGaps: rb.appGaps,
+      appFile: rb.plan.appFile,
+      installNotes: rb.plan.notes,
+      residentBytes: rb.plan.residentBytes,
+      agentBootFiles: rb.plan.agentBootFiles,
       peakDuringDownload,
       peakAt,
       bootMemory: rb.bootMemory.filter(Boolean),
@@ -164,7 +233,7 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
       logTail: rb.proc.log.slice(-40),
     };
   } catch (e) {
-    (e as Error).message += "\n--- device console (last lines) ---\n" + rb.proc.log.slice(-40).join("\n");
+    if (!(e instanceof RealRunFailure)) (e as Error).message += "\n--- device console (last lines) ---\n" + rb.proc.log.slice(-40).join("\n");
     throw e;
   } finally {
     await rb.close();
@@ -203,7 +272,11 @@ export async function runLeakProbe(o: RealBoardOptions & { jobs?: number; dropEv
     });
     rb.server.faults.every({ kind: "reset-after", bytes: dropEvery });
     rb.powerOn();
-    await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    try {
+      await rb.waitFor((d) => d.reportedVersion !== undefined, 30000, "the first report_version");
+    } catch (e) {
+      throw new RealRunFailure("did not boot: " + (e as Error).message, rb.tail(), e instanceof BoardTrouble ? e : null);
+    }
     await sleep(1500);
     const idleAfterJob = [rb.lastUsage];
     const failures: string[] = [];
