@@ -64,6 +64,7 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
     bootloaderRollback: r.bootloaderRollback,
     image: { ...r.image },
     trial: { ...r.trial },
+    sign: { required: r.sign?.required ?? true, allowDowngrade: r.sign?.allowDowngrade ?? false },
   };
   const problems = checkRules(board, file);
   if (problems.length) throw new BoardError(file, problems);
@@ -123,6 +124,7 @@ function checkRules(b: BoardConfig, file: string): string[] {
 
   const m = b.mqtt;
   if (m.auth === "tencent" && !m.deviceSecret) out.push(`/mqtt/deviceSecret: required when auth is "tencent" (the base64 device secret from the console)`);
+  if (b.sign.required && !m.signKey) out.push(`/mqtt/signKey: required while sign.required is true (base64 of the key file from \`npm run keygen\`), or set "sign": { "required": false } for a lab board`);
   if (m.auth === "plain" && (m.username === undefined || m.password === undefined)) out.push(`/mqtt: username and password are required when auth is "plain"`);
   if (b.download.backoffMaxMs < b.download.backoffMinMs) out.push(`/download/backoffMaxMs: must be >= backoffMinMs (${b.download.backoffMinMs})`);
   if (b.download.requestTimeoutMs < b.download.stallTimeoutMs) out.push(`/download/requestTimeoutMs: must be >= stallTimeoutMs (${b.download.stallTimeoutMs})`);
