@@ -7,7 +7,7 @@
 // link with the chosen network profile (good, weak, lossy); it ends with the per-device
 // table and the fleet summary, and exits non-zero unless every board completed.
 import { parseArgs } from "node:util";
-import { runOta, type OtaRunResult } from "./ota-run";
+import { runOta, SLOT_IMAGE, type OtaRunResult } from "./ota-run";
 import type { DeviceRecord } from "./cloud";
 import type { BrokerKind } from "./broker";
 import { runFleet } from "./fleet";
@@ -108,7 +108,7 @@ function summary(r: OtaRunResult): string {
 }
 
 async function singleMain(): Promise<void> {
-  const size = integer("size", args.size, 1536 * 1024);
+  const size = integer("size", args.size, SLOT_IMAGE);
   const result = await runOta({
     broker: args.broker as BrokerKind,
     imageSize: size,
