@@ -12,12 +12,12 @@ const nodeSha = (d: Uint8Array) => new Uint8Array(createHash("sha256").update(d)
 
 /** A trailer built by hand with node:crypto, independently of src/host/sign. */
 function vector(key: Uint8Array, image: Uint8Array, kind: number, version: string, imageSize = image.length): Buffer {
-  const head = Buffer.alloc(42);
+  const head = Buffer.alloc(48);
   head.write("ESIG", 0, "latin1");
   head[4] = 1;
   head[5] = kind;
-  head.write(version, 6, "latin1");
-  head.writeUInt32LE(imageSize, 38);
+  head.write(version, 8, "latin1");
+  head.writeUInt32LE(imageSize, 40);
   const md5 = createHash("md5").update(image).digest();
   return Buffer.concat([head, createHmac("sha256", key).update(head).update(md5).digest()]);
 }
@@ -33,8 +33,8 @@ function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string;
 const image = randomBytes(5000, rng(7));
 const good = Buffer.concat([image, vector(KEY, image, 0, "1.2.0")]);
 
-test("the trailer is 74 bytes and the host signer writes exactly the hand-built vector", () => {
-  assert.equal(SIGN_TRAILER, 74);
+test("the trailer is 80 bytes and the host signer writes exactly the hand-built vector", () => {
+  assert.equal(SIGN_TRAILER, 80);
   assert.deepEqual(signImage(KEY, image, "1.2.0"), good);
   assert.deepEqual(makeTrailer(KEY, image, { kind: 1, version: "9" }), vector(KEY, image, 1, "9"));
 });
@@ -53,7 +53,7 @@ test("every check names itself", () => {
   assert.match(check(Buffer.concat([image, vector(OTHER, image, 0, "1.2.0")])), /^bad tag/);
   // a field changed after signing
   const tampered = Buffer.from(good);
-  tampered[good.length - SIGN_TRAILER + 6] = "2".charCodeAt(0);
+  tampered[good.length - SIGN_TRAILER + 8] = "2".charCodeAt(0);
   assert.match(check(tampered, { version: "2.2.0" }), /^bad tag/);
   // one image byte changed (the MD5 in the push would be the attacker's)
   const flipped = Buffer.from(good);
@@ -62,8 +62,8 @@ test("every check names itself", () => {
   assert.match(check(Buffer.concat([image, vector(KEY, image, 1, "1.2.0")])), /^wrong kind 1 \(expected 0\)$/);
   assert.match(check(Buffer.concat([image, vector(KEY, image, 0, "1.3.0")])), /^wrong version \(signed 1\.3\.0, pushed 1\.2\.0\)$/);
   assert.match(check(Buffer.concat([image, vector(KEY, image, 0, "1.2.0", image.length + 1)])), /^wrong size \(signed for 5001 bytes, image has 5000\)$/);
-  assert.match(check(good.subarray(0, good.length - 10)), /^truncated trailer \(64 bytes, expected 74\)$/);
-  assert.match(check(Buffer.concat([good, Buffer.alloc(20)])), /^oversized trailer \(94 bytes, expected 74\)$/);
+  assert.match(check(good.subarray(0, good.length - 10)), /^truncated trailer \(70 bytes, expected 80\)$/);
+  assert.match(check(Buffer.concat([good, Buffer.alloc(20)])), /^oversized trailer \(100 bytes, expected 80\)$/);
   const format2 = Buffer.from(good);
   format2[good.length - SIGN_TRAILER + 4] = 2;
   assert.match(check(format2), /^unknown trailer format 2$/);
@@ -94,7 +94,7 @@ test("the host reader finds version, kind and whether the tag fits a key", () =>
   assert.equal(readSigned(signImage(KEY, image, "7", "app")).kind, "app");
 });
 
-test("the JS SHA-256 fallback agrees with native (HMAC input is the 58-byte message)", () => {
-  const m = randomBytes(58, rng(1));
+test("the JS SHA-256 fallback agrees with native (HMAC input is the 64-byte message)", () => {
+  const m = randomBytes(64, rng(1));
   assert.deepEqual(sha256Bytes(m), nodeSha(m));
 });

@@ -22,15 +22,15 @@ export interface TrailerFields {
   format?: number;
 }
 
-/** The 42 bytes the tag covers ahead of MD5(image): magic, format, kind, version, image size. */
+/** The 48 bytes the tag covers ahead of MD5(image): magic, format, kind, version, image size (layout: src/core/sign/verify.ts). */
 export function trailerHead(f: TrailerFields): Buffer {
   if (!/^[\x21-\x7e]{1,32}$/.test(f.version)) throw new SignError(`version must be 1..${VERSION_FIELD} printable ASCII characters without spaces, got "${f.version}"`);
-  const h = Buffer.alloc(42);
+  const h = Buffer.alloc(48);
   h.write(SIGN_MAGIC, 0, "latin1");
   h[4] = f.format ?? SIGN_FORMAT;
   h[5] = f.kind;
-  h.write(f.version, 6, "latin1");
-  h.writeUInt32LE(f.imageSize >>> 0, 38);
+  h.write(f.version, 8, "latin1");
+  h.writeUInt32LE(f.imageSize >>> 0, 40);
   return h;
 }
 
@@ -66,14 +66,14 @@ export function readSigned(file: Uint8Array, key?: Uint8Array): SignedInfo {
   const t = file.length - SIGN_TRAILER;
   if (t < 0 || Buffer.from(file.subarray(t, t + 4)).toString("latin1") !== SIGN_MAGIC) return { signed: false, image: file };
   const tr = Buffer.from(file.subarray(t));
-  const imageSize = tr.readUInt32LE(38);
+  const imageSize = tr.readUInt32LE(40);
   if (imageSize !== t) return { signed: false, image: file };
   const code = tr[5];
   const kind = (Object.keys(KIND_CODES) as SignKind[]).find((k) => KIND_CODES[k] === code) ?? code;
-  const version = tr.subarray(6, 38).toString("latin1").replace(/\0+$/, "");
+  const version = tr.subarray(8, 40).toString("latin1").replace(/\0+$/, "");
   const image = file.subarray(0, t);
   const out: SignedInfo = { signed: true, image, kind, version, format: tr[4] };
-  if (key) out.tagValid = tagOf(key, tr.subarray(0, 42), createHash("md5").update(image).digest()).equals(tr.subarray(42, 74));
+  if (key) out.tagValid = tagOf(key, tr.subarray(0, 48), createHash("md5").update(image).digest()).equals(tr.subarray(48, 80));
   return out;
 }
 
