@@ -71,6 +71,8 @@ export interface BoardConfig {
     /** Check the appended SHA-256 when the image header says it has one. */
     verifySha256: boolean;
   };
+  /** Signed updates (docs/security.md): required unless a lab board opts out; downgrades refused unless allowed. */
+  sign: { required: boolean; allowDowngrade: boolean };
   /** The agent's own trial boot (used when the bootloader has no rollback). */
   trial: { healthyWithinMs: number; maxBoots: number };
 }

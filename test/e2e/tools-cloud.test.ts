@@ -104,11 +104,16 @@ const rowsOf = (r: CliRun) => parseResultTable(r.stdout);
 const weakDownloads: NetworkProfile = { ...networkProfile("weak"), mqtt: { ...networkProfile("weak").mqtt, dropMeanMs: 0 } };
 const good = networkProfile("good");
 
+/** host-sim's signing key as a key file (`npm run keygen` format): serve signs the image with it. */
+const keyFile = join(tmp, "host-sim.key");
+writeFileSync(keyFile, resolveBoard("host-sim").provision!.signKey + "\n", { mode: 0o600 });
+
 function serveArgs(bench: Bench, state: string, extra: string[] = []): string[] {
   return [
     "serve",
     "--broker", bench.broker.url,
     "--firmware", bench.firmware,
+    "--sign-key", keyFile,
     ...bench.keys.flatMap((k) => ["--device", k]),
     "--host-ip", "127.0.0.1",
     "--listen", "127.0.0.1",
@@ -154,11 +159,12 @@ test("serve: three boards over weak links on aedes, one rolls back; the table sa
     assert.deepEqual(bench.devices.map((d) => d.sim.runningVersion), ["1.2.0", "1.2.0", "1.0.0"]);
     // it followed the devices live (stderr is not a terminal here: one line per change)
     for (const k of bench.keys) assert.match(r.stderr, new RegExp(`${k} +\\[[#.]+\\] +\\d+%  downloading`));
-    assert.match(r.stderr, /firmware  fw-1\.2\.0\.bin: version 1\.2\.0, 98304 bytes/);
+    // served signed with --sign-key: 96 KB and the 80-byte trailer
+    assert.match(r.stderr, /firmware  fw-1\.2\.0\.bin: version 1\.2\.0, 98384 bytes .*, signed with --sign-key$/m);
 
     const s = await otaCloud(["status", "--state", state]);
     assert.equal(s.code, 0, s.stderr);
-    assert.match(s.stdout, /last run .* ended .*: version 1\.2\.0 \(98304 bytes\)/);
+    assert.match(s.stdout, /last run .* ended .*: version 1\.2\.0 \(98384 bytes\)/);
     assert.deepEqual(
       rowsOf(s).map((x) => [x.device, x.result, x.version, x.code]),
       rows.map((x) => [x.device, x.result, x.version, x.code]),
@@ -190,11 +196,11 @@ test("serve refuses bad input clearly: a version the image does not carry, a bro
     assert.equal(version.code, 2);
     assert.match(version.stderr, /--version 9\.9\.9 differs from the version in .*fw-1\.2\.0\.bin's app descriptor \(1\.2\.0\)/);
 
-    const noBroker = await otaCloud(["serve", "--broker", `mqtt://127.0.0.1:${await freePort()}`, "--firmware", bench.firmware, "--device", "P/d", "--port", "0", "--host-ip", "127.0.0.1", "--state", state]);
+    const noBroker = await otaCloud(["serve", "--broker", `mqtt://127.0.0.1:${await freePort()}`, "--firmware", bench.firmware, "--sign-key", keyFile, "--device", "P/d", "--port", "0", "--host-ip", "127.0.0.1", "--state", state]);
     assert.equal(noBroker.code, 2);
     assert.match(noBroker.stderr, /cannot connect to the broker mqtt:\/\/127\.0\.0\.1:\d+/);
 
-    const badDevice = await otaCloud(["serve", "--broker", bench.broker.url, "--firmware", bench.firmware, "--device", "P/d/x", "--port", "0", "--state", state]);
+    const badDevice = await otaCloud(["serve", "--broker", bench.broker.url, "--firmware", bench.firmware, "--sign-key", keyFile, "--device", "P/d/x", "--port", "0", "--state", state]);
     assert.equal(badDevice.code, 2);
     assert.match(badDevice.stderr, /device "P\/d\/x" is not of the form productId\/deviceName/);
 
@@ -203,6 +209,27 @@ test("serve refuses bad input clearly: a version the image does not carry, a bro
     assert.match(info.stdout, /^version +1\.2\.0$/m);
     assert.match(info.stdout, new RegExp(`^md5 +${createHash("md5").update(readFileSync(bench.firmware)).digest("hex")}$`, "m"));
     assert.match(info.stdout, /^size +16384$/m);
+    assert.match(info.stdout, /^signed +no /m);
+
+    // boards install only signed updates: an unsigned image needs a key (or an explicit --unsigned)
+    const unsigned = await otaCloud(["serve", "--broker", bench.broker.url, "--firmware", bench.firmware, "--device", "P/d", "--port", "0", "--state", state]);
+    assert.equal(unsigned.code, 2);
+    assert.equal(unsigned.stderr, `ota-cloud: ${bench.firmware} is not signed and boards install only signed updates: give --sign-key FILE, sign it with \`npm run sign\`, or pass --unsigned for lab boards with sign.required false\n`);
+    const { signImage } = await import("../../src/host/sign/trailer");
+    const signed = join(tmp, "fw-1.2.0.signed.bin");
+    writeFileSync(signed, signImage(Buffer.alloc(32, 7), readFileSync(bench.firmware), "1.2.0"));
+    const signedInfo = await otaCloud(["info", signed]);
+    assert.match(signedInfo.stdout, /^signed +yes, for version 1\.2\.0, kind firmware/m);
+    assert.match(signedInfo.stdout, /^size +16464$/m);
+    const otherKey = await otaCloud(["serve", "--broker", bench.broker.url, "--firmware", signed, "--sign-key", keyFile, "--device", "P/d", "--port", "0", "--state", state]);
+    assert.equal(otherKey.code, 2);
+    assert.match(otherKey.stderr, /is signed, but not with the key given by --sign-key/);
+    const unknown = await otaCloud(["serve", "--frimware", "x"]);
+    assert.deepEqual([unknown.code, unknown.stderr], [2, "ota-cloud: unknown option --frimware (see ota-cloud --help)\n"]);
+    const help = await otaCloud(["serve", "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--sign-key FILE/);
+    assert.ok(!help.stdout.includes(resolveBoard("host-sim").provision!.signKey!), "no key in any output");
 
     const notAnImage = join(tmp, "notes.txt");
     writeFileSync(notAnImage, "not firmware");

@@ -23,7 +23,10 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 const SECRET = "Zmxhc2gtdG9vbC10ZXN0LXNlY3JldA==";
 const secretFile = join(tmp, "device.key");
 writeFileSync(secretFile, SECRET + "\n");
-const ID = ["--device", "PRODUCT1/dev-1", "--secret-file", secretFile];
+const SIGN_KEY = "c2lnbi1rZXktZm9yLXRoZS1mbGFzaC10b29sLXRlc3Q=";
+const keyFile = join(tmp, "product.key");
+writeFileSync(keyFile, SIGN_KEY + "\n");
+const ID = ["--device", "PRODUCT1/dev-1", "--secret-file", secretFile, "--sign-key-file", keyFile];
 
 function runFlash(...args: string[]) {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/host/tools/flash.ts", ...args], { encoding: "utf8", timeout: 60000 });
@@ -37,11 +40,11 @@ test("--dry-run writes exactly the golden upload script for a fixed bundle", () 
   assert.equal(readFileSync(out, "latin1"), readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1"));
   assert.match(r.stdout, /upload +8 Storage\.write commands into \.boot0, ota\.cfg, then E\.reboot\(\) \(\.bootcde, the application, untouched\)/);
   assert.match(r.stdout, /nothing sent/);
-  assert.ok(!(r.stdout + r.stderr).includes(SECRET) && !(r.stdout + r.stderr).includes(SECRET.slice(0, 12)), "the secret was printed");
+  for (const k of [SECRET, SIGN_KEY]) assert.ok(!(r.stdout + r.stderr).includes(k.slice(0, 12)), "a secret was printed");
   // the golden stores the bundle byte for byte as .boot0 and the provisioning as ota.cfg, then reboots
   const replay = replayUploadScript(readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1"));
   assert.equal(replay.files.get(".boot0"), readFileSync(`${FIX}/tiny-bundle.js`, "latin1"));
-  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET });
+  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET, signKey: SIGN_KEY });
   assert.deepEqual([...replay.files.keys()].sort(), [".boot0", "ota.cfg"]);
   assert.deepEqual(replay.loads, []);
   assert.equal(replay.reboots, 1);
@@ -49,11 +52,11 @@ test("--dry-run writes exactly the golden upload script for a fixed bundle", () 
 
 test("the agent's upload script stores the board's bundle as .boot0 with its provisioning and never writes .bootcde", async () => {
   const out = join(tmp, "agent.upload.js");
-  const r = await flash({ board: "boards/host-sim.json", provision: { productId: "P2", deviceName: "d2", deviceSecret: SECRET }, dryRun: out });
+  const r = await flash({ board: "boards/host-sim.json", provision: { productId: "P2", deviceName: "d2", deviceSecret: SECRET, signKey: SIGN_KEY }, dryRun: out });
   const bundle = await buildBundle(r.board);
   const replay = replayUploadScript(readFileSync(out, "latin1"));
   assert.equal(replay.files.get(".boot0"), bundle);
-  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "P2", deviceName: "d2", deviceSecret: SECRET });
+  assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "P2", deviceName: "d2", deviceSecret: SECRET, signKey: SIGN_KEY });
   assert.ok(!replay.files.has(".bootcde"));
   assert.equal(replay.reboots, 1);
   assert.equal(r.bundleBytes, bundle.length);
@@ -67,7 +70,8 @@ test("provisioning flags: a clear one-line error for each mistake, and the secre
   const run = (...a: string[]) => runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", `${FIX}/tiny-bundle.js`, "--dry-run", join(tmp, "p.js"), ...a);
   assert.match(run().stderr, /--device PRODUCT\/NAME is required \(or --keep-provision/);
   assert.match(run("--device", "P/d/x", "--secret-file", secretFile).stderr, /--device "P\/d\/x" is not of the form productId\/deviceName/);
-  assert.match(run("--device", "P/d").stderr, /deviceSecret is required: the board authenticates with "tencent"/);
+  assert.match(run("--device", "P/d", "--sign-key-file", keyFile).stderr, /deviceSecret is required: the board authenticates with "tencent"/);
+  assert.match(run("--device", "P/d", "--secret-file", secretFile).stderr, /signKey is required while the board's sign\.required is true/);
   assert.match(run("--device", "P/d", "--secret-file", join(tmp, "missing.key")).stderr, /--secret-file .*missing\.key: ENOENT/);
   const bad = join(tmp, "bad.key");
   writeFileSync(bad, "not base64 at all!");
@@ -91,7 +95,7 @@ test("with a port the CLI sends the dry-run script to the board (Espruino's teln
   const port = `tcp://127.0.0.1:${(board.address() as AddressInfo).port}`;
   try {
     const lines: string[] = [];
-    const r = await flash({ board: "boards/esp32-4mb-ab.json", bundle: `${FIX}/tiny-bundle.js`, provision: { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET }, port, onOutput: (l) => lines.push(l) });
+    const r = await flash({ board: "boards/esp32-4mb-ab.json", bundle: `${FIX}/tiny-bundle.js`, provision: { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET, signKey: SIGN_KEY }, port, onOutput: (l) => lines.push(l) });
     assert.equal(r.sent, true);
     assert.ok(lines.some((l) => /Connected/.test(l)), lines.join("\n"));
     // \x10 turns echo off for a line; ESC [ n d tells Espruino's console the line number of

@@ -3,6 +3,7 @@
 // completes without fetching bytes twice, and `npm run sim -- --devices N --network P` as a
 // user runs it.
 import { test } from "node:test";
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { buildBundle } from "../../src/host/build/bundle";
@@ -26,7 +27,8 @@ test("a fleet over lossy downloads: every board completes, resumes keep the byte
   // host-sim's 3 s trial window may roll a healthy image back, so the outcome would depend on timing
   const lossy = networkProfile("lossy");
   const network = { ...lossy, mqtt: { ...lossy.mqtt, dropMeanMs: 0 } };
-  const r = await runFleet({ devices: 6, network, imageSize: imageBytes, seed: 3, timeoutMs: 60000 });
+  const r = await runFleet({ devices: 6, network, imageSize: imageBytes - SIGN_TRAILER, seed: 3, timeoutMs: 60000 });
+  assert.equal(r.imageBytes, imageBytes, "the served file: the image and its signature trailer");
   assert.equal(r.completed, 6, JSON.stringify(r.statuses.filter((s) => s.state !== "done")));
   assert.equal(r.failed, 0);
   assert.equal(r.unfinished, 0);
@@ -58,7 +60,7 @@ test("npm run sim -- --devices 4 --network good prints the table and the summary
   assert.match(p.stdout, /^completed +4$/m);
   assert.match(p.stdout, /^failed +0$/m);
   // a clean network: every byte served once
-  assert.match(p.stdout, /^fetched +262144 bytes served = 1\.0000 x \(4 x image\)$/m);
+  assert.match(p.stdout, /^fetched +262464 bytes served = 1\.0000 x \(4 x image\)$/m, "4 x (65536 + the 80-byte signature trailer)");
   assert.match(p.stdout, /^link faults +0 downloads cut, 0 stalled, 0 MQTT drops/m);
   assert.match(p.stdout, /^time +\d+\.\d s$/m);
 

@@ -92,12 +92,15 @@ test("the journal must sit in a data partition of its own, in whole sectors", ()
 
 test("a board's simulation identity needs the credentials of its auth mode; the name must match the file", () => {
   const b = clone();
-  b.provision = { productId: "P1", deviceName: "d1" };
+  b.provision = { productId: "P1", deviceName: "d1", signKey: "c2lnbi1rZXktZm9yLXRoZS1ib2FyZHMtdGVzdC0wMDA=" };
   assert.match(problemsOf(b), /\/provision: deviceSecret is required: the board authenticates with "tencent"/);
   const c = clone();
   c.mqtt.auth = "plain";
-  c.provision = { productId: "P1", deviceName: "d1", deviceSecret: "c2VjcmV0" };
+  c.provision = { productId: "P1", deviceName: "d1", deviceSecret: "c2VjcmV0", signKey: "c2lnbi1rZXktZm9yLXRoZS1ib2FyZHMtdGVzdC0wMDA=" };
   assert.match(problemsOf(c), /\/provision: username and password are required/);
+  const e = clone();
+  e.provision = { productId: "P1", deviceName: "d1", deviceSecret: "c2VjcmV0" };
+  assert.match(problemsOf(e), /\/provision: signKey is required while the board's sign\.required is true/);
   const d = clone();
   d.mqtt.productId = "P1";
   assert.match(problemsOf(d), /\/mqtt: unknown field "productId"/);

@@ -9,6 +9,7 @@ import { SlotWriter } from "../../src/core/agent/slot-writer";
 import { jsMd5 } from "../../src/core/crypto/md5";
 import { toHex } from "../../src/core/crypto/hex";
 import { nodeBytes } from "../helpers/node-bytes-port";
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
 
 const SLOT = 0x190000;
 const bin = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -95,4 +96,30 @@ test("a chunk that would pass the image end is refused whole", () => {
   assert.equal(w.position, 60);
   assert.equal(w.append("x".repeat(40)), true);
   assert.equal(w.written, 100, "the short last sector is programmed at the image end");
+});
+
+test("sign: the MD5 state at the image end (file size - trailer) is kept, and the journal point stops at its sector", () => {
+  // the image ends 40 bytes into the last sector, right at a sector boundary, and 16 bytes before one (the trailer straddles it)
+  for (const size of [0x3000 + 40 + SIGN_TRAILER, 0x3000 + SIGN_TRAILER, 0x2ff0 + SIGN_TRAILER]) {
+    const nor = new NorFlash({ size: 0x400000 });
+    const file = data(size);
+    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
+    feed(w, file, 0, [777]);
+    const imageEnd = size - SIGN_TRAILER;
+    assert.equal(toHex(jsMd5.restore(w.imageMd5!).digest()), createHash("md5").update(file.subarray(0, imageEnd)).digest("hex"), "size " + size);
+    const [at, state] = w.resumePoint();
+    assert.equal(at, imageEnd - (imageEnd % 4096), "never past the sector holding the image end");
+    assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(file.subarray(0, at)).digest("hex"));
+    // a resume from that point (after a power cut) finds the same image MD5 again
+    const again = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.restore(state), SLOT, file.length, at);
+    feed(again, file, at, [1000]);
+    assert.deepEqual(again.imageMd5, w.imageMd5);
+  }
+  // before the image end is reached the resume point is simply what is written
+  const nor = new NorFlash({ size: 0x400000 });
+  const file = data(0x5000);
+  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
+  feed(w, file.subarray(0, 0x2000), 0, [4096]);
+  assert.equal(w.resumePoint()[0], 0x2000);
+  assert.equal(w.imageMd5, null);
 });

@@ -36,6 +36,7 @@ import { ProgressThrottle, percentOf } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
 import { md5Bytes } from "../crypto/md5";
 import { toHex } from "../crypto/hex";
+import { signCheck } from "../sign/check"; // sign
 
 /** Limits on what the cloud may send (an update_firmware is a few hundred bytes). */
 const MESSAGE_LIMITS = { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 };
@@ -97,6 +98,7 @@ export class Agent {
       this.layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + this.layoutError);
     }
+    if (!this.board.sign.required) log("ota: updates are NOT authenticated (board sign.required is false)"); // sign
     this.mqtt.subscribe(this.topics.update);
     this.mqtt.start();
     if (this.saved && this.saved.phase === "confirmed") this.sendDone(this.saved);
@@ -353,16 +355,19 @@ export class Agent {
     const st = this.saved!;
     const got = toHex(this.md5!.digest());
     this.md5 = null;
-    if (got !== job.md5) {
+    // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+    const refused = got === job.md5 ? signCheck(this.board, this.id, this.ports, this.layout!.target.offset, job.fileSize, this.writer!.imageMd5, job.version, this.layout!.runningVersion) : "";
+    if (got !== job.md5 || refused) {
       st.failedMd5Count++;
       st.phase = "failed";
       st.offset = 0;
       st.md5State = this.ports.md5.create().saveState();
       this.save(st);
-      this.dispatch("failed", { code: -4, msg: failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+      this.dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
       return;
     }
     const finish = () => {
+      st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
       st.phase = "verified";
       this.save(st);
       // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
@@ -525,10 +530,10 @@ export class Agent {
 
   private checkpoint(): void {
     const st = this.saved!;
-    const w = this.writer!;
-    if (st.offset === w.written && st.phase === "downloading") return;
-    st.offset = w.written;
-    st.md5State = w.md5State();
+    const r = this.writer!.resumePoint(); // sign: [offset, md5 state], never past the image end's sector
+    if (st.offset === r[0] && st.phase === "downloading") return;
+    st.offset = r[0];
+    st.md5State = r[1];
     this.save(st);
   }
 

@@ -4,6 +4,7 @@
 // verifies the stored image, not the stream, and a power cut can never leave a
 // "verified" prefix that differs from flash.
 import type { BytesPort, FlashPort, Md5 } from "../ports";
+import { SIGN_TRAILER } from "../sign/verify";
 
 export const SECTOR = 4096;
 
@@ -12,6 +13,10 @@ export class SlotWriter {
   written: number;
   private buf: Uint8Array;
   private fill = 0;
+  // sign: the MD5 state at the image's end (file size - SIGN_TRAILER), and the resume point
+  // [offset, state] at the start of the sector holding that end (see resumePoint).
+  imageMd5: Uint8Array | null = null;
+  private hold: [number, Uint8Array] | null = null;
 
   /**
    * @param flash    the guarded flash (only the target slot is writable through it for this stream)
@@ -59,6 +64,14 @@ export class SlotWriter {
     return this.md5.saveState();
   }
 
+  /**
+   * What to journal: [offset, MD5 midstate]. sign: never past the sector holding the image's
+   * end, so a resume after a power cut hashes that sector again and finds imageMd5 again.
+   */
+  resumePoint(): [number, Uint8Array] {
+    return this.hold || [this.written, this.md5.saveState()];
+  }
+
   /** Forgets bytes received after the last programmed sector (a request that failed mid-sector). */
   dropPartial(): void {
     this.fill = 0;
@@ -71,7 +84,13 @@ export class SlotWriter {
     this.flash.eraseSector(at);
     this.flash.write(at, len === SECTOR ? this.buf : this.buf.subarray(0, len));
     const back = this.flash.read(at, len);
-    this.md5.update(back, 0, len);
+    const cut = this.size - SIGN_TRAILER - this.written; // sign: the image ends in this sector
+    if (cut >= 0 && cut < len) {
+      this.hold = [this.written, this.md5.saveState()];
+      this.md5.update(back, 0, cut);
+      this.imageMd5 = this.md5.saveState();
+      this.md5.update(back, cut, len - cut);
+    } else this.md5.update(back, 0, len);
     this.written += len;
     this.fill = 0;
   }

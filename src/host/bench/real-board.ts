@@ -9,6 +9,8 @@ import type { BoardConfig } from "../../core/board";
 import { loadBoard, BOARDS_DIR } from "../boards/load-board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
+import { signedFile } from "../sim/ota-run";
+import { SIGN_TRAILER } from "../../core/sign/verify";
 import { startBroker, type Broker } from "../sim/broker";
 import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "../sim/firmware-server";
@@ -329,7 +331,7 @@ export class RealBoard {
   }
 }
 
-/** The application image for a test update into the board's target slot. */
-export function updateImage(version: string, size: number, seed: number): Uint8Array {
-  return buildAppImage({ version, projectName: "espruino", size, seed });
+/** The file for a test update into the board's target slot: an application image signed with the board's key, at most `size` bytes in all. */
+export function updateImage(board: BoardConfig, version: string, size: number, seed: number): Uint8Array {
+  return signedFile(board, buildAppImage({ version, projectName: "espruino", size: (size - SIGN_TRAILER) & ~15, seed }), version, undefined);
 }

@@ -113,7 +113,7 @@ export async function runRealUpdate(o: RealUpdateOptions): Promise<RealUpdateRes
   const rb = await RealBoard.start(o);
   try {
     const imageSize = o.imageSize ?? rb.target.size;
-    const image = updateImage("1.1.0", imageSize, 8);
+    const image = updateImage(rb.board, "1.1.0", imageSize, 8);
     rb.server.setFile("/fw.bin", image);
 
     let phase: "boot" | "idle" | "download" | "after" = "boot";
@@ -282,7 +282,7 @@ export async function runLeakProbe(o: RealBoardOptions & { jobs?: number; dropEv
     const failures: string[] = [];
     for (let k = 0; k < jobs; k++) {
       const version = "2.0." + k;
-      const image = updateImage(version, imageSize, 100 + k);
+      const image = updateImage(rb.board, version, imageSize, 100 + k);
       rb.server.setFile("/fw" + k + ".bin", image);
       let sign = 0;
       const server = rb.server;

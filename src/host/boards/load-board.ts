@@ -64,6 +64,7 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
     bootloaderRollback: r.bootloaderRollback,
     image: { ...r.image },
     trial: { ...r.trial },
+    sign: { required: r.sign?.required ?? true, allowDowngrade: r.sign?.allowDowngrade ?? false },
   };
   if (r.provision) board.provision = { ...r.provision };
   const problems = checkRules(board, file);
@@ -124,7 +125,7 @@ function checkRules(b: BoardConfig, file: string): string[] {
 
   const pv = b.provision;
   if (pv) {
-    const bad = provisionProblem(pv, b.mqtt.auth);
+    const bad = provisionProblem(pv, b);
     if (bad) out.push(`/provision: ${bad}`);
   }
   if (b.download.backoffMaxMs < b.download.backoffMinMs) out.push(`/download/backoffMaxMs: must be >= backoffMinMs (${b.download.backoffMinMs})`);
@@ -132,8 +133,10 @@ function checkRules(b: BoardConfig, file: string): string[] {
   return out;
 }
 
-/** What is wrong with a provisioning object for a board authenticating with `auth`, or null. */
-export function provisionProblem(p: Provision, auth: BoardConfig["mqtt"]["auth"]): string | null {
+/** What is wrong with a provisioning object for `board` (its auth mode, whether updates must be signed), or null. */
+export function provisionProblem(p: Provision, board: BoardConfig): string | null {
+  const auth = board.mqtt.auth;
+  if (board.sign.required && !p.signKey) return `signKey is required while the board's sign.required is true (base64 of the key file from \`npm run keygen\`), or set "sign": { "required": false } for a lab board`;
   if (auth === "tencent" && !p.deviceSecret) return `deviceSecret is required: the board authenticates with "tencent" (the base64 device secret from the console)`;
   if (auth === "plain" && (p.username === undefined || p.password === undefined)) return `username and password are required: the board authenticates with "plain"`;
   return null;

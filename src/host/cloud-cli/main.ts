@@ -1,6 +1,6 @@
 // `ota-cloud`: a local OTA cloud for your own MQTT broker (mosquitto or any other).
 //
-//   ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --device productId/deviceName [--device ...]
+//   ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --sign-key product.key --device productId/deviceName [--device ...]
 //   ota-cloud status
 //   ota-cloud info fw.bin
 //
@@ -8,25 +8,31 @@
 // Tencent IoT Hub does (update_firmware with url, md5sum, file_size, version; again whenever
 // a device reports another version), follows every device live and ends with a table; the
 // exit code is 0 only when every device reported done. `status` prints the last known state;
-// `info` what `serve` would announce for an image (version, size, md5).
+// `info` what `serve` would announce for an image (version, size, md5) and whether it is signed.
+// Boards install only signed files (docs/security.md): serve signs with --sign-key, serves a
+// file that `npm run sign` signed as it is, and refuses an unsigned one unless --unsigned.
 import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { FirmwareError, readFirmware } from "../cloud/firmware-info";
+import { readKeyFile, SignError } from "../sign/trailer";
 import { LiveView, resultTable, formatBytes } from "../cloud/display";
 import { OtaService, ServiceError, type DeviceStatus } from "../cloud/service";
 import { DEFAULT_STATE_FILE, readState, writeState, type RunInfo } from "./state-file";
 
 const USAGE = `usage:
-  ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --device productId/deviceName [--device ...] [options]
+  ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --sign-key FILE --device productId/deviceName [--device ...] [options]
   ota-cloud status [--state FILE] [--json]
-  ota-cloud info FILE        what serve would announce for an image: version, size, md5
+  ota-cloud info FILE        what serve would announce for an image: version, size, md5, signature
 
 serve options:
   --broker URL        the broker the boards use (mqtt:// or mqtts://)
   --username U, --password P    broker credentials, if it wants them
-  --firmware FILE     the ESP32 app image (.bin) to roll out
+  --firmware FILE     the ESP32 app image (.bin) to roll out, or one signed by \`npm run sign\`
+  --sign-key FILE     the product's signing key (\`npm run keygen\`): an unsigned image is signed
+                      with it before it is served; a signed one must carry its tag
+  --unsigned          serve an unsigned image as it is (lab boards with sign.required false only)
   --version V         optional: must equal the version in the image's app descriptor
   --device P/D        productId/deviceName as in the board file (repeat, or comma-separate)
   --host-ip ADDR      address the boards reach this machine at (default: this machine's first LAN IPv4)
@@ -71,8 +77,14 @@ async function serve(argv: string[]): Promise<number> {
       "max-pushes": { type: "string" },
       state: { type: "string" },
       insecure: { type: "boolean", default: false },
+      "sign-key": { type: "string" },
+      unsigned: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) return help();
+  if (values["sign-key"] !== undefined && values.unsigned) throw new UsageError("--sign-key and --unsigned contradict each other: choose one");
+  const signKey = values["sign-key"] !== undefined ? readKeyFile(values["sign-key"]) : undefined;
   if (!values.broker) throw new UsageError("--broker is required (e.g. --broker mqtt://192.168.1.10:1883)");
   if (!/^mqtts?:\/\//.test(values.broker)) throw new UsageError(`--broker must be an mqtt:// or mqtts:// URL, got "${values.broker}"`);
   if (!values.firmware) throw new UsageError("--firmware is required (the .bin to roll out)");
@@ -87,6 +99,7 @@ async function serve(argv: string[]): Promise<number> {
     brokerUrl: values.broker,
     firmware: values.firmware,
     version: values.version,
+    sign: { key: signKey, allowUnsigned: values.unsigned },
     devices,
     publicHost,
     listen: values.listen,
@@ -110,7 +123,7 @@ async function serve(argv: string[]): Promise<number> {
   const err = process.stderr;
   err.write(
     [
-      `firmware  ${fw.name}: version ${fw.version}, ${fw.size} bytes (${formatBytes(fw.size)}), md5 ${fw.md5}`,
+      `firmware  ${fw.name}: version ${fw.version}, ${fw.size} bytes (${formatBytes(fw.size)}), md5 ${fw.md5}, ${signedText(fw.signed)}`,
       `serving   ${service.host.url(devices[0], 0).replace(/\?push=0$/, "")} (one path per device; boards must reach ${publicHost}:${service.host.port}, see --host-ip)`,
       `broker    ${values.broker}: update_firmware pushed to ${devices.length} device${devices.length === 1 ? "" : "s"}; offline ones get it when they connect`,
       "",
@@ -166,8 +179,18 @@ async function serve(argv: string[]): Promise<number> {
   return final.every((s) => s.state === "done") ? 0 : 1;
 }
 
+function help(): number {
+  process.stdout.write(USAGE + "\n");
+  return 0;
+}
+
+function signedText(s: false | "file" | "here"): string {
+  return s === "file" ? "signed" : s === "here" ? "signed with --sign-key" : "UNSIGNED (only boards with sign.required false install it)";
+}
+
 function status(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { state: { type: "string" }, json: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ args: argv, options: { state: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } } });
+  if (values.help) return help();
   const file = resolve(values.state ?? DEFAULT_STATE_FILE);
   const state = readState(file);
   if (!state) {
@@ -198,9 +221,12 @@ function status(argv: string[]): number {
 }
 
 function info(argv: string[]): number {
-  if (argv.length !== 1) throw new UsageError("info takes one firmware file");
-  const fw = readFirmware(argv[0]);
-  process.stdout.write(`file     ${fw.file}\nversion  ${fw.version}\nproject  ${fw.projectName}\nsize     ${fw.size}\nmd5      ${fw.md5}\n`);
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
+  if (values.help) return help();
+  if (positionals.length !== 1) throw new UsageError("info takes one firmware file");
+  const fw = readFirmware(positionals[0]);
+  const signed = fw.signed ? `yes, for version ${fw.version}, kind ${fw.kind} (the tag can only be checked with the key)` : "no (boards that require signed updates refuse it)";
+  process.stdout.write(`file     ${fw.file}\nversion  ${fw.version}\nproject  ${fw.projectName}\nsize     ${fw.size}\nmd5      ${fw.md5}\nsigned   ${signed}\n`);
   return 0;
 }
 
@@ -216,11 +242,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw new UsageError(`unknown command "${command}"`);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`ota-cloud: ${(e as Error).message}\n${USAGE}\n`);
+    if ((e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const m = /'([^']+)'/.exec((e as Error).message);
+      process.stderr.write(`ota-cloud: unknown option ${m ? m[1] : ""} (see ota-cloud --help)\n`);
       return 2;
     }
-    if (e instanceof ServiceError || e instanceof FirmwareError) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`ota-cloud: ${(e as Error).message.split("\n")[0]} (see ota-cloud --help)\n`);
+      return 2;
+    }
+    if (e instanceof ServiceError || e instanceof FirmwareError || e instanceof SignError) {
       process.stderr.write(`ota-cloud: ${e.message}\n`);
       return 2;
     }

@@ -6,7 +6,7 @@
 import type { IClientOptions } from "mqtt";
 import { TencentOtaCloud, type DeviceRecord } from "./tencent-ota-cloud";
 import { startFirmwareHost, type FirmwareHost } from "./firmware-host";
-import { readFirmware, type FirmwareInfo } from "./firmware-info";
+import { readFirmware, type FirmwareInfo, type SignPolicy } from "./firmware-info";
 
 /**
  * waiting: nothing heard from the device yet; pending: it is online, the update was pushed;
@@ -40,6 +40,8 @@ export interface ServiceOptions {
   firmware: string | FirmwareInfo;
   /** Must match the image's app descriptor when given. */
   version?: string;
+  /** How a firmware file given by name is signed (firmware-info.ts); absent: served as it is. */
+  sign?: SignPolicy;
   /** "productId/deviceName" each. */
   devices: string[];
   /** The address boards reach this machine at (goes into the URLs). */
@@ -79,7 +81,7 @@ export class OtaService {
     if (o.devices.length === 0) throw new ServiceError("no --device given: name at least one productId/deviceName");
     const keys = [...new Set(o.devices)];
     for (const k of keys) parseDeviceKey(k);
-    const firmware = typeof o.firmware === "string" ? readFirmware(o.firmware, o.version) : o.firmware;
+    const firmware = typeof o.firmware === "string" ? readFirmware(o.firmware, o.version, o.sign) : o.firmware;
     const host = await startFirmwareHost({ bytes: firmware.bytes, name: firmware.name, publicHost: o.publicHost, listen: o.listen, port: o.port });
     let cloud: TencentOtaCloud;
     try {

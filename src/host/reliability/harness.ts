@@ -6,6 +6,7 @@ import { simProvision } from "../boards/load-board";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
 import { startRun, type OtaRun, type OtaRunOptions } from "../sim/ota-run";
+import { SIGN_TRAILER } from "../../core/sign/verify";
 import type { DeviceRecord, FirmwareOffer } from "../cloud/tencent-ota-cloud";
 import { story } from "../sim/story";
 import { FlashAudit, allowedRegions, changedOutside, checkBootable, emptyCounts, type Region } from "./invariants";
@@ -71,7 +72,8 @@ export class Harness {
   }
 
   static async start(opts: HarnessOptions = {}, onOp?: (kind: "erase" | "write", offset: number, length: number) => void): Promise<Harness> {
-    const run = await startRun({ imageSize: 192 * 1024, ...opts });
+    // the image is a signature trailer short of 192 KB, so the served (signed) file is 192 KB (common.ts IMAGE)
+    const run = await startRun({ imageSize: 192 * 1024 - SIGN_TRAILER, ...opts });
     run.server.setFile("/fw.bin", run.image);
     return new Harness(run, opts, onOp);
   }

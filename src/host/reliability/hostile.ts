@@ -5,10 +5,16 @@
 // version is not cannot be addressed and is only logged. Either way the agent keeps
 // running: a normal update pushed afterwards in the same run must complete, and flash
 // outside target slot, otadata and journal is never touched.
+// Signed updates (docs/security.md): files that are unsigned, signed with another key, signed
+// for another version, kind or size, with a cut or padded trailer, or a signed downgrade are
+// downloaded and refused with fail -4 naming the check, otadata untouched.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BOARDS_DIR, BoardError, validateBoard } from "../boards/load-board";
 import { buildAppImage } from "../image/app-image-builder";
+import { signedFile } from "../sim/ota-run";
+import { ATTACKER_KEY } from "../sim/attacks";
+import { makeTrailer, KIND_CODES } from "../sign/trailer";
 import { emptyCounts } from "./invariants";
 import { md5Hex, sleep, withHarness, type Harness } from "./harness";
 import type { Expected, Observed, Scenario } from "./types";
@@ -23,8 +29,11 @@ interface HostileCase {
   id: string;
   name: string;
   payload: (h: Harness) => Payload;
-  /** Refused with fail -5 for 6.6.6 (its version is readable); otherwise only logged. */
+  /** Refused with fail `code` (default -5) for the case's version (it is readable); otherwise only logged. */
   fails?: boolean;
+  code?: "-4" | "-5";
+  /** The version the push names (default 6.6.6). */
+  version?: string;
   /** The error text (result_msg of the fail, or the device log line when ignored). */
   error: RegExp;
   /** The image is fetched before it is refused (the download starts, reports 0 %). */
@@ -49,21 +58,32 @@ function push(h: Harness, over: Record<string, unknown> = {}): string {
 }
 
 /** A push of `bytes` published at /evil.bin with its true MD5 and size. */
-function serve(h: Harness, bytes: Uint8Array): string {
+function serve(h: Harness, bytes: Uint8Array, version = HOSTILE): string {
   h.run.server.setFile("/evil.bin", bytes);
-  return push(h, { url: h.run.server.url("/evil.bin"), md5sum: md5Hex(bytes), file_size: bytes.length });
+  return push(h, { url: h.run.server.url("/evil.bin"), md5sum: md5Hex(bytes), file_size: bytes.length, version });
+}
+
+/** `image` signed with the product's key, as a release would be: the image checks still apply. */
+const signed = (h: Harness, image: Uint8Array, version = HOSTILE) => signedFile(h.board, image, version, undefined);
+const hostileImage = (version = HOSTILE, seed = 8) => buildAppImage({ version, projectName: "espruino", size: SMALL_IMAGE, seed });
+const productKey = (h: Harness) => Buffer.from(h.board.provision!.signKey!, "base64");
+
+/** A downloaded file refused by the signature check: fail -4 naming it, otadata untouched. */
+function signCase(id: string, name: string, file: (h: Harness) => Uint8Array, error: RegExp, version = HOSTILE, quick = false): HostileCase {
+  return { id: "sign-" + id, name, fails: true, code: "-4", version, downloadsAll: true, quick, payload: (h) => serve(h, file(h), version), error, after: noSwitch };
 }
 
 function expectedFor(c: HostileCase): Expected {
+  const v = c.version ?? HOSTILE;
   const s = ["version 1.0.0"];
   if (c.reconnects) s.push("version 1.0.0");
-  if (c.downloads || c.downloadsAll) s.push("downloading 0 @" + HOSTILE);
-  if (c.downloadsAll) s.push("downloading 100 @" + HOSTILE);
-  if (c.fails) s.push("fail -5 @" + HOSTILE);
+  if (c.downloads || c.downloadsAll) s.push("downloading 0 @" + v);
+  if (c.downloadsAll) s.push("downloading 100 @" + v);
+  if (c.fails) s.push("fail " + (c.code ?? "-5") + " @" + v);
   s.push("downloading 0 @1.1.0", "downloading 100 @1.1.0", "burning @1.1.0", "version 1.1.0", "done @1.1.0");
   return {
     outcome: c.fails ? "failed" : "ignored",
-    code: c.fails ? "-5" : undefined,
+    code: c.fails ? c.code ?? "-5" : undefined,
     msg: c.fails ? c.error : undefined,
     log: c.fails ? undefined : c.error,
     story: s,
@@ -71,7 +91,7 @@ function expectedFor(c: HostileCase): Expected {
     runs: "1.1.0",
     thenUpdates: true,
     notes: c.fails
-      ? "fail -5 for " + HOSTILE + " naming the problem; then a normal update completes"
+      ? "fail " + (c.code ?? "-5") + " for " + v + " naming the problem; the board stays on 1.0.0; then a normal update completes"
       : c.reconnects
         ? "the MQTT client refuses a packet over its buffer and reconnects (clean session: the packet is gone); then a normal update completes"
         : "logged and ignored (no version to report against); then a normal update completes",
@@ -80,6 +100,7 @@ function expectedFor(c: HostileCase): Expected {
 
 function hostileScenario(c: HostileCase): Scenario {
   const expected = expectedFor(c);
+  const v = c.version ?? HOSTILE;
   return {
     id: "hostile-" + c.id,
     name: c.name,
@@ -94,7 +115,7 @@ function hostileScenario(c: HostileCase): Scenario {
           await h.powerOn();
           h.sendRaw(c.payload(h));
           const answered = () =>
-            h.record.reports.some((r) => r.report?.version === HOSTILE && r.report.progress?.state === "fail") ||
+            h.record.reports.some((r) => r.report?.version === v && r.report.progress?.state === "fail") ||
             h.run.sim.device.log.some((l) => c.error.test(l) || /bad message ignored|ignored|unexpected/.test(l));
           const until = Date.now() + (c.downloads || c.downloadsAll ? 15000 : 3000);
           while (!answered() && Date.now() < until) await sleep(20);
@@ -110,7 +131,7 @@ function hostileScenario(c: HostileCase): Scenario {
           }
           await sleep(100);
         },
-        { version: HOSTILE },
+        { version: v },
       ),
   };
 }
@@ -170,7 +191,7 @@ const payloadCases: HostileCase[] = [
     fails: true,
     downloads: true,
     quick: true,
-    payload: (h) => serve(h, buildAppImage({ version: HOSTILE, projectName: "espruino", size: SMALL_IMAGE, chip: "esp32c3", seed: 5 })),
+    payload: (h) => serve(h, signed(h, buildAppImage({ version: HOSTILE, projectName: "espruino", size: SMALL_IMAGE, chip: "esp32c3", seed: 5 }))),
     error: /IMG_CHIP/,
     after: nothingWritten,
   },
@@ -179,7 +200,7 @@ const payloadCases: HostileCase[] = [
     name: "an HTML error page served as the firmware, with its true MD5",
     fails: true,
     downloads: true,
-    payload: (h) => serve(h, new Uint8Array(Buffer.from("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n".repeat(8)))),
+    payload: (h) => serve(h, signed(h, new Uint8Array(Buffer.from("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n".repeat(8))))),
     error: /IMG_MAGIC/,
     after: nothingWritten,
   },
@@ -189,7 +210,7 @@ const payloadCases: HostileCase[] = [
     fails: true,
     downloadsAll: true,
     quick: true,
-    payload: (h) => serve(h, buildAppImage({ version: HOSTILE, projectName: "espruino", size: SMALL_IMAGE, seed: 6 }).slice(0, 60 * 1024)),
+    payload: (h) => serve(h, signed(h, buildAppImage({ version: HOSTILE, projectName: "espruino", size: SMALL_IMAGE, seed: 6 }).slice(0, 60 * 1024))),
     error: /IMG_TRUNCATED|IMG_CHECKSUM|IMG_SEGMENTS/,
     after: noSwitch,
   },
@@ -201,11 +222,38 @@ const payloadCases: HostileCase[] = [
     payload: (h) => {
       const img = buildAppImage({ version: HOSTILE, projectName: "espruino", size: SMALL_IMAGE, seed: 7 });
       img[40000] ^= 0x10;
-      return serve(h, img);
+      return serve(h, signed(h, img));
     },
     error: /IMG_CHECKSUM|IMG_SHA256/,
     after: noSwitch,
   },
+  // signed updates: what a man in the middle (or a mistake) can serve with its true MD5
+  signCase("unsigned", "an unsigned image", () => hostileImage(), /^signature check failed: unsigned \(no signature trailer\)$/),
+  signCase("wrong-key", "an image signed with another key", (h) => signedFile(h.board, hostileImage(), HOSTILE, { key: ATTACKER_KEY }), /^signature check failed: bad tag/, HOSTILE, true),
+  signCase("other-version", "a genuine file signed for 6.6.7, pushed as 6.6.6", (h) => signedFile(h.board, hostileImage(), "6.6.7", undefined), /^signature check failed: wrong version \(signed 6\.6\.7, pushed 6\.6\.6\)$/),
+  signCase(
+    "version-edited",
+    "a genuine 6.6.7 file whose trailer version was edited to 6.6.6",
+    (h) => {
+      const f = Buffer.from(signedFile(h.board, hostileImage(), "6.6.7", undefined));
+      f[f.length - 80 + 8 + 4] = "6".charCodeAt(0);
+      return f;
+    },
+    /^signature check failed: bad tag/,
+  ),
+  signCase("other-kind", "a genuine application package (kind app) pushed as firmware", (h) => signedFile(h.board, hostileImage(), HOSTILE, { kind: "app" }), /^signature check failed: wrong kind 1 \(expected 0\)$/),
+  signCase(
+    "other-size",
+    "a trailer signed with the product's key for another image size",
+    (h) => {
+      const img = hostileImage();
+      return Buffer.concat([img, makeTrailer(productKey(h), img, { kind: KIND_CODES.firmware, version: HOSTILE, imageSize: img.length + 16 })]);
+    },
+    /^signature check failed: wrong size \(signed for \d+ bytes, image has \d+\)$/,
+  ),
+  signCase("truncated-trailer", "a signed file whose last 8 bytes are cut off", (h) => signed(h, hostileImage()).subarray(0, SMALL_IMAGE + 72), /^signature check failed: truncated trailer \(72 bytes, expected 80\)$/),
+  signCase("oversized-trailer", "a signed file with 16 bytes appended", (h) => Buffer.concat([signed(h, hostileImage()), Buffer.alloc(16)]), /^signature check failed: oversized trailer \(96 bytes, expected 80\)$/),
+  signCase("downgrade", "a correctly signed older version (0.9.0, the board runs 1.0.0)", (h) => signed(h, hostileImage("0.9.0"), "0.9.0"), /^signature check failed: downgrade from 1\.0\.0 to 0\.9\.0$/, "0.9.0", true),
 ];
 
 /** Board files are validated before any build: an overlap must fail with file, field and reason. */

@@ -7,7 +7,8 @@ import type { BoardConfig } from "../../core/board";
 import { buildBundle } from "../build/bundle";
 import { buildAppImage } from "../image/app-image-builder";
 import { mosquittoAvailable, type BrokerKind } from "../sim/broker";
-import { resolveBoard } from "../sim/ota-run";
+import { resolveBoard, signedFile } from "../sim/ota-run";
+import { SIGN_TRAILER } from "../../core/sign/verify";
 import { HAPPY, HAPPY_RECONNECTED, IMAGE, nothingFetchedTwice, updateScenario } from "./common";
 import { md5Hex, sleep, withHarness, type Harness } from "./harness";
 import { startMqttProxy, type MqttProxy } from "./mqtt-proxy";
@@ -177,7 +178,7 @@ function differentUpdate(): Scenario {
     quick: true,
     expected,
     run: (ctx) => {
-      const next = buildAppImage({ version: "1.2.0", projectName: "espruino", size: IMAGE - 4096, seed: ctx.seed + 99 });
+      const next = signedFile(resolveBoard(undefined), buildAppImage({ version: "1.2.0", projectName: "espruino", size: IMAGE - 4096 - SIGN_TRAILER, seed: ctx.seed + 99 }), "1.2.0", undefined);
       return withHarness(
         { seed: ctx.seed, extraImages: [next] },
         expected,

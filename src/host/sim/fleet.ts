@@ -14,7 +14,7 @@ import { buildAppImage } from "../image/app-image-builder";
 import { OtaService, type DeviceStatus } from "../cloud/service";
 import { startBroker, type BrokerKind } from "./broker";
 import { SimDevice, type BrokenImage } from "./sim-device";
-import { resolveBoard, bundleFor } from "./ota-run";
+import { resolveBoard, bundleFor, signedFile } from "./ota-run";
 import { startLink, type Link, type LinkStats } from "./fleet-link";
 import { networkProfile, type NetworkProfile } from "./fleet-profiles";
 
@@ -131,7 +131,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const imageSize = o.imageSize ?? 256 * 1024;
   const dir = mkdtempSync(join(tmpdir(), "ota-fleet-"));
   const fwFile = join(dir, `fleet-${o.toVersion ?? "1.1.0"}.bin`);
-  writeFileSync(fwFile, buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: imageSize, seed }));
+  // signed with the board's key, as `npm run sign` does: the boards install nothing else
+  const file = signedFile(board, buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: imageSize, seed }), o.toVersion ?? "1.1.0", undefined);
+  writeFileSync(fwFile, file);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
   const names = Array.from({ length: o.devices }, (_, i) => fleetDeviceName(i));
   const keys = names.map((n) => simProvision(board).productId + "/" + n);
@@ -175,9 +177,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       completed: statuses.filter((s) => s.state === "done").length,
       failed: statuses.filter((s) => s.state === "failed").length,
       unfinished: statuses.filter((s) => s.state !== "done" && s.state !== "failed").length,
-      imageBytes: imageSize,
+      imageBytes: file.length,
       bytesFetched,
-      ratio: bytesFetched / (o.devices * imageSize),
+      ratio: bytesFetched / (o.devices * file.length),
       bytesReceived: fleet.reduce((n, d) => n + d.httpLink.stats.bytesToDevice, 0),
       durationMs: Date.now() - t0,
       links: { connections: sum((s) => s.connections), cuts: sum((s) => s.cuts), stalls: sum((s) => s.stalls), drops: sum((s) => s.drops) },

@@ -1,18 +1,22 @@
 // `npm run sim`: the simulated board doing a full OTA on a weak link — the firmware
 // server drops the connection once and the power is cut half way — then rebooting into
 // the new image and reporting done. `-- --json` prints one JSON summary line instead.
+// The update is signed with the board's key (docs/security.md); `-- --attack swap-image`
+// (or swap-image-unsigned, downgrade) runs an attack instead, which must end in fail with the
+// board on its old version.
 //
 // `npm run sim -- --devices 50 --network weak` runs a fleet instead (src/host/sim/fleet.ts):
 // N simulated boards update at once through one broker and the local OTA cloud, each over a
 // link with the chosen network profile (good, weak, lossy); it ends with the per-device
 // table and the fleet summary, and exits non-zero unless every board completed.
 import { parseArgs } from "node:util";
-import { runOta, type OtaRunResult } from "./ota-run";
+import { runOta, SLOT_IMAGE, type OtaRunResult } from "./ota-run";
 import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import type { BrokerKind } from "./broker";
 import { runFleet } from "./fleet";
 import { fleetProgressLine, fleetReport } from "./fleet-summary";
 import { NETWORK_PROFILES } from "./fleet-profiles";
+import { ATTACKS, ATTACK_HELP, attackRun, type Attack } from "./attacks";
 
 const { values: args } = parseArgs({
   options: {
@@ -24,8 +28,13 @@ const { values: args } = parseArgs({
     network: { type: "string" },
     seed: { type: "string" },
     timeout: { type: "string" },
+    attack: { type: "string" },
   },
 });
+if (args.attack !== undefined && !(ATTACKS as readonly string[]).includes(args.attack)) {
+  process.stderr.write(`sim: --attack must be one of ${ATTACKS.join(", ")}, got "${args.attack}"\n` + ATTACKS.map((a) => `  ${a}: ${ATTACK_HELP[a]}\n`).join(""));
+  process.exit(2);
+}
 
 const tty = process.stderr.isTTY && !args.json;
 
@@ -108,10 +117,11 @@ function summary(r: OtaRunResult): string {
 }
 
 async function singleMain(): Promise<void> {
-  const size = integer("size", args.size, 1536 * 1024);
+  const size = integer("size", args.size, SLOT_IMAGE);
   const result = await runOta({
     broker: args.broker as BrokerKind,
     imageSize: size,
+    ...(args.attack ? attackRun(args.attack as Attack, { imageSize: size }) : {}),
     // one dropped connection a third of the way in, one power cut half way
     faults: (server) => server.faults.push({ kind: "reset-after", atOffset: Math.floor(size / 3) }),
     powerCutsAtBytes: [Math.floor(size / 2)],

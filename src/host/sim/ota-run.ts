@@ -13,6 +13,10 @@ import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
 import { makeTestCert } from "./test-cert";
+import { signImage, SIGN_TRAILER, type SignKind } from "../sign/trailer";
+
+/** Default image size: its signed file fills the sim board's 1.5 MiB slot exactly. */
+export const SLOT_IMAGE = (1536 * 1024 - SIGN_TRAILER) & ~15;
 
 export interface OtaRunOptions {
   board?: string | BoardConfig;
@@ -22,8 +26,13 @@ export interface OtaRunOptions {
   fromVersion?: string;
   toVersion?: string;
   imageSize?: number;
-  /** Serve these bytes as the new firmware instead of a generated image (md5 and size follow them). */
+  /** Serve these bytes as the new firmware instead of a generated image (md5 and size follow them; signed unless `sign` is false). */
   image?: Uint8Array;
+  /**
+   * How the served file is signed (docs/security.md). Default: with the board's provision.signKey for
+   * toVersion, as firmware (nothing when the board has no key). false: served as it is.
+   */
+  sign?: false | { key?: Uint8Array; version?: string; kind?: SignKind };
   /** Seeds the image bytes and the flash emulator's half-done operations. */
   seed?: number;
   /** Faults to arm on the firmware server before the update is pushed. */
@@ -52,7 +61,7 @@ export interface OtaRunOptions {
 }
 
 export interface OtaRunResult {
-  result: "done" | "failed";
+  result: "done" | "fail";
   resultCode?: string;
   resultMsg?: string;
   from: string;
@@ -102,6 +111,13 @@ export function updateEnded(d: DeviceRecord): boolean {
 
 const md5Hex = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 
+/** The file the firmware server hands out: `raw` with its signature trailer, unless signing is off. */
+export function signedFile(board: BoardConfig, raw: Uint8Array, version: string, how: OtaRunOptions["sign"]): Uint8Array {
+  if (how === false) return raw;
+  const key = how?.key ?? (board.provision?.signKey ? Buffer.from(board.provision.signKey, "base64") : undefined);
+  return key ? new Uint8Array(signImage(key, raw, how?.version ?? version, how?.kind)) : raw;
+}
+
 /** Starts everything and powers the board on; the update is not pushed yet. */
 export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const board = resolveBoard(o.board);
@@ -110,7 +126,8 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   const cloud = await TencentOtaCloud.start({ brokerUrl: broker.url });
   const server = await startFirmwareServer(o.https ? { tls: makeTestCert() } : undefined);
   const initialImage = buildAppImage({ version: o.fromVersion ?? "1.0.0", projectName: "espruino", size: 0x40000, seed: seed + 1000 });
-  const image = o.image ?? buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? 1536 * 1024, seed });
+  const raw = o.image ?? buildAppImage({ version: o.toVersion ?? "1.1.0", projectName: "espruino", size: o.imageSize ?? SLOT_IMAGE, seed });
+  const image = signedFile(board, raw, o.toVersion ?? "1.1.0", o.sign);
   const sim = new SimDevice({
     board,
     bundle: o.bundle ?? bundleFor(board),
@@ -186,7 +203,7 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
     await server.settled();
     o.inspect?.(run);
     return {
-      result: rec.task === "done" ? "done" : "failed",
+      result: rec.task === "done" ? "done" : "fail",
       resultCode: rec.resultCode,
       resultMsg: rec.resultMsg,
       from: o.fromVersion ?? "1.0.0",

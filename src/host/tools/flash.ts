@@ -185,7 +185,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
     throw new FlashError("usage", (e as Error).message);
   }
   if (o.provision) {
-    const bad = provisionProblem(o.provision, board.mqtt.auth);
+    const bad = provisionProblem(o.provision, board);
     if (bad) throw new FlashError("usage", bad);
   }
   const bundle = await loadBundle(o, board);
@@ -292,7 +292,10 @@ function provisionFromFlags(v: Record<string, string | boolean | undefined>): Pr
   }
   if (v.wifi !== undefined) p.wifi = { ssid: v.wifi as string, password: secretFrom("wifi-password-file", v["wifi-password-file"] as string | undefined) ?? "" };
   const key = secretFrom("sign-key-file", v["sign-key-file"] as string | undefined);
-  if (key !== undefined) p.signKey = key;
+  if (key !== undefined) {
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) throw new FlashError("usage", `--sign-key-file: not a key from npm run keygen (base64 of 32 bytes)`);
+    p.signKey = key;
+  }
   return p;
 }
 

@@ -1,0 +1,77 @@
+// Signed updates (docs/security.md): the file a board downloads is the image followed by a
+// fixed trailer, and the agent installs it only when the trailer's tag was made with this
+// product's key. Public-key verification in Espruino's JavaScript takes minutes on an ESP32;
+// HMAC-SHA256 over 64 bytes is two calls of Espruino's native crypto.SHA256.
+//
+// Trailer, SIGN_TRAILER bytes at the very end of the file (the host writer is src/host/sign):
+//    0  4  magic "ESIG"
+//    4  1  format, 1
+//    5  1  kind: 0 firmware, 1 application
+//    6  2  zero (reserved)
+//    8 32  version, ASCII, NUL-padded
+//   40  4  image size (file size - SIGN_TRAILER), u32 little-endian
+//   44  4  zero (reserved)
+//   48 32  tag = HMAC-SHA256(key, trailer bytes 0..48 | MD5 of the image bytes)
+// 80 bytes keep an esptool image's 16-byte alignment, so the file's last flash write stays
+// 4-byte aligned as ESP32 flash writes must be.
+// The agent MD5s every byte as it writes it; the slot writer keeps the MD5 state at the image's
+// end, so the tag costs no second pass over the image.
+import type { Sha256Fn } from "../ports";
+import { hmacSha256 } from "../crypto/hmac";
+
+export const SIGN_TRAILER = 80;
+
+function magicAt(b: Uint8Array, i: number): boolean {
+  return b[i] === 69 && b[i + 1] === 83 && b[i + 2] === 73 && b[i + 3] === 71; // "ESIG"
+}
+
+/** <0, 0, >0 as version a is older than, equal to or newer than b: dot-separated numbers compare as numbers, other parts as text. */
+export function compareVersions(a: string, b: string): number {
+  const x = a.split("."), y = b.split(".");
+  for (let i = 0; i < x.length || i < y.length; i++) {
+    const p = i < x.length ? x[i] : "0", q = i < y.length ? y[i] : "0";
+    if (p === q) continue;
+    const m = parseInt(p, 10), n = parseInt(q, 10);
+    if (String(m) === p && String(n) === q) return m < n ? -1 : 1;
+    return p < q ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Why a downloaded update is not acceptable, naming the check, or "" when it is.
+ * @param tail     the file's last min(size, 2 * SIGN_TRAILER) bytes, read back from flash
+ * @param size     the file size
+ * @param md5      MD5 of the file's first size - SIGN_TRAILER bytes (null when not known)
+ * @param key      the product's signing key (null when none is provisioned)
+ * @param kind     the kind this agent installs (0 firmware)
+ * @param version  the version the push announced
+ * @param running  the version running now
+ */
+export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, kind: number, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn | null): string {
+  const n = tail.length;
+  const t = n - SIGN_TRAILER;
+  let i = 0;
+  if (t < 0 || !magicAt(tail, t)) {
+    // Only to name the defect: where does a trailer start, if anywhere?
+    for (i = n - 4; i >= 0; i--) if (magicAt(tail, i)) return (n - i < SIGN_TRAILER ? "truncated" : "oversized") + " trailer (" + (n - i) + " bytes, expected " + SIGN_TRAILER + ")";
+    return "unsigned (no signature trailer)";
+  }
+  if (tail[t + 4] !== 1) return "unknown trailer format " + tail[t + 4];
+  const claimed = (tail[t + 40] | tail[t + 41] << 8 | tail[t + 42] << 16 | tail[t + 43] << 24) >>> 0;
+  if (claimed !== size - SIGN_TRAILER) return "wrong size (signed for " + claimed + " bytes, image has " + (size - SIGN_TRAILER) + ")";
+  if (!key || !md5) return key ? "image digest unavailable" : "no signing key provisioned";
+  const msg = new Uint8Array(64);
+  msg.set(tail.subarray(t, t + 48), 0);
+  msg.set(md5, 48);
+  const mac = hmacSha256(key, msg, sha);
+  let d = 0;
+  for (i = 0; i < 32; i++) d |= mac[i] ^ tail[t + 48 + i];
+  if (d) return "bad tag (not signed with this product's key)";
+  if (tail[t + 5] !== kind) return "wrong kind " + tail[t + 5] + " (expected " + kind + ")";
+  let v = "";
+  for (i = t + 8; i < t + 40 && tail[i]; i++) v += String.fromCharCode(tail[i]);
+  if (v !== version) return "wrong version (signed " + v + ", pushed " + version + ")";
+  if (!allowDowngrade && compareVersions(v, running) < 0) return "downgrade from " + running + " to " + v;
+  return "";
+}

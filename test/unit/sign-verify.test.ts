@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, createHmac } from "node:crypto";
+import { SIGN_TRAILER, compareVersions, signProblem } from "../../src/core/sign/verify";
+import { makeTrailer, readSigned, signImage } from "../../src/host/sign/trailer";
+import { sha256Bytes } from "../../src/core/crypto/sha256";
+import { randomBytes, rng } from "../helpers/random";
+
+const KEY = new Uint8Array(createHash("sha256").update("unit test key").digest());
+const OTHER = new Uint8Array(createHash("sha256").update("another key").digest());
+const nodeSha = (d: Uint8Array) => new Uint8Array(createHash("sha256").update(d).digest());
+
+/** A trailer built by hand with node:crypto, independently of src/host/sign. */
+function vector(key: Uint8Array, image: Uint8Array, kind: number, version: string, imageSize = image.length): Buffer {
+  const head = Buffer.alloc(48);
+  head.write("ESIG", 0, "latin1");
+  head[4] = 1;
+  head[5] = kind;
+  head.write(version, 8, "latin1");
+  head.writeUInt32LE(imageSize, 40);
+  const md5 = createHash("md5").update(image).digest();
+  return Buffer.concat([head, createHmac("sha256", key).update(head).update(md5).digest()]);
+}
+
+/** What the agent hands signProblem for a downloaded file. */
+function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string; running?: string; allowDowngrade?: boolean; kind?: number; sha?: boolean } = {}): string {
+  const n = Math.min(file.length, 2 * SIGN_TRAILER);
+  const imageLen = file.length - SIGN_TRAILER;
+  const md5 = imageLen >= 0 ? new Uint8Array(createHash("md5").update(file.subarray(0, imageLen)).digest()) : null;
+  return signProblem(file.subarray(file.length - n), file.length, md5, o.key === undefined ? KEY : o.key, o.kind ?? 0, o.version ?? "1.2.0", o.running ?? "1.1.0", o.allowDowngrade ?? false, o.sha === false ? null : nodeSha);
+}
+
+const image = randomBytes(5000, rng(7));
+const good = Buffer.concat([image, vector(KEY, image, 0, "1.2.0")]);
+
+test("the trailer is 80 bytes and the host signer writes exactly the hand-built vector", () => {
+  assert.equal(SIGN_TRAILER, 80);
+  assert.deepEqual(signImage(KEY, image, "1.2.0"), good);
+  assert.deepEqual(makeTrailer(KEY, image, { kind: 1, version: "9" }), vector(KEY, image, 1, "9"));
+});
+
+test("a correctly signed file passes, with native or JS SHA-256", () => {
+  assert.equal(check(good), "");
+  assert.equal(check(good, { sha: false }), "");
+  // tail shorter than 2 trailers (a tiny image) still works
+  const tiny = new Uint8Array([0xe9, 1, 2]);
+  assert.equal(check(Buffer.concat([tiny, vector(KEY, tiny, 0, "1.2.0")])), "");
+});
+
+test("every check names itself", () => {
+  assert.match(check(image), /^unsigned \(no signature trailer\)$/);
+  assert.match(check(new Uint8Array(10)), /^unsigned/);
+  assert.match(check(Buffer.concat([image, vector(OTHER, image, 0, "1.2.0")])), /^bad tag/);
+  // a field changed after signing
+  const tampered = Buffer.from(good);
+  tampered[good.length - SIGN_TRAILER + 8] = "2".charCodeAt(0);
+  assert.match(check(tampered, { version: "2.2.0" }), /^bad tag/);
+  // one image byte changed (the MD5 in the push would be the attacker's)
+  const flipped = Buffer.from(good);
+  flipped[100] ^= 1;
+  assert.match(check(flipped), /^bad tag/);
+  assert.match(check(Buffer.concat([image, vector(KEY, image, 1, "1.2.0")])), /^wrong kind 1 \(expected 0\)$/);
+  assert.match(check(Buffer.concat([image, vector(KEY, image, 0, "1.3.0")])), /^wrong version \(signed 1\.3\.0, pushed 1\.2\.0\)$/);
+  assert.match(check(Buffer.concat([image, vector(KEY, image, 0, "1.2.0", image.length + 1)])), /^wrong size \(signed for 5001 bytes, image has 5000\)$/);
+  assert.match(check(good.subarray(0, good.length - 10)), /^truncated trailer \(70 bytes, expected 80\)$/);
+  assert.match(check(Buffer.concat([good, Buffer.alloc(20)])), /^oversized trailer \(100 bytes, expected 80\)$/);
+  const format2 = Buffer.from(good);
+  format2[good.length - SIGN_TRAILER + 4] = 2;
+  assert.match(check(format2), /^unknown trailer format 2$/);
+  assert.match(check(good, { key: null }), /^no signing key provisioned$/);
+});
+
+test("downgrades are refused unless allowed; the same or a newer version is not a downgrade", () => {
+  const old = Buffer.concat([image, vector(KEY, image, 0, "1.0.9")]);
+  assert.equal(check(old, { version: "1.0.9", running: "1.1.0" }), "downgrade from 1.1.0 to 1.0.9");
+  assert.equal(check(old, { version: "1.0.9", running: "1.1.0", allowDowngrade: true }), "");
+  assert.equal(check(old, { version: "1.0.9", running: "1.0.9" }), "");
+  assert.equal(check(old, { version: "1.0.9", running: "1.0.2" }), "");
+});
+
+test("versions compare as dot-separated numbers, other parts as text", () => {
+  assert.ok(compareVersions("1.10.0", "1.9.9") > 0);
+  assert.ok(compareVersions("1.2", "1.2.0") === 0);
+  assert.ok(compareVersions("1.2", "1.2.1") < 0);
+  assert.ok(compareVersions("2", "10") < 0);
+  assert.ok(compareVersions("1.0.0b", "1.0.0a") > 0);
+  assert.equal(compareVersions("3.1.4", "3.1.4"), 0);
+});
+
+test("the host reader finds version, kind and whether the tag fits a key", () => {
+  assert.deepEqual({ ...readSigned(good, KEY), image: undefined }, { signed: true, image: undefined, kind: "firmware", version: "1.2.0", format: 1, tagValid: true });
+  assert.equal(readSigned(good, OTHER).tagValid, false);
+  assert.equal(readSigned(image).signed, false);
+  assert.equal(readSigned(signImage(KEY, image, "7", "app")).kind, "app");
+});
+
+test("the JS SHA-256 fallback agrees with native (HMAC input is the 64-byte message)", () => {
+  const m = randomBytes(64, rng(1));
+  assert.deepEqual(sha256Bytes(m), nodeSha(m));
+});
