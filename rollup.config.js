@@ -25,7 +25,12 @@ function boardConfig(board) {
   return {
     name: "board-config",
     resolveId: (source) => (source === "board-config" ? id : null),
-    load: (source) => (source === id ? `export default ${JSON.stringify(onDevice)};` : null),
+    // Named exports per field as well: tree-shaking drops what a bundle does not import.
+    load: (source) =>
+      source === id
+        ? Object.keys(onDevice).map((k) => `export var ${k} = ${JSON.stringify(onDevice[k])};`).join("\n") +
+          `\nexport default { ${Object.keys(onDevice).map((k) => `${JSON.stringify(k)}: ${k}`).join(", ")} };`
+        : null,
   };
 }
 
@@ -71,14 +76,36 @@ const boards = boardFiles()
   .filter((b) => !only || b.name === only);
 if (only && boards.length === 0) throw new Error(`BOARD=${only}: no boards/${only}.json`);
 
-/** The Rollup options that build `board`'s bundle (also used by src/host/build/bundle.ts). */
-export function bundleConfig(board) {
+/**
+ * Makes the job bundle one expression: rollup's iife assigns it to a name, and the resident
+ * session evaluates the Storage file and calls the value, so nothing lands in global scope.
+ */
+function jobExpression() {
   return {
-  input: "src/espruino/main.ts",
+    name: "job-expression",
+    renderChunk(code) {
+      const m = /^var __job\s*=\s*([\s\S]*?);?\s*$/.exec(code);
+      if (!m) throw new Error("job bundle: expected `var __job=...` from rollup's iife output");
+      return { code: "(" + m[1] + ")", map: null };
+    },
+  };
+}
+
+/**
+ * The Rollup options that build one of `board`'s two bundles (also used by
+ * src/host/build/bundle.ts): "boot", the resident agent (dist/<board>.js, Storage .boot0),
+ * or "job", what it loads when there is work (dist/<board>.job.js, Storage ota.job).
+ */
+export function bundleConfig(board, part = "boot") {
+  const job = part === "job";
+  return {
+  input: job ? "src/espruino/job.ts" : "src/espruino/boot.ts",
   output: {
-    file: `dist/${board.name}.js`,
+    file: job ? `dist/${board.name}.job.js` : `dist/${board.name}.js`,
     // One function scope: the application shares Espruino's global scope, so the agent defines no global name.
     format: "iife",
+    name: job ? "__job" : undefined,
+    exports: job ? "default" : "auto",
     generatedCode: "es5",
     strict: false,
     freeze: false,
@@ -89,6 +116,7 @@ export function bundleConfig(board) {
     boardConfig(board),
     typescript({ tsconfig: "./tsconfig.json", noEmit: false, include: ["src/core/**/*.ts", "src/espruino/**/*.ts"] }),
     terser(terserOptions),
+    ...(job ? [jobExpression()] : []),
     espruinoPostPassPlugin(),
     espruinoGate(),
   ],
@@ -100,4 +128,4 @@ export function bundleConfig(board) {
   };
 }
 
-export default boards.map(bundleConfig);
+export default boards.flatMap((b) => [bundleConfig(b, "boot"), bundleConfig(b, "job")]);

@@ -11,6 +11,8 @@ export const PROVISION_FILE = "ota.cfg";
  * application can use the memory it needs, and an application that throws cannot stop it.
  */
 export const AGENT_BOOT_FILE = ".boot0";
+/** Storage file holding the job (download, verify, switch, trial), evaluated only when needed. */
+export const JOB_FILE = "ota.job";
 
 export interface Provision {
   productId: string;

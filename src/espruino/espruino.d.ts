@@ -79,6 +79,8 @@ interface EspruinoWifi {
   connect(ssid: string, opts: { password?: string }, cb: (err: unknown) => void): void;
 }
 interface EspruinoStorage {
+  /** The file's contents (memory-mapped on an ESP32: no RAM), or undefined when missing. */
+  read(name: string): string;
   /** Parsed JSON of a Storage file; with noExceptions, undefined when missing or unparsable. */
   readJSON(name: string, noExceptions: boolean): any;
 }
@@ -91,6 +93,11 @@ declare function require(name: "Wifi"): EspruinoWifi;
 
 // The board file the bundle is built for, compiled in by rollup.config.js.
 declare module "board-config" {
-  const board: import("../core/board").BoardConfig;
+  type Board = import("../core/board").BoardConfig;
+  const board: Board;
   export default board;
+  // Each top-level field is also a named export, so a bundle that needs one field does not
+  // carry (and allocate at load) the whole board object.
+  export const mqtt: Board["mqtt"];
+  export const sign: Board["sign"];
 }

@@ -1,8 +1,7 @@
 // The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts) that
 // touches Espruino's globals. The host runtime provides the same modules, so simulation
 // runs this very code.
-import type { BoardConfig } from "../core/board";
-import type { BytesPort, ClockPort, FlashPort, NetPort, Ports, Socket, SocketHandlers, SystemPort, TimerId, Md5Factory } from "../core/ports";
+import type { BytesPort, ClockPort, FlashPort, NetPort, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
 
 export function espruinoFlash(base: number): FlashPort {
   const F = require("Flash");
@@ -100,16 +99,4 @@ export function espruinoSha256(): ((d: Uint8Array) => Uint8Array) | null {
   } catch (e) {
     return null;
   }
-}
-
-export function espruinoPorts(board: BoardConfig, md5: Md5Factory): Ports {
-  return {
-    flash: espruinoFlash(board.flash.base),
-    bytes: espruinoBytes(),
-    clock: espruinoClock(),
-    net: espruinoNet(),
-    system: espruinoSystem(),
-    md5: md5,
-    sha256: espruinoSha256(),
-  };
 }

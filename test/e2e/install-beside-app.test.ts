@@ -17,6 +17,7 @@ test("an application in .bootcde runs beside the agent through a whole update an
   let storage: Map<string, Uint8Array> | undefined;
   let log: string[] = [];
   let ticks = 0;
+  let boots = 0;
   const r = await runOta({
     imageSize: 256 * 1024,
     powerCutsAtBytes: [128 * 1024],
@@ -25,6 +26,7 @@ test("an application in .bootcde runs beside the agent through a whole update an
       storage = run.sim.device.storage;
       log = run.sim.device.log;
       ticks = run.sim.device.evaluate("n") as number;
+      boots = run.sim.device.boots;
     },
   });
   assert.equal(r.result, "done");
@@ -32,9 +34,8 @@ test("an application in .bootcde runs beside the agent through a whole update an
   assert.equal(bytesToBinary(storage!.get(".bootcde")!), APP);
   // the application started in every boot (before the power cut, after it, in the new image)
   // and its timer kept running in the last one
-  const boots = log.join("\n").split(/ota: md5 backend/).slice(1);
-  assert.ok(boots.length >= 3, `expected at least 3 boots of the agent, saw ${boots.length}`);
-  for (const [i, b] of boots.entries()) assert.match(b, /app started/, `the application did not start in boot ${i + 1}`);
+  assert.ok(boots >= 3, `expected at least 3 boots, saw ${boots}`);
+  assert.equal(log.filter((l) => l === "app started").length, boots, "the application did not start in every boot");
   assert.ok(ticks > 0, "the application's timer did not run in the new image");
 });
 

@@ -2,6 +2,7 @@
 // against a small fleet of simulated boards: on aedes, and on a real mosquitto when it is
 // installed (skipped otherwise, unless CI is set). The table it prints is read back and
 // checked row by row, and so is `ota-cloud status`.
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -249,8 +250,8 @@ if (mosquittoAvailable()) {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.deepEqual(
         rowsOf(r).map((x) => [x.device, x.result, x.version, x.percent, x.code, x.fetched, x.x_image, x.requests]),
-        // 160 KB in 64 KB spans: three Range requests, nothing fetched twice
-        bench.keys.map((k) => [k, "done", "1.2.0", "100", "0", String(160 * 1024), "1.00", "3"]),
+        // 160 KB and the signature trailer in 64 KB spans: three Range requests, nothing fetched twice
+        bench.keys.map((k) => [k, "done", "1.2.0", "100", "0", String(160 * 1024 + SIGN_TRAILER), "1.00", "3"]),
       );
       assert.match(r.stdout, /^2 devices: 2 done, 0 failed$/m);
     } finally {

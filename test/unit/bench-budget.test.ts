@@ -4,12 +4,13 @@
 // the test names, so a regression shows in the log even before it fails.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { boardFiles, loadBoard } from "../../src/host/boards/load-board";
 import { DIST_DIR } from "../../src/host/bench/footprint";
 import { agentCodeStats, codeStats, loadBudget, overBudget, type CodeStats } from "../../src/host/bench/budget";
 import { BENCH_PROVISION } from "../../src/host/bench/provision";
+import { readAgentCode } from "../../src/host/build/install";
 
 const budget = loadBudget();
 const shown = (s: CodeStats) => `${s.functions} functions, ${s.topLevelNames} top-level names, ${s.bytes} bytes`;
@@ -35,7 +36,7 @@ for (const file of boardFiles()) {
     test(`${board}: bundle within budget`, () => assert.fail(`no ${path}: run \`npm run build\` first (npm test does)`));
     continue;
   }
-  const stats = agentCodeStats(readFileSync(path, "latin1"), BENCH_PROVISION);
+  const stats = agentCodeStats(readAgentCode(path), BENCH_PROVISION);
   test(`${board}: resident ${stats.residentFiles.join("+")} ${shown(stats.resident)} (budget ${shown(budget.resident)})`, () => {
     assert.ok(stats.residentFiles.length > 0, "agentStorageFiles() gave no boot file");
     assert.deepEqual(overBudget(stats.resident, budget.resident), [], "over budget.json's resident budget: lower the code, or raise the budget with the bench's figures");

@@ -1,5 +1,6 @@
-// The real build: every board file becomes one minified bundle through rollup.config.js (the
-// same TypeScript ES5 + terser + gate pipeline as `npm run build`), with that board compiled in.
+// The real build: every board file becomes two minified bundles through rollup.config.js (the
+// same TypeScript ES5 + terser + gate pipeline as `npm run build`), with that board compiled in:
+// the resident agent (<board>.js) and the job it loads from Storage (<board>.job.js).
 // Optionally (ESPRUINO_BIN=path to a Linux Espruino build) the host-sim bundle is run on the real
 // interpreter, to prove it parses and starts.
 import { before, describe, it } from "node:test";
@@ -28,6 +29,7 @@ interface Build {
 }
 
 const builds = new Map<string, Build>();
+const jobs = new Map<string, Build>();
 
 /** Where the board name is its own token: `esp32-4mb-ab` must not count as a use of `esp32`. */
 function mentions(code: string, name: string): boolean {
@@ -48,25 +50,32 @@ before(async () => {
   const { default: configs } = (await import("../../rollup.config.js")) as { default: RollupOptions[] };
   for (const config of configs) {
     const output = config.output as OutputOptions;
-    const name = String(output.file).replace(/^dist\//, "").replace(/\.js$/, "");
+    const file = String(output.file).replace(/^dist\//, "").replace(/\.js$/, "");
+    const isJob = file.endsWith(".job");
+    const name = file.replace(/\.job$/, "");
+    const into = isJob ? jobs : builds;
     try {
       const bundle = await rollup(config);
       try {
         const { output: chunks } = await bundle.generate(output);
         const entries = chunks.filter((c) => c.type === "chunk");
         assert.equal(entries.length, 1, `${name}: expected one chunk, got ${entries.map((c) => c.fileName).join(", ")}`);
-        builds.set(name, { code: entries[0].code, error: null });
+        into.set(name, { code: entries[0].code, error: null });
       } finally {
         await bundle.close();
       }
     } catch (e) {
-      builds.set(name, { code: null, error: e instanceof Error ? e.message : String(e) });
+      into.set(name, { code: null, error: e instanceof Error ? e.message : String(e) });
     }
   }
 });
 
-function built(name: string): string {
-  const build = builds.get(name);
+function builtJob(name: string): string {
+  return built(name, jobs);
+}
+
+function built(name: string, from = builds): string {
+  const build = from.get(name);
   assert.ok(build, `no bundle for board ${name}; built: ${[...builds.keys()].join(", ")}`);
   if (build.error !== null) assert.fail(`build of ${name} failed:\n${build.error}`);
   return build.code as string;
@@ -78,15 +87,26 @@ describe("bundle: one gated bundle per board file", () => {
     assert.deepEqual([...builds.keys()].sort(), boardNames);
   });
 
+  it("builds a job bundle for every board", () => {
+    assert.deepEqual([...jobs.keys()].sort(), boardNames);
+  });
+
   for (const name of boardNames) {
     it(`${name}: builds, passes the Espruino gate and reports its size`, (t) => {
       const code = built(name);
+      const job = builtJob(name);
       assert.doesNotThrow(() => assertBundle(code, `${name}.js`));
-      t.diagnostic(`${name}.js: ${Buffer.byteLength(code, "utf8")} bytes minified`);
+      assert.doesNotThrow(() => assertBundle(job, `${name}.job.js`));
+      t.diagnostic(`${name}.js: ${Buffer.byteLength(code, "utf8")} bytes minified; ${name}.job.js: ${Buffer.byteLength(job, "utf8")}`);
+    });
+
+    it(`${name}: the job bundle is one expression whose value is a function`, () => {
+      const value = new Function("return " + builtJob(name))();
+      assert.equal(typeof value, "function");
     });
 
     it(`${name}: has its own board name compiled in and no other board's`, () => {
-      const code = built(name);
+      const code = builtJob(name);
       assert.ok(mentions(code, name), `"${name}" not found in its bundle`);
       const others = boardNames.filter((other) => other !== name && mentions(code, other));
       assert.deepEqual(others, [], `${name}.js names other boards`);
@@ -94,7 +114,7 @@ describe("bundle: one gated bundle per board file", () => {
 
     it(`${name}: requires only modules Espruino has`, () => {
       const allowed = espruinoGlobals.globals.require?.modules ?? [];
-      const modules = requiredModules(built(name));
+      const modules = requiredModules(built(name) + builtJob(name));
       assert.deepEqual(modules.filter((m) => !allowed.includes(m)), [], `allowed: ${allowed.join(", ")}`);
     });
   }

@@ -15,10 +15,8 @@ import { FlashOp, applyFlashOps, planSwitch, readOtadata, switchBack } from "../
 import { chipIdOf, ImageVerifier, preflightImage } from "../esp32/app-image";
 import { Journal } from "../journal/journal";
 import { OtaState, failuresOf, loadOtaState, md5Refused, sameUpdate, saveOtaState } from "../journal/ota-state";
-import { MqttClient } from "../mqtt/client";
 import { utf8Decode } from "../mqtt/packets";
-import { randomConnId, tencentCredentials, tencentExpiry } from "../mqtt/tencent-auth";
-import { otaTopics, OtaTopics } from "../protocol/topics";
+import type { Job, Link } from "./session";
 import {
   Echo,
   FailCode,
@@ -52,7 +50,7 @@ function errorText(e: unknown): string {
   return isOtaError(e) ? e.message : e && (e as Error).message ? (e as Error).message : String(e);
 }
 
-export class Agent {
+export class Agent implements Job {
   state: State = "starting";
   private board: BoardConfig;
   private id: Provision;
@@ -62,8 +60,7 @@ export class Agent {
   private journal: Journal;
   /** The last state written to the journal (null: empty). */
   private saved: OtaState | null = null;
-  private mqtt: MqttClient;
-  private topics: OtaTopics;
+  private link: Link;
   private queue: { ev: Event; data: unknown }[] = [];
   private dispatching = false;
   private timer: TimerId = 0;
@@ -79,13 +76,12 @@ export class Agent {
   /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
   private highWater = 0;
 
-  constructor(board: BoardConfig, ports: Ports, id: Provision) {
+  constructor(board: BoardConfig, ports: Ports, link: Link) {
     this.board = board;
-    this.id = id;
+    this.id = link.id;
+    this.link = link;
     this.ports = ports;
     this.journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
-    this.topics = otaTopics(id.productId, id.deviceName);
-    this.mqtt = this.makeMqtt();
   }
 
   start(): void {
@@ -98,9 +94,6 @@ export class Agent {
       this.layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + this.layoutError);
     }
-    if (!this.board.sign.required) log("ota: updates are NOT authenticated (board sign.required is false)"); // sign
-    this.mqtt.subscribe(this.topics.update);
-    this.mqtt.start();
     if (this.saved && this.saved.phase === "confirmed") this.sendDone(this.saved);
     if (!this.layout) this.dispatch("layout-bad");
     else if (this.saved && ["verified", "switching", "trial", "rolledback"].indexOf(this.saved.phase) >= 0) this.dispatch("resume-trial");
@@ -132,6 +125,7 @@ export class Agent {
       }
     }
     this.dispatching = false;
+    this.link.check();
   }
 
   private act(a: Action, data: unknown): void {
@@ -163,12 +157,18 @@ export class Agent {
     }
   }
 
-  private onMessage(topic: string, payload: string): void {
+  /** True when nothing is in flight: the session may drop this job. */
+  quiet(): boolean {
+    return (this.state === "idle" || this.state === "disabled") && !this.job && !this.saved && !this.timer && !this.dispatching;
+  }
+
+  runningVersion(): string {
+    return this.layout ? this.layout.runningVersion : "unknown";
+  }
+
+  /** A message on the update topic. */
+  onMessage(payload: string): void {
     const log = this.ports.system.log;
-    if (topic !== this.topics.update) {
-      log("ota: message on unexpected topic " + topic + " ignored");
-      return;
-    }
     let msg;
     try {
       msg = parseDownMessage(utf8Decode(payload), MESSAGE_LIMITS);
@@ -203,7 +203,7 @@ export class Agent {
     this.dispatch(j && j.version === msg.version && j.md5 === msg.md5 && j.fileSize === msg.fileSize ? "same-update" : "update", msg);
   }
 
-  private onConnected(): void {
+  onConnected(): void {
     // report_version at every connect: it is also how the cloud learns to re-push a
     // pending update, and its PUBACK is the trial image's proof of a working uplink.
     this.publishVersion(() => {
@@ -551,6 +551,7 @@ export class Agent {
   private clearJournal(): void {
     this.journal.clear();
     this.saved = null;
+    this.link.check();
   }
 
   private echo(): Echo {
@@ -592,46 +593,14 @@ export class Agent {
   }
 
   private publish(payload: string, qos: 0 | 1, onAck?: () => void): void {
-    this.mqtt.publish(this.topics.report, payload, qos, onAck);
+    this.link.publish(payload, qos, onAck);
   }
 
   private publishVersion(onAck?: () => void): void {
-    this.publish(reportVersion(this.layout ? this.layout.runningVersion : "unknown"), 1, onAck);
+    this.publish(reportVersion(this.runningVersion()), 1, onAck);
   }
 
   private publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
     this.publish(reportFail(version, f.code, f.msg, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}), 1);
-  }
-
-  private makeMqtt(): MqttClient {
-    const b = this.board;
-    const m = b.mqtt;
-    const id = this.id;
-    const p = this.ports;
-    const tencent = m.auth === "tencent";
-    return new MqttClient(
-      { net: p.net, clock: p.clock, random: p.system.random, log: p.system.log },
-      {
-        host: m.host.replace("{productId}", id.productId),
-        port: m.port,
-        tls: m.tls,
-        clientId: id.productId + id.deviceName,
-        username: id.username,
-        password: id.password,
-        keepaliveSec: m.keepaliveSec,
-        credentials: tencent
-          ? () =>
-              tencentCredentials(
-                { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(p.system.random), expiry: tencentExpiry(p.system.unixTime(), 3600) },
-                p.sha256,
-              )
-          : undefined,
-      },
-      {
-        onConnected: () => this.onConnected(),
-        onDisconnected: (reason: string) => p.system.log("ota: mqtt down: " + reason),
-        onMessage: (topic: string, payload: string) => this.onMessage(topic, payload),
-      },
-    );
   }
 }

@@ -43,41 +43,52 @@ export type Action =
 
 export type Row = [State | "*", Event, State, Action];
 
-export const TRANSITIONS: Row[] = [
-  ["starting", "booted", "idle", "enterIdle"],
-  ["starting", "resume-trial", "trial", "beginTrial"],
-  ["starting", "layout-bad", "disabled", "enterIdle"],
-  ["disabled", "update", "disabled", "refuseUpdate"],
+/**
+ * The table, one "state event next action" row per line. It is the text of a function, not a
+ * value: on Espruino an array of rows would hold ~260 JsVars for as long as the job is
+ * loaded, while this string exists only during a lookup (the code stays in flash).
+ */
+function table(): string {
+  return (
+    "starting booted idle enterIdle\n" +
+    "starting resume-trial trial beginTrial\n" +
+    "starting layout-bad disabled enterIdle\n" +
+    "disabled update disabled refuseUpdate\n" +
+    "idle update downloading startJob\n" +
+    "downloading update downloading startJob\n" + // a different update replaces the current one
+    "backoff update downloading startJob\n" +
+    "awaiting-url update downloading startJob\n" +
+    "downloading same-update downloading takeFreshUrl\n" +
+    "backoff same-update downloading takeFreshUrl\n" +
+    "awaiting-url same-update downloading takeFreshUrl\n" +
+    "downloading span-end downloading requestSpan\n" +
+    "downloading retry backoff scheduleRetry\n" +
+    "backoff timer downloading requestSpan\n" +
+    "downloading url-expired awaiting-url askFreshUrl\n" +
+    "awaiting-url timer awaiting-url askFreshUrl\n" +
+    "downloading complete switching verifyAndSwitch\n" +
+    "trial healthy idle confirmTrial\n" +
+    "trial unhealthy switching rollBack\n" +
+    "* failed idle reportFailure"
+  );
+}
 
-  ["idle", "update", "downloading", "startJob"],
-  ["downloading", "update", "downloading", "startJob"], // a different update replaces the current one
-  ["backoff", "update", "downloading", "startJob"],
-  ["awaiting-url", "update", "downloading", "startJob"],
-
-  ["downloading", "same-update", "downloading", "takeFreshUrl"],
-  ["backoff", "same-update", "downloading", "takeFreshUrl"],
-  ["awaiting-url", "same-update", "downloading", "takeFreshUrl"],
-
-  ["downloading", "span-end", "downloading", "requestSpan"],
-  ["downloading", "retry", "backoff", "scheduleRetry"],
-  ["backoff", "timer", "downloading", "requestSpan"],
-  ["downloading", "url-expired", "awaiting-url", "askFreshUrl"],
-  ["awaiting-url", "timer", "awaiting-url", "askFreshUrl"],
-  ["downloading", "complete", "switching", "verifyAndSwitch"],
-
-  ["trial", "healthy", "idle", "confirmTrial"],
-  ["trial", "unhealthy", "switching", "rollBack"],
-
-  ["*", "failed", "idle", "reportFailure"],
-];
-
+/** The row for (state, event), else the wildcard row for the event, else null. */
 export function findTransition(state: State, event: Event): Row | null {
+  const lines = table().split("\n");
   let wildcard: Row | null = null;
-  for (let i = 0; i < TRANSITIONS.length; i++) {
-    const r = TRANSITIONS[i];
+  for (let i = 0; i < lines.length; i++) {
+    const r = lines[i].split(" ") as Row;
     if (r[1] !== event) continue;
     if (r[0] === state) return r;
     if (r[0] === "*" && !wildcard) wildcard = r;
   }
   return wildcard;
+}
+
+/** Every row, in order (the README renders them). */
+export function transitions(): Row[] {
+  return table()
+    .split("\n")
+    .map((l) => l.split(" ") as Row);
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "acorn";
 import { full } from "acorn-walk";
 import type { Provision } from "../../core/provision";
-import { agentStorageFiles } from "../build/install";
+import { agentStorageFiles, type AgentCode } from "../build/install";
 import { isBootFile } from "./linux-flash";
 
 export interface CodeStats {
@@ -67,13 +67,13 @@ export interface AgentCodeStats {
   codeFiles: string[];
 }
 
-/** Stats of the code files agentStorageFiles() makes of `bundle`. */
-export function agentCodeStats(bundle: string, provision: Provision): AgentCodeStats {
+/** Stats of the code files agentStorageFiles() makes of `code`. */
+export function agentCodeStats(code: AgentCode, provision: Provision): AgentCodeStats {
   let resident = ZERO;
   let all = ZERO;
   const residentFiles: string[] = [];
   const codeFiles: string[] = [];
-  for (const f of agentStorageFiles(bundle, provision)) {
+  for (const f of agentStorageFiles(code, provision)) {
     if (!isBootFile(f.name) && isData(f.data)) continue;
     const s = codeStats(f.data);
     all = add(all, s);

@@ -1,9 +1,8 @@
 // The figures of issue #10, on the ESP32 memory model: the real interpreter in the ESP32's JsVar
 // format (esp32-format.ts), a heap of `heap` JsVars (device-stub.ts), the agent in Storage as
 // agentStorageFiles() installs it (install-plan.ts), an application beside it (app-program.ts).
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { agentStorageFiles } from "../build/install";
+import { agentStorageFiles, readAgentCode } from "../build/install";
 import { boardFiles, loadBoard } from "../boards/load-board";
 import { DIST_DIR } from "./footprint";
 import { installPlan } from "./install-plan";
@@ -40,8 +39,7 @@ export function runFailed(key: string, label: string, unit: string, target: stri
 export function residentCode(dist = DIST_DIR): { board: string; bytes: number; files: string[] }[] {
   return boardFiles().map((f) => {
     const board = loadBoard(f).name;
-    const bundle = readFileSync(join(dist, board + ".js"), "latin1");
-    const plan = installPlan({ agentFiles: agentStorageFiles(bundle, BENCH_PROVISION), stub: { flashBase: 0 } });
+    const plan = installPlan({ agentFiles: agentStorageFiles(readAgentCode(join(dist, board + ".js")), BENCH_PROVISION), stub: { flashBase: 0 } });
     return { board, bytes: plan.residentBytes, files: plan.agentBootFiles };
   });
 }

@@ -1,11 +1,9 @@
-// The bench device's identity, in one place: given to agentStorageFiles() (which writes it to
-// the device the way `npm run flash` does) and used for the simulated cloud's device record,
-// as `npm run flash -- --device` gives a real board its identity.
+// The bench device's identity, in one place: the espruino-linux board's simulation identity
+// (boards/espruino-linux.json "provision", with the product key its updates are signed
+// with). It is given to agentStorageFiles(), which writes it to the device the way
+// `npm run flash -- --device` does, and used for the simulated cloud's device record.
+import { join } from "node:path";
 import type { Provision } from "../../core/provision";
+import { BOARDS_DIR, loadBoard, simProvision } from "../boards/load-board";
 
-/** A throw-away identity for the local broker; the secret guards nothing. */
-export const BENCH_PROVISION: Provision = {
-  productId: "LINUXBENCH",
-  deviceName: "espruino-linux-1",
-  deviceSecret: "ZXNwcnVpbm8tbGludXgtYmVuY2gtc2VjcmV0",
-};
+export const BENCH_PROVISION: Provision = simProvision(loadBoard(join(BOARDS_DIR, "espruino-linux.json")));

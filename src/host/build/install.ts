@@ -1,7 +1,24 @@
 // What goes into a board's Storage when the agent is installed: the one list that
 // `npm run flash`, the host runtime and the bench all install, so they cannot drift apart.
 // The agent never writes .bootcde, where the Web IDE and the espruino CLI keep the user's app.
-import { AGENT_BOOT_FILE, PROVISION_FILE, type Provision } from "../../core/provision";
+import { AGENT_BOOT_FILE, JOB_FILE, PROVISION_FILE, type Provision } from "../../core/provision";
+import { readFileSync } from "node:fs";
+
+/** The agent's code: the resident part (Storage .boot0) and the job it loads when there is work (ota.job). */
+export interface AgentCode {
+  boot: string;
+  job: string;
+}
+
+/** The code `npm run build` left for a board: dist/<board>.js and dist/<board>.job.js. */
+export function readAgentCode(bootPath: string): AgentCode {
+  return { boot: readFileSync(bootPath, "latin1"), job: readFileSync(jobPathOf(bootPath), "latin1") };
+}
+
+/** Where the build puts the job bundle next to a boot bundle. */
+export function jobPathOf(bootPath: string): string {
+  return bootPath.replace(/\.js$/, "") + ".job.js";
+}
 
 export interface StorageFile {
   name: string;
@@ -9,11 +26,16 @@ export interface StorageFile {
   data: string;
 }
 
-/** The agent's Storage files for `bundle` (built by buildBundle) on a device provisioned with `provision`. */
-export function agentStorageFiles(bundle: string, provision: Provision): StorageFile[] {
+/** The agent's Storage files for `code` (built by buildBundle) on a device provisioned with `provision`. */
+export function agentStorageFiles(code: AgentCode, provision: Provision): StorageFile[] {
+  return [...agentCodeFiles(code), { name: PROVISION_FILE, data: provisionFile(provision) }];
+}
+
+/** Only the agent's code: what an agent update (without new provisioning) writes. */
+export function agentCodeFiles(code: AgentCode): StorageFile[] {
   return [
-    { name: AGENT_BOOT_FILE, data: bundle },
-    { name: PROVISION_FILE, data: provisionFile(provision) },
+    { name: AGENT_BOOT_FILE, data: code.boot },
+    { name: JOB_FILE, data: code.job },
   ];
 }
 

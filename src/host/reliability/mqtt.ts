@@ -5,6 +5,7 @@
 import { simProvision } from "../boards/load-board";
 import type { BoardConfig } from "../../core/board";
 import { buildBundle } from "../build/bundle";
+import type { AgentCode } from "../build/install";
 import { buildAppImage } from "../image/app-image-builder";
 import { mosquittoAvailable, type BrokerKind } from "../sim/broker";
 import { resolveBoard, signedFile } from "../sim/ota-run";
@@ -26,8 +27,8 @@ async function viaProxy(h: Harness): Promise<MqttProxy> {
 const logHas = (h: Harness, re: RegExp) => h.run.sim.device.log.some((l) => re.test(l));
 
 /** host-sim with the shortest keepalive the board schema allows (10 s), so a silent link is noticed within about 15 s. */
-let shortKeepalive: Promise<{ board: BoardConfig; bundle: string }> | null = null;
-function shortKeepaliveBoard(): Promise<{ board: BoardConfig; bundle: string }> {
+let shortKeepalive: Promise<{ board: BoardConfig; bundle: AgentCode }> | null = null;
+function shortKeepaliveBoard(): Promise<{ board: BoardConfig; bundle: AgentCode }> {
   if (!shortKeepalive) {
     const b = resolveBoard("host-sim");
     const board: BoardConfig = { ...b, mqtt: { ...b.mqtt, keepaliveSec: 10 } };

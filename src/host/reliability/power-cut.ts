@@ -6,6 +6,7 @@
 // for byte and at most one span fetched again.
 import type { BoardConfig } from "../../core/board";
 import { buildBundle } from "../build/bundle";
+import type { AgentCode } from "../build/install";
 import type { FlashPort } from "../../core/ports";
 import { Journal } from "../../core/journal/journal";
 import { loadOtaState } from "../../core/journal/ota-state";
@@ -22,7 +23,7 @@ export interface Variant {
   id: string;
   label: string;
   imageSize: number;
-  make: () => Promise<{ board: BoardConfig; bundle?: string }>;
+  make: () => Promise<{ board: BoardConfig; bundle?: AgentCode }>;
 }
 
 export interface Calibration {
@@ -92,8 +93,8 @@ export const FACTORY: Variant = {
   },
 };
 
-const made = new Map<string, Promise<{ board: BoardConfig; bundle?: string }>>();
-function materialise(v: Variant): Promise<{ board: BoardConfig; bundle?: string }> {
+const made = new Map<string, Promise<{ board: BoardConfig; bundle?: AgentCode }>>();
+function materialise(v: Variant): Promise<{ board: BoardConfig; bundle?: AgentCode }> {
   let p = made.get(v.id);
   if (!p) {
     p = v.make();

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BoardConfig } from "../../core/board";
 import { simProvision } from "../boards/load-board";
+import type { AgentCode } from "../build/install";
 import { buildAppImage } from "../image/app-image-builder";
 import { OtaService, type DeviceStatus } from "../cloud/service";
 import { startBroker, type BrokerKind } from "./broker";
@@ -25,7 +26,7 @@ export function fleetDeviceName(i: number): string {
 export interface FleetDeviceOptions {
   board: BoardConfig;
   /** The bundle every device runs. */
-  bundle: string;
+  bundle: AgentCode;
   deviceName: string;
   brokerPort: number;
   /** Where the cloud's firmware URLs point (host and port as in the URL). */

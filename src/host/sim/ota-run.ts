@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { BoardConfig } from "../../core/board";
 import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
+import { jobPathOf, readAgentCode, type AgentCode } from "../build/install";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type BrokerKind, type Broker } from "./broker";
 import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
@@ -20,8 +21,8 @@ export const SLOT_IMAGE = (1536 * 1024 - SIGN_TRAILER) & ~15;
 
 export interface OtaRunOptions {
   board?: string | BoardConfig;
-  /** The bundle to run; default dist/<board>.js (built by `npm run build`). */
-  bundle?: string;
+  /** The agent's code; default dist/<board>.js and dist/<board>.job.js (built by `npm run build`). */
+  bundle?: AgentCode;
   broker?: BrokerKind;
   fromVersion?: string;
   toVersion?: string;
@@ -98,10 +99,10 @@ export function resolveBoard(b: string | BoardConfig | undefined): BoardConfig {
   return loadBoard(join(BOARDS_DIR, (b ?? "host-sim") + ".json"));
 }
 
-export function bundleFor(board: BoardConfig): string {
+export function bundleFor(board: BoardConfig): AgentCode {
   const path = join(BOARDS_DIR, "..", "dist", board.name + ".js");
-  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first`);
-  return readFileSync(path, "utf8");
+  if (!existsSync(path) || !existsSync(jobPathOf(path))) throw new Error(`${path} or its job bundle is missing: run \`npm run build\` first`);
+  return readAgentCode(path);
 }
 
 /** The task failed, or the device reported "done" (which it does only from the new image). */

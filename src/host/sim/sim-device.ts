@@ -8,6 +8,7 @@ import type { BoardConfig } from "../../core/board";
 import type { Provision } from "../../core/provision";
 import { simProvision } from "../boards/load-board";
 import { agentStorageFiles, storageRecord } from "../build/install";
+import type { AgentCode } from "../build/install";
 import { markState, readOtadata, OTA_STATE_INVALID, OTA_STATE_VALID } from "../../core/esp32/otadata";
 import { parsePartitionTable, PARTITION_TABLE_MAX_LEN } from "../../core/esp32/partition-table";
 import { readAppDescriptor } from "../../core/esp32/app-image";
@@ -30,7 +31,7 @@ export interface BrokenImage {
 export interface SimDeviceOptions {
   board: BoardConfig;
   /** The agent bundle, installed in Storage with its provisioning file as `npm run flash` does. */
-  bundle: string;
+  bundle: AgentCode;
   /** The device's identity; default the board's "provision". */
   provision?: Provision;
   /** More Storage files at the factory, e.g. the user's application as `.bootcde`. */

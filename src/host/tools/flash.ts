@@ -19,9 +19,9 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { BoardConfig } from "../../core/board";
-import { AGENT_BOOT_FILE, PROVISION_FILE, type Provision } from "../../core/provision";
+import { PROVISION_FILE, type Provision } from "../../core/provision";
 import { BoardError, loadBoard, provisionProblem } from "../boards/load-board";
-import { agentStorageFiles, type StorageFile } from "../build/install";
+import { agentCodeFiles, agentStorageFiles, jobPathOf, readAgentCode, type AgentCode, type StorageFile } from "../build/install";
 import { bundleLimit, espruinoBoardJson, missingModules, parseEspruinoVersion, storageArea, STORAGE_RESERVE_BYTES } from "./espruino-board";
 import { replayUploadScript, UploadScriptError, type UploadReplay } from "./upload-script";
 
@@ -44,7 +44,7 @@ export interface FlashOptions {
   baud?: number;
   /** Write the upload script to this file instead of sending it. */
   dryRun?: string;
-  /** Upload this already built bundle instead of building one (e.g. dist/<board>.js). */
+  /** Upload this already built bundle instead of building one (e.g. dist/<board>.js; its job bundle dist/<board>.job.js beside it). */
   bundle?: string;
   /** The device's identity and secrets, written as PROVISION_FILE; absent: keep the board's (agent update only). */
   provision?: Provision;
@@ -144,12 +144,12 @@ function uploadFailure(lines: string[]): string | null {
   return null;
 }
 
-async function loadBundle(o: FlashOptions, board: BoardConfig): Promise<string> {
+async function loadBundle(o: FlashOptions, board: BoardConfig): Promise<AgentCode> {
   if (o.bundle) {
     try {
-      return readFileSync(o.bundle, "latin1");
+      return readAgentCode(o.bundle);
     } catch (e) {
-      throw new FlashError("usage", `cannot read --bundle ${o.bundle}: ${(e as Error).message}`);
+      throw new FlashError("usage", `cannot read --bundle ${o.bundle} and its job bundle ${jobPathOf(o.bundle)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
   // imported here: the build chain (Rollup, TypeScript, terser) is slow to load and only needed now
@@ -188,17 +188,18 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
     const bad = provisionProblem(o.provision, board);
     if (bad) throw new FlashError("usage", bad);
   }
-  const bundle = await loadBundle(o, board);
+  const code = await loadBundle(o, board);
+  const bundleBytes = code.boot.length + code.job.length;
   const limit = o.maxBytes ?? bundleLimit(board);
   const limitSource = o.maxBytes !== undefined ? "--max-bytes" : `${storageArea(board).source} less ${STORAGE_RESERVE_BYTES / 1024} KB kept free`;
-  if (bundle.length > limit) {
-    throw new FlashError("too-big", `the bundle is ${bundle.length} bytes, more than the ${limit} bytes allowed on ${board.name} (${limitSource})`);
+  if (bundleBytes > limit) {
+    throw new FlashError("too-big", `the agent is ${bundleBytes} bytes, more than the ${limit} bytes allowed on ${board.name} (${limitSource})`);
   }
-  const missing = missingModules(bundle);
+  const missing = missingModules(code.boot + "\n" + code.job);
   if (missing.length) throw new FlashError("modules", `the bundle requires ${missing.map((m) => `"${m}"`).join(", ")}, not built into Espruino's ESP32 firmware (the CLI would try to download it)`);
 
   // Without a provisioning object only the agent is replaced: the board keeps its ota.cfg.
-  const files = o.provision ? agentStorageFiles(bundle, o.provision) : [{ name: AGENT_BOOT_FILE, data: bundle }];
+  const files = o.provision ? agentStorageFiles(code, o.provision) : agentCodeFiles(code);
   const dir = mkdtempSync(join(tmpdir(), "ota-flash-"));
   try {
     writeFileSync(join(dir, "board.json"), JSON.stringify(espruinoBoardJson(board, o.espruinoVersion), null, 2));
@@ -214,7 +215,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
     if (!existsSync(join(dir, "upload.js"))) throw new FlashError("cli", `the espruino CLI wrote no upload script (exit ${made.code}):\n` + made.lines.join("\n"));
     const script = readFileSync(join(dir, "upload.js"), "latin1");
     const replay = verifyScript(script, files);
-    const result: FlashResult = { board, files: files.map((f) => f.name), bundleBytes: bundle.length, limit, limitSource, script, replay, sent: false };
+    const result: FlashResult = { board, files: files.map((f) => f.name), bundleBytes: bundleBytes, limit, limitSource, script, replay, sent: false };
     if (o.dryRun) {
       writeFileSync(o.dryRun, script, "latin1");
       return result;

@@ -1,0 +1,119 @@
+// The resident part of the agent: the MQTT session, the OTA topics and the running version.
+// Everything else (flash layout, journal, download, verify, switch, trial) is the job
+// (agent.ts), which lives in its own Storage file and is loaded only while it has work:
+// at boot to read the layout and the journal, when an update_firmware arrives, and for as
+// long as an update, a trial or an unacknowledged report keeps it busy. Then the session
+// drops it and Espruino's garbage collector returns its memory to the application.
+import type { BoardConfig } from "../board";
+import type { ClockPort, NetPort, Sha256Fn, SystemPort } from "../ports";
+import type { Provision } from "../provision";
+import { MqttClient } from "../mqtt/client";
+import { randomConnId, tencentCredentials, tencentExpiry } from "../mqtt/tencent-auth";
+import { reportVersion } from "../protocol/messages";
+
+/** What the session lends the job. */
+export interface Link {
+  ports: SessionPorts;
+  id: Provision;
+  /** Publishes on the report topic. */
+  publish(payload: string, qos: 0 | 1, onAck?: () => void): void;
+  /** The job calls this whenever it may have become quiet. */
+  check(): void;
+}
+
+/** The job as the session sees it (an Agent). */
+export interface Job {
+  start(): void;
+  onConnected(): void;
+  onMessage(payload: string): void;
+  /** True when nothing is in flight: no download, timer, trial or unacknowledged report. */
+  quiet(): boolean;
+  runningVersion(): string;
+}
+
+export interface SessionPorts {
+  net: NetPort;
+  clock: ClockPort;
+  system: SystemPort;
+  sha256: Sha256Fn | null;
+}
+
+/** The cloud's answer to report_version: only logged, so it never loads the job. */
+const VERSION_RSP = /^\s*\{\s*"type"\s*:\s*"report_version_rsp"/;
+
+export function startSession(m: BoardConfig["mqtt"], ports: SessionPorts, id: Provision, loadJob: (link: Link) => Job): void {
+  const log = ports.system.log;
+  const tail = id.productId + "/" + id.deviceName;
+  const update = "$ota/update/" + tail;
+  const report = "$ota/report/" + tail;
+  let job: Job | null = null;
+  let version = "unknown";
+  // While the session is calling into the job, a quiet job is not dropped under its feet.
+  let calling = false;
+
+  const link: Link = {
+    ports: ports,
+    id: id,
+    publish: (payload, qos, onAck) => mqtt.publish(report, payload, qos, onAck),
+    check: () => {
+      if (job && !calling && job.quiet()) {
+        version = job.runningVersion();
+        job = null;
+      }
+    },
+  };
+  /** Runs `fn` with the job, loading and starting it first if needed, then lets it go if quiet. */
+  const withJob = (fn?: (j: Job) => void): void => {
+    calling = true;
+    try {
+      if (!job) {
+        job = loadJob(link);
+        job.start();
+      }
+      if (fn) fn(job);
+    } finally {
+      calling = false;
+    }
+    link.check();
+  };
+
+  const mqtt = new MqttClient(
+    { net: ports.net, clock: ports.clock, random: ports.system.random, log: log },
+    {
+      host: m.host.replace("{productId}", id.productId),
+      port: m.port,
+      tls: m.tls,
+      clientId: id.productId + id.deviceName,
+      username: id.username,
+      password: id.password,
+      keepaliveSec: m.keepaliveSec,
+      credentials:
+        m.auth === "tencent"
+          ? () =>
+              tencentCredentials(
+                { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(ports.system.random), expiry: tencentExpiry(ports.system.unixTime(), 3600) },
+                ports.sha256,
+              )
+          : undefined,
+    },
+    {
+      // report_version at every connect: it is how the cloud learns to re-push a pending
+      // update, and its PUBACK is a trial image's proof of a working uplink (the job's).
+      onConnected: () => {
+        if (job) withJob((j) => j.onConnected());
+        else link.publish(reportVersion(version), 1);
+      },
+      onDisconnected: (reason: string) => log("ota: mqtt down: " + reason),
+      onMessage: (topic: string, payload: string) => {
+        if (topic !== update) log("ota: message on unexpected topic " + topic + " ignored");
+        else if (!job && VERSION_RSP.test(payload)) log("ota: report_version_rsp");
+        else withJob((j) => j.onMessage(payload));
+      },
+    },
+  );
+  mqtt.subscribe(update);
+  mqtt.start();
+  // The job reads the layout and the journal now (the connection is still being opened):
+  // the running version, and whether an interrupted update or a trial needs it to stay.
+  withJob();
+}

@@ -1,0 +1,56 @@
+// The resident agent's entry point, installed as Storage's AGENT_BOOT_FILE: it runs before
+// the user's application, keeps only the MQTT session (src/core/agent/session.ts) and loads
+// the job (job.ts, Storage's JOB_FILE) when there is work. Anything that goes wrong here
+// logs one line and leaves the application alone. The only module with top-level effects,
+// and the last one in the bundle (Espruino does not hoist).
+import { mqtt, sign } from "board-config";
+import { JOB_FILE, PROVISION_FILE, type Provision } from "../core/provision";
+import { startSession, type Job, type Link } from "../core/agent/session";
+import { espruinoClock, espruinoNet, espruinoSha256, espruinoSystem } from "./ports";
+
+/** The provisioning file, or null after one log line saying what is wrong (never its secrets). */
+function readProvision(): Provision | null {
+  let p: Provision | undefined;
+  try {
+    p = require("Storage").readJSON(PROVISION_FILE, true);
+  } catch (e) {
+    // readJSON(…, true) returns undefined for a missing or unparsable file; this is belt and braces
+  }
+  const text = (v: unknown) => typeof v === "string" && v.length > 0;
+  let bad = "";
+  if (!p || typeof p !== "object") bad = "missing or not JSON";
+  else if (!text(p.productId) || !text(p.deviceName)) bad = "productId and deviceName are required";
+  else if (mqtt.auth === "tencent" && !text(p.deviceSecret)) bad = "deviceSecret is required";
+  else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.password !== "string")) bad = "username and password are required";
+  if (bad) {
+    console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
+    return null;
+  }
+  return p as Provision;
+}
+
+/**
+ * Evaluates the job file. Its code stays in flash (Storage is memory-mapped on an ESP32);
+ * what it allocates is freed once the session lets go of the job.
+ */
+function loadJob(link: Link): Job {
+  return eval(require("Storage").read(JOB_FILE))(link);
+}
+
+function startAgent(id: Provision): void {
+  if (!sign.required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
+  startSession(mqtt, { net: espruinoNet(), clock: espruinoClock(), system: espruinoSystem(), sha256: espruinoSha256() }, id, loadJob);
+}
+
+function connectWifiThen(id: Provision, next: () => void): void {
+  const w = id.wifi;
+  if (!w) return next();
+  require("Wifi").connect(w.ssid, { password: w.password }, (err: unknown) => {
+    if (err) console.log("ota: wifi: " + err);
+    // The MQTT client reconnects by itself, so start either way.
+    next();
+  });
+}
+
+const provision = readProvision();
+if (provision) connectWifiThen(provision, () => startAgent(provision));
