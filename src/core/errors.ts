@@ -22,18 +22,12 @@ export type OtaErrorCode =
   | "IMG_TOO_BIG"
   | "IMG_CHECKSUM"
   | "IMG_SHA256"
-  | "IMG_READBACK"
   // flash
   | "FLASH_FORBIDDEN"
   | "FLASH_RANGE"
   // protocol / network
   | "MSG_INVALID"
-  | "HTTP_STATUS"
-  | "HTTP_RANGE"
   | "HTTP_PROTOCOL"
-  | "NET_CONNECT"
-  | "NET_TIMEOUT"
-  | "MD5_MISMATCH"
   | "MQTT_PROTOCOL"
   // crypto helpers
   | "ENCODING"

@@ -11,11 +11,6 @@ export function u32le(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
 }
 
-export function putU16le(b: Uint8Array, off: number, v: number): void {
-  b[off] = v & 255;
-  b[off + 1] = (v >>> 8) & 255;
-}
-
 export function putU32le(b: Uint8Array, off: number, v: number): void {
   b[off] = v & 255;
   b[off + 1] = (v >>> 8) & 255;

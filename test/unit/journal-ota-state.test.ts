@@ -7,7 +7,6 @@ import {
   sameUpdate,
   md5Refused,
   failuresOf,
-  hashedBytes,
   MAX_MD5_FAILURES,
 } from "../../src/core/journal/ota-state";
 import { PAYLOAD_MAX } from "../../src/core/journal/record";
@@ -54,7 +53,6 @@ function fullest(): OtaState {
     failedMd5Count: 65535,
     previousSlot: 0x190000,
     bootCount: 65535,
-    trialDeadline: 4294967295,
     taskId: "t".repeat(32),
     fwType: "f".repeat(16),
   };
@@ -89,10 +87,15 @@ test("the URL is not part of the stored state", () => {
   assert.equal("url" in back, false);
 });
 
-test("hashedBytes reads the ROM context's 64-bit bit counter", () => {
-  assert.equal(hashedBytes(midstate(0)), 0);
-  assert.equal(hashedBytes(midstate(1500000)), 1500000);
-  assert.equal(hashedBytes(midstate(600000000)), 600000000); // bit count above 2^32
+test("a downloading midstate must have hashed exactly `offset` bytes, by the ROM context's 64-bit bit counter", () => {
+  for (const offset of [0, 1500000]) {
+    const s = { ...downloading(offset), md5State: midstate(offset) };
+    assert.deepEqual(decodeOtaState(encodeOtaState(s)), s, "offset " + offset);
+  }
+  // Same low word of the bit count as 1500000 bytes, plus 2^32 bits (2^29 bytes) in the high word.
+  const high = midstate(1500000 + 536870912);
+  assert.deepEqual([...high.subarray(16, 20)], [...midstate(1500000).subarray(16, 20)]);
+  assert.throws(() => encodeOtaState({ ...downloading(1500000), md5State: high }), { code: "JOURNAL_STATE" });
 });
 
 test("encode refuses inconsistent states with JOURNAL_STATE", () => {
@@ -137,7 +140,8 @@ test("decode treats malformed or inconsistent payloads as no state", () => {
   assert.equal(decodeOtaState(mutate((b) => (b[2] &= ~2))), null, "task id bytes without flag");
   assert.equal(decodeOtaState(mutate((b) => new DataView(b.buffer).setUint32(16, 1500001, true))), null, "offset > size");
   assert.equal(decodeOtaState(mutate((b) => new DataView(b.buffer).setUint32(16, 4096, true))), null, "offset vs midstate");
-  assert.equal(decodeOtaState(mutate((b) => new DataView(b.buffer).setUint32(28, 5, true))), null, "deadline without flag");
+  assert.equal(decodeOtaState(mutate((b) => new DataView(b.buffer).setUint32(28, 5, true))), null, "reserved bytes (the old trial deadline) not zero");
+  assert.equal(decodeOtaState(mutate((b) => (b[2] |= 1))), null, "old trial-deadline flag");
   assert.equal(decodeOtaState(mutate((b) => (b[136] = 40))), null, "version length overruns");
   assert.equal(decodeOtaState(mutate((b) => (b[137] = 7))), null, "control char in version");
 });

@@ -56,8 +56,8 @@ function updates(suffix: string): Action[] {
   for (let off = 0; off < SIZE; off += 65536) a.push({ save: state("2.0.0" + suffix, "downloading", off, { taskId: "77" }) });
   a.push({ save: state("2.0.0" + suffix, "verified", SIZE) });
   a.push({ save: state("2.0.0" + suffix, "switching", SIZE) });
-  a.push({ save: state("2.0.0" + suffix, "trial", SIZE, { bootCount: 1, trialDeadline: 1767225600 }) });
-  a.push({ save: state("2.0.0" + suffix, "trial", SIZE, { bootCount: 2, trialDeadline: 1767225600 }) });
+  a.push({ save: state("2.0.0" + suffix, "trial", SIZE, { bootCount: 1 }) });
+  a.push({ save: state("2.0.0" + suffix, "trial", SIZE, { bootCount: 2 }) });
   a.push({ clear: true });
   for (let attempt = 1; attempt <= 2; attempt++) {
     for (let off = 0; off <= 327680; off += 65536) {

@@ -142,12 +142,12 @@ test("wear: a 1.5 MiB download saved every 64 KB plus phase changes stays under 
     saveOtaState(journal, { ...done, phase: "trial", bootCount: 2 });
     journal.clear();
     const mib = ((u + 1) * size) / (1024 * 1024);
-    assert.equal(journal.stats.erases, nor.stats.erases);
-    assert.ok(journal.stats.erases <= 4 * mib, journal.stats.erases + " erases for " + mib + " MiB");
-    if (u === 0) assert.ok(journal.stats.erases <= 6, "first 1.5 MiB update: " + journal.stats.erases + " erases");
+    // Every erase on this chip is the journal's (the guard sectors stay untouched, assertClean).
+    assert.ok(nor.stats.erases <= 4 * mib, nor.stats.erases + " erases for " + mib + " MiB");
+    if (u === 0) assert.ok(nor.stats.erases <= 6, "first 1.5 MiB update: " + nor.stats.erases + " erases");
   }
   // 30 appends per update (start + 24 progress + 4 phase changes + clear), 16 records per erase.
-  assert.equal(journal.stats.erases, Math.ceil((30 * updates) / 16));
+  assert.equal(nor.stats.erases, Math.ceil((30 * updates) / 16));
   assert.equal(loadOtaState(reboot()), null);
   assertClean(nor, region);
 });

@@ -18,29 +18,17 @@
 // handful of phase changes (downloading, verified, switching, trial boots, done: well under 32),
 // worth at most 2 more erases. For an update of M >= 1 MiB that is at most M + 3 <= 4 * M
 // erases, within the budget of 4 sector erases per MiB downloaded.
+//
+// Memory (Espruino): one constructor whose closure holds the few numbers the journal needs (no
+// fields, no stats) and two functions; clear() is append() without a payload.
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import {
-  RECORD_SIZE,
-  RECORD_FORMAT,
-  HEADER_SIZE,
-  BODY_SIZE,
-  COMMIT_OFFSET,
-  PAYLOAD_MAX,
-  KIND_STATE,
-  KIND_CLEAR,
-  DecodedRecord,
-  encodeRecordBody,
-  commitBytes,
-  candidateHeader,
-  decodeRecord,
-  isErased,
-} from "./record";
+import { u32le, putU32le } from "../le";
+import { Rec, encodeRecordBody, decodeRecord } from "./record";
 
 export const SECTOR_SIZE = 4096;
-export const SLOTS_PER_SECTOR = SECTOR_SIZE / RECORD_SIZE;
-const MAX_SEQ = 4294967295;
+export const SLOTS_PER_SECTOR = 16;
 
 export interface JournalRegion {
   /** Flash offset of the first sector (4096-aligned). */
@@ -49,116 +37,77 @@ export interface JournalRegion {
   size: number;
 }
 
-export interface JournalStats {
-  /** Sector erases issued (an interrupted erase counts: it wore the sector all the same). */
-  erases: number;
-  /** Flash write operations issued (two per record: body, then commit word). */
-  writes: number;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array, length: number): boolean {
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-export class Journal {
-  readonly stats: JournalStats;
-  private flash: FlashPort;
-  private base: number;
-  private slots: number;
-  private scanned: boolean;
-  /** Slot index (over the whole region) of the newest valid record, -1 if none. */
-  private head: number;
-  private headSeq: number;
-  private headKind: number;
-  private headFormat: number;
-
-  constructor(flash: FlashPort, region: JournalRegion) {
-    const o = region ? region.offset : NaN;
-    const n = region ? region.size : NaN;
-    if (!(o >= 0) || o % SECTOR_SIZE !== 0 || !(n >= 2 * SECTOR_SIZE) || n % SECTOR_SIZE !== 0) {
-      throw otaError("BOARD_INVALID", "journal region must be >= 2 whole 4096-byte sectors, got " + JSON.stringify(region));
-    }
-    this.flash = flash;
-    this.base = o;
-    this.slots = (n / SECTOR_SIZE) * SLOTS_PER_SECTOR;
-    this.stats = { erases: 0, writes: 0 };
-    this.scanned = false;
-    this.head = -1;
-    this.headSeq = -1;
-    this.headKind = 0;
-    this.headFormat = 0;
-  }
-
+export interface Journal {
   /**
    * Payload of the newest valid record, or null when the journal is empty, was cleared, or its
    * newest record is of a format this code cannot read (never an older record in that case:
    * after a downgrade a stale record must not come back).
    */
-  load(): Uint8Array | null {
-    const rec = this.scan();
-    if (!rec || rec.kind !== KIND_STATE || rec.format !== RECORD_FORMAT || rec.length > PAYLOAD_MAX) return null;
-    return rec.payload;
-  }
-
-  /** Durably stores `payload` (<= 236 bytes) as the new content. Throws JOURNAL_WRITE if the flash refuses it. */
-  append(payload: Uint8Array): void {
-    if (!payload || payload.length > PAYLOAD_MAX) {
-      throw otaError("JOURNAL_STATE", "payload must be at most " + PAYLOAD_MAX + " bytes");
-    }
-    this.put(KIND_STATE, payload);
-  }
-
+  load(): Uint8Array | null;
+  /**
+   * Durably stores `payload` (<= 236 bytes) as the new content. Throws JOURNAL_STATE for a longer
+   * payload (before touching flash), JOURNAL_WRITE if the flash refuses it. Without a payload it is
+   * clear().
+   */
+  append(payload?: Uint8Array): void;
   /**
    * Makes load() return null. It appends a "cleared" record instead of erasing: a cut before the
    * record commits leaves the old state, a cut after leaves null, and there is no erase order
    * that could expose an older state. Nothing is written when the journal already reads empty.
    */
-  clear(): void {
-    if (!this.scanned) this.scan();
-    if (this.head < 0 || (this.headKind === KIND_CLEAR && this.headFormat === RECORD_FORMAT)) return;
-    this.put(KIND_CLEAR, new Uint8Array(0));
-  }
+  clear(): void;
+}
 
-  private slotAddress(slot: number): number {
-    return this.base + slot * RECORD_SIZE;
+/** `new Journal(flash, region)`; throws BOARD_INVALID unless the region is >= 2 whole sectors. */
+export const Journal = function (flash: FlashPort, region: JournalRegion): Journal {
+  const base = region ? region.offset : NaN;
+  const size = region ? region.size : NaN;
+  if (!(base >= 0) || base % 4096 !== 0 || !(size >= 8192) || size % 4096 !== 0) {
+    throw otaError("BOARD_INVALID", "journal region must be >= 2 whole 4096-byte sectors, got " + JSON.stringify(region));
   }
+  const slots = size >> 8;
+  /** Slot index (over the whole region) of the newest valid record; -1 if none, -2 before the first scan. */
+  let head = -2;
+  /** Its sequence number (-1 if none). */
+  let seq = -1;
+  /** True when load() reads null because there is no record or the newest one is a clear record. */
+  let empty = true;
 
   /**
-   * Finds the newest valid record and remembers where it is. First pass: magic, commit word and
-   * sequence of every slot (two tiny reads each, no CRC); then the CRC is checked from the highest
-   * sequence down, so normally only one record pays for it (CRC in JS is slow on the device).
+   * Finds the newest valid record and remembers where it is. Each pass reads magic, commit word and
+   * sequence of every slot (two tiny reads each, no CRC) and picks the best candidate below the one
+   * that failed last (ordered by sequence, then slot), then checks its CRC: normally only one record
+   * pays for it (CRC in JS is slow on the device), and no per-slot table is kept in RAM.
    */
-  private scan(): DecodedRecord | null {
-    const count = this.slots;
-    const seqs = new Uint32Array(count);
-    const isCandidate = new Uint8Array(count);
-    for (let i = 0; i < count; i++) {
-      const addr = this.slotAddress(i);
-      const h = candidateHeader(this.flash.read(addr, HEADER_SIZE), this.flash.read(addr + COMMIT_OFFSET, 4));
-      if (h) {
-        seqs[i] = h.seq;
-        isCandidate[i] = 1;
-      }
-    }
-    this.scanned = true;
-    this.head = -1;
-    this.headSeq = -1;
+  function load(): Uint8Array | null {
+    let failedSeq = -1;
+    let failedSlot = -1;
     for (;;) {
       let best = -1;
-      for (let i = 0; i < count; i++) {
-        if (isCandidate[i] && (best < 0 || seqs[i] > seqs[best])) best = i;
+      let bestSeq = -1;
+      for (let i = 0; i < slots; i++) {
+        const addr = base + i * Rec.Size;
+        const h = flash.read(addr, Rec.Header);
+        if (u32le(h, 0) !== Rec.Magic || u32le(flash.read(addr + Rec.Commit, 4), 0) !== Rec.CommitWord) continue;
+        const q = u32le(h, 8);
+        if (failedSlot >= 0 && (q > failedSeq || (q === failedSeq && i <= failedSlot))) continue;
+        if (q > bestSeq) {
+          best = i;
+          bestSeq = q;
+        }
       }
+      head = best;
+      seq = bestSeq;
+      empty = true;
       if (best < 0) return null;
-      isCandidate[best] = 0;
-      const rec = decodeRecord(this.flash.read(this.slotAddress(best), RECORD_SIZE));
-      if (rec && rec.seq === seqs[best]) {
-        this.head = best;
-        this.headSeq = rec.seq;
-        this.headKind = rec.kind;
-        this.headFormat = rec.format;
-        return rec;
+      const rec = decodeRecord(flash.read(base + best * Rec.Size, Rec.Size));
+      if (rec && rec.seq === bestSeq) {
+        const ours = rec.format === Rec.Format;
+        empty = ours && rec.kind === Rec.Clear;
+        return ours && rec.kind === Rec.State && rec.length <= Rec.PayloadMax ? rec.payload : null;
       }
+      failedSeq = bestSeq;
+      failedSlot = best;
     }
   }
 
@@ -167,41 +116,57 @@ export class Journal {
    * sector (erasing it) at most once per call: with >= 2 sectors that can never be the head's own
    * sector, whatever the flash does.
    */
-  private put(kind: number, payload: Uint8Array): void {
-    if (!this.scanned) this.scan();
-    let slot = this.head;
+  function append(payload?: Uint8Array): void {
+    if (payload && payload.length > Rec.PayloadMax) {
+      throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
+    }
+    if (head < -1) load();
+    if (!payload && empty) return;
+    const kind = payload ? Rec.State : Rec.Clear;
+    const data = payload || new Uint8Array(0);
     // An empty (or junk-only) region starts as if the last slot were the head, so the first
     // record goes to a freshly erased sector 0 rather than into slots of unknown history.
-    if (slot < 0) slot = this.slots - 1;
-    let seq = this.headSeq;
+    let slot = head < 0 ? slots - 1 : head;
+    let next = seq;
     let moved = false;
-    const commit = commitBytes();
+    const commit = new Uint8Array(4);
+    putU32le(commit, 0, Rec.CommitWord);
     for (;;) {
-      slot = (slot + 1) % this.slots;
-      const addr = this.slotAddress(slot);
-      if (slot % SLOTS_PER_SECTOR === 0) {
+      slot = (slot + 1) % slots;
+      const addr = base + slot * Rec.Size;
+      if (slot % 16 === 0) {
+        // first slot of a sector (SLOTS_PER_SECTOR)
         if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
         moved = true;
-        this.stats.erases++;
-        this.flash.eraseSector(addr);
+        flash.eraseSector(addr);
       }
-      if (!isErased(this.flash.read(addr, RECORD_SIZE))) continue;
-      if (seq >= MAX_SEQ) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
+      const old = flash.read(addr, Rec.Size);
+      let i = 0;
+      while (i < Rec.Size && old[i] === 255) i++;
+      if (i < Rec.Size) continue; // not erased: never program over it
+      if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
       // A fresh sequence number per attempt: a slot that failed read-back might still hold a
       // valid record, and two valid records must never share a sequence number.
-      seq++;
-      const body = encodeRecordBody(seq, kind, payload);
-      this.stats.writes++;
-      this.flash.write(addr, body);
-      if (!sameBytes(this.flash.read(addr, BODY_SIZE), body, BODY_SIZE)) continue;
-      this.stats.writes++;
-      this.flash.write(addr + COMMIT_OFFSET, commit);
-      if (!sameBytes(this.flash.read(addr + COMMIT_OFFSET, 4), commit, 4)) continue;
-      this.head = slot;
-      this.headSeq = seq;
-      this.headKind = kind;
-      this.headFormat = RECORD_FORMAT;
+      next++;
+      // Body first, then the commit word, each read back before going on.
+      const body = encodeRecordBody(next, kind, data);
+      let step = 0;
+      for (; step < 2; step++) {
+        const bytes = step ? commit : body;
+        const at = step ? addr + Rec.Commit : addr;
+        flash.write(at, bytes);
+        const back = flash.read(at, bytes.length);
+        i = 0;
+        while (i < bytes.length && back[i] === bytes[i]) i++;
+        if (i < bytes.length) break;
+      }
+      if (step < 2) continue;
+      head = slot;
+      seq = next;
+      empty = kind === Rec.Clear;
       return;
     }
   }
-}
+
+  return { load: load, append: append, clear: append };
+} as unknown as { new (flash: FlashPort, region: JournalRegion): Journal };

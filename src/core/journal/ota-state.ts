@@ -7,19 +7,26 @@
 // URLs expire and can be long; after a reboot a fresh one is asked from the cloud.
 //
 // Payload layout (little-endian), at most 236 bytes = one journal record:
-//   0 u8 layout (STATE_LAYOUT)   1 u8 phase      2 u8 flags (FLAG_*)   3 u8 zero
+//   0 u8 layout (1)               1 u8 phase (index in PHASES)
+//   2 u8 flags (2: taskId present, 4: fwType present; 1 was a trial deadline, never set)
+//   3 u8 zero
 //   4 u16 attempts               6 u16 freshUrlRequests
 //   8 u16 failedMd5Count        10 u16 bootCount
-//  12 u32 size   16 u32 offset   20 u32 targetSlot   24 u32 previousSlot   28 u32 trialDeadline
+//  12 u32 size   16 u32 offset   20 u32 targetSlot   24 u32 previousSlot   28 u32 reserved, zero
 //  32 md5 (16 bytes)            48 md5State (88 bytes)
 // 136 version, taskId, fwType: each a u8 length then the bytes (length 0 when absent)
-// Anything inconsistent on decode (unknown layout, offset > size, offset < size once verified,
+// Anything inconsistent on load (unknown layout, offset > size, offset < size once verified,
 // midstate not covering exactly `offset` bytes while downloading, stray bytes...) means "no
-// usable state": decode returns null. encode refuses the same states, so a bug shows at once.
+// usable state": loadOtaState returns null. saveOtaState refuses the same states, so a bug shows at
+// once; loadOtaState checks a payload by saving what it decoded (without a journal) and comparing
+// the bytes, so the two can never disagree on what a valid payload is.
+//
+// Memory (Espruino): two functions do all of the coding; the constants are a const enum (inlined,
+// nothing in RAM) and the phase names one string literal inside the code.
 
 import { otaError } from "../errors";
-import { readU16, readU32, writeU16, writeU32 } from "./record";
-import { Journal } from "./journal";
+import { u16le, u32le, putU32le } from "../le";
+import { toHex } from "../crypto/hex";
 
 export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed" | "confirmed" | "rolledback";
 
@@ -46,7 +53,7 @@ export interface OtaState {
   offset: number;
   /** ROM-layout MD5 midstate (88 bytes) of exactly the first `offset` image bytes. */
   md5State: Uint8Array;
-  /** Download retries used for this update. */
+  /** Download retries used for this update. Stored, but nothing reads it (issue 13): the agent only increments it. */
   attempts: number;
   /** Times a fresh URL was asked from the cloud (403 / expiry). */
   freshUrlRequests: number;
@@ -56,174 +63,159 @@ export interface OtaState {
   previousSlot: number;
   /** Boots of the new image while in "trial". */
   bootCount: number;
-  /** Unix seconds after which an unconfirmed trial is rolled back (absent when the clock was unknown). */
-  trialDeadline?: number;
   /** Cloud task id, echoed in progress reports (printable ASCII, <= 32 bytes). */
   taskId?: string;
   /** Cloud firmware type, echoed in progress reports (printable ASCII, <= 16 bytes). */
   fwType?: string;
 }
 
-/** After this many verification failures of the same md5 the agent refuses that image. */
-export const MAX_MD5_FAILURES = 2;
-export const MD5_STATE_SIZE = 88;
-export const VERSION_MAX = 32;
-export const TASK_ID_MAX = 32;
-export const FW_TYPE_MAX = 16;
-/** Images larger than any ESP32 flash chip are nonsense. */
-export const SIZE_MAX = 16777216;
-
-const STATE_LAYOUT = 1;
-const FIXED_SIZE = 136;
-const FLAG_TRIAL_DEADLINE = 1;
-const FLAG_TASK_ID = 2;
-const FLAG_FW_TYPE = 4;
 // Append only: the index is what the journal stores.
-const PHASES: OtaPhase[] = ["downloading", "verified", "switching", "trial", "failed", "confirmed", "rolledback"];
-const HEX = "0123456789abcdef";
-
-function isUint(v: unknown, max: number): boolean {
-  return typeof v === "number" && v >= 0 && v <= max && v % 1 === 0;
+const enum Phase {
+  Names = "downloading verified switching trial failed confirmed rolledback",
 }
 
-function isSlot(v: unknown): boolean {
-  return isUint(v, 4294967295) && (v as number) % 4096 === 0;
+const enum S {
+  Layout = 1,
+  Fixed = 136,
+  MaxMd5Failures = 2,
 }
 
-function isPrintable(s: unknown, min: number, max: number): boolean {
-  if (typeof s !== "string" || s.length < min || s.length > max) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 32 || c > 126) return false;
+/** After this many verification failures of the same md5 the agent refuses that image. */
+export const MAX_MD5_FAILURES = S.MaxMd5Failures;
+
+/** Something with the journal's load(): a Journal, or a fixed payload (decodeOtaState). */
+interface PayloadSource {
+  load(): Uint8Array | null;
+}
+
+/** Something with the journal's append(): a Journal. */
+interface PayloadSink {
+  append(payload: Uint8Array): void;
+}
+
+/**
+ * Durably records `s` in the journal and returns its payload; with a null journal it only encodes.
+ * Throws JOURNAL_STATE when the state is inconsistent, before touching flash.
+ */
+export function saveOtaState(journal: PayloadSink | null, s: OtaState): Uint8Array {
+  let why = s ? "" : "missing";
+  const phase = s ? Phase.Names.split(" ").indexOf(s.phase) : -1;
+  // In payload order: three strings (1..32, 0..32, 0..16 printable ASCII bytes; the last two optional),
+  // four u16 counters, then size (1..16 MiB), offset (0..size), targetSlot, previousSlot (sector-aligned).
+  const text = s ? [s.version, s.taskId, s.fwType] : [];
+  const nums = s ? [s.attempts, s.freshUrlRequests, s.failedMd5Count, s.bootCount, s.size, s.offset, s.targetSlot, s.previousSlot] : [];
+  let length: number = S.Fixed + 3;
+  let i: number;
+  if (!why && phase < 0) why = "phase";
+  for (i = 0; i < 3 && !why; i++) {
+    const t = text[i];
+    if (t === undefined && i) continue;
+    let ok = typeof t === "string" && t.length >= (i ? 0 : 1) && t.length <= (i === 2 ? 16 : 32);
+    for (let k = 0; ok && k < (t as string).length; k++) {
+      const c = (t as string).charCodeAt(k);
+      ok = c >= 32 && c <= 126;
+    }
+    if (ok) length += (t as string).length;
+    else why = i === 0 ? "version" : i === 1 ? "taskId" : "fwType";
   }
-  return true;
-}
-
-function hexNibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-function isMd5Hex(s: unknown): boolean {
-  if (typeof s !== "string" || s.length !== 32) return false;
-  for (let i = 0; i < 32; i++) if (hexNibble(s.charCodeAt(i)) < 0) return false;
-  return true;
-}
-
-/** Number of bytes an ESP32 ROM MD5 context has consumed (bits[1]:bits[0] / 8). */
-export function hashedBytes(st: Uint8Array): number {
-  return readU32(st, 20) * 536870912 + readU32(st, 16) / 8;
-}
-
-/** Why `s` cannot be stored, or "" when it is consistent. Shared by encode and decode. */
-function problem(s: OtaState): string {
-  if (PHASES.indexOf(s.phase) < 0) return "phase";
-  if (!isPrintable(s.version, 1, VERSION_MAX)) return "version";
-  if (!isMd5Hex(s.md5)) return "md5";
-  if (!isUint(s.size, SIZE_MAX) || s.size < 1) return "size";
-  if (!isUint(s.offset, s.size)) return "offset";
-  // Past "downloading" the whole image is in the slot.
-  if (s.phase !== "downloading" && s.phase !== "failed" && s.offset !== s.size) return "offset";
-  if (!isSlot(s.targetSlot) || !isSlot(s.previousSlot) || s.targetSlot === s.previousSlot) return "slots";
-  if (!isUint(s.attempts, 65535) || !isUint(s.freshUrlRequests, 65535)) return "counters";
-  if (!isUint(s.failedMd5Count, 65535) || !isUint(s.bootCount, 65535)) return "counters";
-  if (!s.md5State || s.md5State.length !== MD5_STATE_SIZE) return "md5State size";
-  // Resume continues hashing at `offset`: a midstate of any other length would give a wrong MD5.
-  if (s.phase === "downloading" && hashedBytes(s.md5State) !== s.offset) return "md5State length";
-  if (s.trialDeadline !== undefined && !isUint(s.trialDeadline, 4294967295)) return "trialDeadline";
-  if (s.taskId !== undefined && !isPrintable(s.taskId, 0, TASK_ID_MAX)) return "taskId";
-  if (s.fwType !== undefined && !isPrintable(s.fwType, 0, FW_TYPE_MAX)) return "fwType";
-  return "";
-}
-
-function putString(b: Uint8Array, o: number, s: string | undefined): number {
-  const n = s === undefined ? 0 : s.length;
-  b[o] = n;
-  for (let i = 0; i < n; i++) b[o + 1 + i] = (s as string).charCodeAt(i);
-  return o + 1 + n;
-}
-
-function getString(b: Uint8Array, o: number, n: number): string {
-  let s = "";
-  for (let i = 0; i < n; i++) s += String.fromCharCode(b[o + i]);
-  return s;
-}
-
-/** Serialises a state into a journal payload. Throws JOURNAL_STATE when the state is inconsistent. */
-export function encodeOtaState(s: OtaState): Uint8Array {
-  const why = s ? problem(s) : "missing";
+  const md5 = new Uint8Array(16);
+  if (!why) {
+    // parseInt accepts junk ("0x", " 1", "1g"), so the digest must print back as the same hex.
+    for (i = 0; i < 16 && typeof s.md5 === "string"; i++) md5[i] = parseInt(s.md5.substr(2 * i, 2), 16);
+    if (typeof s.md5 !== "string" || s.md5.length !== 32 || toHex(md5) !== s.md5.toLowerCase()) why = "md5";
+  }
+  for (i = 0; i < 8 && !why; i++) {
+    const v = nums[i] as number;
+    const max = i < 4 ? 65535 : i === 4 ? 16777216 : i === 5 ? s.size : 4294967295;
+    if (!(typeof v === "number" && v % 1 === 0 && v >= (i === 4 ? 1 : 0) && v <= max && (i < 6 || v % 4096 === 0))) {
+      why = i < 4 ? "counters" : i === 4 ? "size" : i === 5 ? "offset" : "slots";
+    }
+  }
+  if (why) {
+    // reported as before: nothing more to check
+  } else if (s.phase !== "downloading" && s.phase !== "failed" && s.offset !== s.size) {
+    why = "offset"; // past "downloading" the whole image is in the slot
+  } else if (s.targetSlot === s.previousSlot) {
+    why = "slots";
+  } else if (!s.md5State || s.md5State.length !== 88) {
+    why = "md5State size";
+  } else if (s.phase === "downloading" && u32le(s.md5State, 20) * 536870912 + u32le(s.md5State, 16) / 8 !== s.offset) {
+    // Resume continues hashing at `offset`: a midstate of any other length would give a wrong MD5.
+    // (The ROM context counts bits in bits[1]:bits[0], little-endian words at 16 and 20.)
+    why = "md5State length";
+  }
   if (why) throw otaError("JOURNAL_STATE", "cannot store state: bad " + why);
-  const length = FIXED_SIZE + 3 + s.version.length + (s.taskId ? s.taskId.length : 0) + (s.fwType ? s.fwType.length : 0);
   const b = new Uint8Array(length);
-  b[0] = STATE_LAYOUT;
-  b[1] = PHASES.indexOf(s.phase);
-  b[2] =
-    (s.trialDeadline !== undefined ? FLAG_TRIAL_DEADLINE : 0) |
-    (s.taskId !== undefined ? FLAG_TASK_ID : 0) |
-    (s.fwType !== undefined ? FLAG_FW_TYPE : 0);
-  writeU16(b, 4, s.attempts);
-  writeU16(b, 6, s.freshUrlRequests);
-  writeU16(b, 8, s.failedMd5Count);
-  writeU16(b, 10, s.bootCount);
-  writeU32(b, 12, s.size);
-  writeU32(b, 16, s.offset);
-  writeU32(b, 20, s.targetSlot);
-  writeU32(b, 24, s.previousSlot);
-  writeU32(b, 28, s.trialDeadline !== undefined ? s.trialDeadline : 0);
-  for (let i = 0; i < 16; i++) {
-    b[32 + i] = (hexNibble(s.md5.charCodeAt(2 * i)) << 4) | hexNibble(s.md5.charCodeAt(2 * i + 1));
+  b[0] = S.Layout;
+  b[1] = phase;
+  b[2] = (s.taskId !== undefined ? 2 : 0) | (s.fwType !== undefined ? 4 : 0);
+  for (i = 0; i < 4; i++) {
+    b[4 + 2 * i] = nums[i] & 255;
+    b[5 + 2 * i] = (nums[i] as number) >> 8;
   }
+  for (i = 4; i < 8; i++) putU32le(b, 12 + 4 * (i - 4), nums[i] as number);
+  b.set(md5, 32);
   b.set(s.md5State, 48);
-  let o = putString(b, FIXED_SIZE, s.version);
-  o = putString(b, o, s.taskId);
-  putString(b, o, s.fwType);
+  let o: number = S.Fixed;
+  for (i = 0; i < 3; i++) {
+    const t = text[i] || "";
+    b[o++] = t.length;
+    for (let k = 0; k < t.length; k++) b[o++] = t.charCodeAt(k);
+  }
+  if (journal) journal.append(b);
   return b;
 }
 
-/** Parses a journal payload; null for anything that is not a consistent state. */
-export function decodeOtaState(b: Uint8Array | null): OtaState | null {
-  if (!b || b.length < FIXED_SIZE + 3 || b[0] !== STATE_LAYOUT || b[1] >= PHASES.length || b[3] !== 0) return null;
-  const flags = b[2];
-  if (flags & ~7) return null;
-  let md5 = "";
-  for (let i = 0; i < 16; i++) md5 += HEX.charAt(b[32 + i] >> 4) + HEX.charAt(b[32 + i] & 15);
+/** The journal's state, or null when it is empty, cleared or unreadable (anything inconsistent). */
+export function loadOtaState(journal: PayloadSource): OtaState | null {
+  const b = journal.load();
+  if (!b || b.length < S.Fixed + 3) return null;
   const s: OtaState = {
-    phase: PHASES[b[1]],
+    phase: Phase.Names.split(" ")[b[1]] as OtaPhase,
     version: "",
-    md5: md5,
-    size: readU32(b, 12),
-    targetSlot: readU32(b, 20),
-    offset: readU32(b, 16),
+    md5: toHex(b.subarray(32, 48)),
+    size: u32le(b, 12),
+    targetSlot: u32le(b, 20),
+    offset: u32le(b, 16),
     // a copy, and a typed one: on Espruino Uint8Array.slice returns a plain Array
     md5State: new Uint8Array(b.subarray(48, 136)),
-    attempts: readU16(b, 4),
-    freshUrlRequests: readU16(b, 6),
-    failedMd5Count: readU16(b, 8),
-    previousSlot: readU32(b, 24),
-    bootCount: readU16(b, 10),
+    attempts: u16le(b, 4),
+    freshUrlRequests: u16le(b, 6),
+    failedMd5Count: u16le(b, 8),
+    previousSlot: u32le(b, 24),
+    bootCount: u16le(b, 10),
   };
-  if (flags & FLAG_TRIAL_DEADLINE) s.trialDeadline = readU32(b, 28);
-  else if (readU32(b, 28) !== 0) return null;
-  // Three length-prefixed fields follow; an absent optional one must have length 0.
-  let o = FIXED_SIZE;
-  const lengths: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    if (o >= b.length) return null;
-    lengths.push(b[o]);
-    o += 1 + b[o];
+  // Three length-prefixed strings; taskId and fwType only when their flag is set.
+  let o: number = S.Fixed;
+  for (let k = 0; k < 3 && o < b.length; k++) {
+    const end = o + 1 + b[o];
+    let t = "";
+    while (++o < end && o < b.length) t += String.fromCharCode(b[o]);
+    if (k === 0) s.version = t;
+    else if (k === 1 && b[2] & 2) s.taskId = t;
+    else if (k === 2 && b[2] & 4) s.fwType = t;
   }
-  if (o !== b.length) return null;
-  o = FIXED_SIZE;
-  s.version = getString(b, o + 1, lengths[0]);
-  o += 1 + lengths[0];
-  if (flags & FLAG_TASK_ID) s.taskId = getString(b, o + 1, lengths[1]);
-  else if (lengths[1]) return null;
-  o += 1 + lengths[1];
-  if (flags & FLAG_FW_TYPE) s.fwType = getString(b, o + 1, lengths[2]);
-  else if (lengths[2]) return null;
-  return problem(s) ? null : s;
+  // Valid exactly when saving it gives back the same bytes: layout, flags, the reserved bytes,
+  // absent strings of length 0, no stray bytes, and every consistency rule of saveOtaState.
+  let again: Uint8Array;
+  try {
+    again = saveOtaState(null, s);
+  } catch (e) {
+    return null;
+  }
+  if (again.length !== b.length) return null;
+  for (o = 0; o < b.length; o++) if (again[o] !== b[o]) return null;
+  return s;
+}
+
+/** Serialises a state into a journal payload (tests and host tools; the agent calls saveOtaState). */
+export function encodeOtaState(s: OtaState): Uint8Array {
+  return saveOtaState(null, s);
+}
+
+/** Parses a journal payload; null for anything that is not a consistent state (tests and host tools). */
+export function decodeOtaState(b: Uint8Array | null): OtaState | null {
+  return loadOtaState({ load: () => b });
 }
 
 /**
@@ -241,15 +233,5 @@ export function failuresOf(s: OtaState | null, md5: string): number {
 
 /** True when an image with this md5 failed verification MAX_MD5_FAILURES times: do not download it again. */
 export function md5Refused(s: OtaState | null, md5: string): boolean {
-  return failuresOf(s, md5) >= MAX_MD5_FAILURES;
-}
-
-/** The journal's state, or null when it is empty, cleared or unreadable. */
-export function loadOtaState(journal: Journal): OtaState | null {
-  return decodeOtaState(journal.load());
-}
-
-/** Durably records `s` (throws JOURNAL_STATE if inconsistent, before touching flash). */
-export function saveOtaState(journal: Journal, s: OtaState): void {
-  journal.append(encodeOtaState(s));
+  return failuresOf(s, md5) >= S.MaxMd5Failures;
 }

@@ -14,38 +14,50 @@
 // when magic, CRC and commit word are all intact: a torn body fails the CRC, and a body
 // that landed whole but whose commit never did still reads 0xFF (or a prefix) there.
 // All integers are little-endian, written with byte math (no DataView alignment worries).
+//
+// Memory (Espruino): the layout is a const enum, so the numbers are inlined into the code and no
+// constant lives in RAM; the named exports below are for tests and host tools (the device bundle
+// does not reference them, so they are not in it).
 
 import { crc32Update } from "../esp32/crc32";
-import { u16le as readU16, u32le as readU32, putU16le as writeU16, putU32le as writeU32 } from "../le";
+import { u32le as readU32, putU32le as writeU32 } from "../le";
 
-export const RECORD_SIZE = 256;
-export const RECORD_MAGIC = 0x4a41544f; // "OTAJ" in flash byte order
-export const RECORD_FORMAT = 1;
-export const HEADER_SIZE = 12;
-export const CRC_OFFSET = 248;
-export const COMMIT_OFFSET = 252;
-export const BODY_SIZE = COMMIT_OFFSET;
-export const PAYLOAD_MAX = CRC_OFFSET - HEADER_SIZE; // 236
-// Mixed bits in every byte, so neither an erased (0xFF) nor a zeroed word passes.
-export const COMMIT_WORD = 0x5ac33ca5;
+export const enum Rec {
+  Size = 256,
+  Magic = 0x4a41544f, // "OTAJ" in flash byte order
+  Format = 1,
+  Header = 12,
+  Crc = 248,
+  Commit = 252,
+  PayloadMax = 236, // Crc - Header
+  // Mixed bits in every byte, so neither an erased (0xFF) nor a zeroed word passes.
+  CommitWord = 0x5ac33ca5,
+  /** The record holds a state payload. */
+  State = 1,
+  /** The journal was cleared: load() reports "no state". */
+  Clear = 2,
+}
 
-/** The record holds a state payload. */
-export const KIND_STATE = 1;
-/** The journal was cleared: load() reports "no state". */
-export const KIND_CLEAR = 2;
+export const RECORD_SIZE = Rec.Size;
+export const RECORD_MAGIC = Rec.Magic;
+export const RECORD_FORMAT = Rec.Format;
+export const HEADER_SIZE = Rec.Header;
+export const CRC_OFFSET = Rec.Crc;
+export const COMMIT_OFFSET = Rec.Commit;
+export const BODY_SIZE = Rec.Commit;
+export const PAYLOAD_MAX = Rec.PayloadMax;
+export const COMMIT_WORD = Rec.CommitWord;
+export const KIND_STATE = Rec.State;
+export const KIND_CLEAR = Rec.Clear;
 
-export { readU16, readU32, writeU16, writeU32 };
+export { readU32, writeU32 };
 
-/** What a valid slot says about itself (cheap part: read before paying for the CRC). */
-export interface RecordHeader {
+export interface DecodedRecord {
   /** Format version; a record of another format still counts for ordering but its payload is not readable. */
   format: number;
   kind: number;
   length: number;
   seq: number;
-}
-
-export interface DecodedRecord extends RecordHeader {
   payload: Uint8Array;
 }
 
@@ -54,53 +66,38 @@ export interface DecodedRecord extends RecordHeader {
  * The commit word is not part of it: the caller programs COMMIT_WORD at +252 afterwards.
  */
 export function encodeRecordBody(seq: number, kind: number, payload: Uint8Array): Uint8Array {
-  const body = new Uint8Array(BODY_SIZE);
-  writeU32(body, 0, RECORD_MAGIC);
-  body[4] = RECORD_FORMAT;
+  const body = new Uint8Array(Rec.Commit);
+  writeU32(body, 0, Rec.Magic);
+  body[4] = Rec.Format;
   body[5] = kind;
-  writeU16(body, 6, payload.length);
+  body[6] = payload.length & 255;
+  body[7] = payload.length >> 8;
   writeU32(body, 8, seq);
-  body.set(payload, HEADER_SIZE);
-  writeU32(body, CRC_OFFSET, crc32Update(0, body, 0, CRC_OFFSET));
+  body.set(payload, Rec.Header);
+  writeU32(body, Rec.Crc, crc32Update(0, body, 0, Rec.Crc));
   return body;
 }
 
-/** The commit word as the 4 bytes to program at +252. */
+/** The commit word as the 4 bytes to program at +252 (tests and host tools; the journal inlines it). */
 export function commitBytes(): Uint8Array {
   const b = new Uint8Array(4);
-  writeU32(b, 0, COMMIT_WORD);
+  writeU32(b, 0, Rec.CommitWord);
   return b;
-}
-
-/**
- * Header of a slot whose magic and commit word are intact, else null. `head` is at least the first
- * HEADER_SIZE bytes of the slot, `commit` the 4 bytes at +252. This does NOT check the CRC.
- */
-export function candidateHeader(head: Uint8Array, commit: Uint8Array): RecordHeader | null {
-  if (readU32(head, 0) !== RECORD_MAGIC || readU32(commit, 0) !== COMMIT_WORD) return null;
-  return { format: head[4], kind: head[5], length: readU16(head, 6), seq: readU32(head, 8) };
 }
 
 /** Decodes a whole 256-byte slot; null unless magic, commit word and CRC are all intact. */
 export function decodeRecord(slot: Uint8Array): DecodedRecord | null {
-  if (slot.length < RECORD_SIZE) return null;
-  const h = candidateHeader(slot, slot.subarray(COMMIT_OFFSET, RECORD_SIZE));
-  if (!h) return null;
-  if (crc32Update(0, slot, 0, CRC_OFFSET) >>> 0 !== readU32(slot, CRC_OFFSET)) return null;
+  if (slot.length < Rec.Size || readU32(slot, 0) !== Rec.Magic || readU32(slot, Rec.Commit) !== Rec.CommitWord) return null;
+  if (crc32Update(0, slot, 0, Rec.Crc) >>> 0 !== readU32(slot, Rec.Crc)) return null;
+  const length = slot[6] | (slot[7] << 8);
   // A CRC-valid record of an unknown format keeps its place in the order but yields no payload.
-  const readable = h.format === RECORD_FORMAT && h.length <= PAYLOAD_MAX;
+  const readable = slot[4] === Rec.Format && length <= Rec.PayloadMax;
   return {
-    format: h.format,
-    kind: h.kind,
-    length: h.length,
-    seq: h.seq,
+    format: slot[4],
+    kind: slot[5],
+    length: length,
+    seq: readU32(slot, 8),
     // a typed copy: on Espruino Uint8Array.slice returns a plain Array
-    payload: readable ? new Uint8Array(slot.subarray(HEADER_SIZE, HEADER_SIZE + h.length)) : new Uint8Array(0),
+    payload: readable ? new Uint8Array(slot.subarray(Rec.Header, Rec.Header + length)) : new Uint8Array(0),
   };
-}
-
-/** True when every byte is 0xFF, i.e. the range can be programmed. */
-export function isErased(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 255) return false;
-  return true;
 }
