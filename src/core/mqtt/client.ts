@@ -133,6 +133,8 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   const onConnected = events.onConnected;
   const onDisconnected = events.onDisconnected;
   const onMessage = events.onMessage;
+  // Everything needed is copied into locals above; the objects the caller built go.
+  ports = opts = events = null as never;
 
   let st: St = St.Stopped;
   /** Bumped whenever a connection ends; socket callbacks carrying an older value are stale. */
@@ -317,15 +319,17 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     buf = "";
     let user = username;
     let pass = password;
+    let tail = "";
     try {
       if (credentials) {
-        const c = credentials();
+        let c: MqttCredentials | null = credentials();
         user = c.username;
         pass = c.password;
+        c = null;
       }
       // CONNECT, protocol level 4, clean session; username/password only when given.
       let flags = 2;
-      let tail = mqttField(clientId);
+      tail = mqttField(clientId);
       if (user !== undefined) {
         flags |= 128;
         tail += mqttField(user);
@@ -340,6 +344,10 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       end("cannot build CONNECT: " + (e && (e as Error).message ? (e as Error).message : e));
       return;
     }
+    // The socket handlers made below keep this scope alive as long as the connection lasts:
+    // drop the credentials' strings from it.
+    user = pass = undefined;
+    tail = "";
     if (tls && !net.hasTls) {
       end("TLS is not available on this platform");
       return;
@@ -351,7 +359,10 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
         onConnect: function () {
           if (g !== gen) return;
           tcpUp = true;
-          if (sock) write(connectPacket);
+          if (sock) {
+            write(connectPacket);
+            connectPacket = ""; // sent once per connection: no need to hold it
+          }
         },
         onData: function (data: string) {
           if (g !== gen) return;
@@ -508,7 +519,10 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       return;
     }
     sock = s;
-    if (tcpUp) write(connectPacket);
+    if (tcpUp) {
+      write(connectPacket);
+      connectPacket = "";
+    }
   }
 
   // Built last: Espruino does not hoist, and it names the inner functions above.
