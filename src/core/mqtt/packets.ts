@@ -7,7 +7,7 @@
 
 import { otaError } from "../errors";
 
-/** Largest value the 4-byte remaining-length varint can carry. */
+/** Largest value the 4-byte remaining-length varint can carry (mqttFrame has it as a literal: no name on the device). */
 export const MAX_REMAINING_LENGTH = 268435455;
 
 /**
@@ -16,7 +16,7 @@ export const MAX_REMAINING_LENGTH = 268435455;
  */
 export function mqttFrame(header: number, body: string): string {
   let n = body.length;
-  if (n > MAX_REMAINING_LENGTH) throw otaError("MQTT_PROTOCOL", "remaining length " + n + " out of range");
+  if (n > 268435455) throw otaError("MQTT_PROTOCOL", "remaining length " + n + " out of range");
   let s = String.fromCharCode(header);
   do {
     let b = n % 128;

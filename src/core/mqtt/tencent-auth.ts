@@ -41,14 +41,15 @@ export const TENCENT_DEFAULT_SDK_APPID = "12010126";
  */
 export const TENCENT_NO_CLOCK_EXPIRY = 2147483647;
 
-/** Below this (2020-09-13) the device clock has evidently never been set. */
-const CLOCK_SET_AFTER = 1600000000;
-
-/** now + lifetime when the clock is set, else TENCENT_NO_CLOCK_EXPIRY; never beyond it. */
+/**
+ * now + lifetime when the clock is set, else TENCENT_NO_CLOCK_EXPIRY; never beyond it. A clock
+ * below 1600000000 (2020-09-13) has evidently never been set. The constants are literals here
+ * so that they take no name on the device.
+ */
 export function tencentExpiry(unixNowSec: number, lifetimeSec: number): number {
-  if (!(unixNowSec > CLOCK_SET_AFTER) || !(lifetimeSec > 0)) return TENCENT_NO_CLOCK_EXPIRY;
+  if (!(unixNowSec > 1600000000) || !(lifetimeSec > 0)) return 2147483647;
   const e = Math.floor(unixNowSec + lifetimeSec);
-  return e < TENCENT_NO_CLOCK_EXPIRY ? e : TENCENT_NO_CLOCK_EXPIRY;
+  return e < 2147483647 ? e : 2147483647;
 }
 
 /** The broker for region "china" (ap-guangzhou). */
@@ -78,7 +79,7 @@ export function randomConnId(random: () => number): string {
 export function tencentCredentials(opts: TencentAuthOptions, sha256: ((d: Uint8Array) => Uint8Array) | null): TencentCredentials {
   const pid = opts.productId;
   const dev = opts.deviceName;
-  const appId = opts.sdkAppId || TENCENT_DEFAULT_SDK_APPID;
+  const appId = opts.sdkAppId || "12010126"; // TENCENT_DEFAULT_SDK_APPID
   const cid = opts.connId;
   const exp = opts.expiry;
   const bad = "MQTT_CREDENTIALS";
