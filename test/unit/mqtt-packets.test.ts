@@ -1,38 +1,117 @@
+// The MQTT wire format as the device sends and parses it. The client frames packets with
+// mqttFrame/mqttField and parses the broker's inline, so these tests drive a real MqttClient
+// over a synchronous fake socket and a manual clock and look at the bytes on the line.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  connackReason,
-  decodePacket,
-  encodeConnect,
-  encodeIdPacket,
-  encodePublish,
-  encodeRemainingLength,
-  encodeSubscribe,
-  PacketReader,
-  utf8Decode,
-  utf8EncodeBinary,
-  PINGREQ_PACKET,
-  DISCONNECT_PACKET,
-  type RawPacket,
-} from "../../src/core/mqtt/packets";
+import { MqttClient, type MqttOptions } from "../../src/core/mqtt/client";
+import { mqttField, mqttFrame, utf8Decode, utf8EncodeBinary, MAX_REMAINING_LENGTH } from "../../src/core/mqtt/packets";
 import { isOtaError } from "../../src/core/errors";
+import type { SocketHandlers, TimerId } from "../../src/core/ports";
 
 const bin = (bytes: number[]) => String.fromCharCode(...bytes);
 const bytesOf = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 const str = (s: string) => bytesOf(s);
 
-function readAll(r: PacketReader): RawPacket[] {
-  const out: RawPacket[] = [];
-  for (let p = r.read(); p; p = r.read()) out.push(p);
-  return out;
-}
-
 function assertProtocolError(fn: () => unknown, pattern: RegExp) {
   assert.throws(fn, (e: unknown) => isOtaError(e) && e.code === "MQTT_PROTOCOL" && pattern.test(e.message));
 }
 
+/** The remaining-length bytes for `n` body bytes: mqttFrame reads only body.length before appending the body. */
+function lengthBytes(n: number): string {
+  return mqttFrame(0, { length: n } as string).slice(1, -"[object Object]".length);
+}
+
+const CONNACK_OK = bin([0x20, 2, 0, 0]);
+
+/** A client on a fake socket: `sent` is every write on the current connection, `feed` delivers broker bytes. */
+function line(opts: Partial<MqttOptions> = {}) {
+  let now = 0;
+  let nextTimer = 1;
+  const timers: { id: TimerId; at: number; fn: () => void }[] = [];
+  let handlers: SocketHandlers | null = null;
+  const rec = {
+    sent: [] as string[],
+    logs: [] as string[],
+    reasons: [] as string[],
+    messages: [] as { topic: string; payload: string }[],
+    connects: 0,
+    closes: 0,
+  };
+  const client = new MqttClient(
+    {
+      net: {
+        hasTls: false,
+        connect(_host, _port, _tls, h) {
+          handlers = h;
+          rec.sent = [];
+          let closed = false;
+          return {
+            write: (d: string) => {
+              if (!closed) rec.sent.push(d);
+            },
+            close: () => {
+              if (closed) return;
+              closed = true;
+              rec.closes++;
+              h.onClose();
+            },
+          };
+        },
+      },
+      clock: {
+        now: () => now,
+        after: (ms, fn) => {
+          timers.push({ id: nextTimer, at: now + ms, fn });
+          return nextTimer++;
+        },
+        cancel: (id) => {
+          const k = timers.findIndex((t) => t.id === id);
+          assert.ok(k >= 0, "cancel of a timer that fired or never existed");
+          timers.splice(k, 1);
+        },
+      },
+      random: () => 0,
+      log: (l) => rec.logs.push(l),
+    },
+    { host: "h", port: 1883, tls: false, clientId: "AB", username: "u", password: "pw", keepaliveSec: 240, ...opts },
+    {
+      onConnected: () => rec.connects++,
+      onDisconnected: (r) => rec.reasons.push(r),
+      onMessage: (topic, payload) => rec.messages.push({ topic, payload }),
+    }
+  );
+  return {
+    client,
+    rec,
+    /** TCP up: the client sends CONNECT. */
+    up: () => handlers!.onConnect(),
+    feed: (bytes: string) => handlers!.onData(bytes),
+    /** Start, TCP up, CONNACK accepted; `sent` then holds what followed CONNECT. */
+    connect() {
+      client.start();
+      handlers!.onConnect();
+      handlers!.onData(CONNACK_OK);
+      rec.sent.splice(0, 1);
+    },
+    advance(ms: number) {
+      const end = now + ms;
+      for (;;) {
+        timers.sort((a, b) => a.at - b.at);
+        const t = timers[0];
+        if (!t || t.at > end) break;
+        timers.shift();
+        now = t.at;
+        t.fn();
+      }
+      now = end;
+    },
+  };
+}
+
 test("CONNECT carries protocol level 4, clean session, credentials and keepalive (MQTT 3.1.1 §3.1)", () => {
-  const p = encodeConnect({ clientId: "AB", username: "u", password: "pw", keepaliveSec: 240 });
+  const a = line();
+  a.client.start();
+  a.up();
   // prettier-ignore
   const expected = [
     0x10, 21,
@@ -41,32 +120,60 @@ test("CONNECT carries protocol level 4, clean session, credentials and keepalive
     0, 1, ...str("u"),
     0, 2, ...str("pw"),
   ];
-  assert.deepEqual(bytesOf(p), expected);
-  const anon = encodeConnect({ clientId: "x", keepaliveSec: 0 });
-  assert.deepEqual(bytesOf(anon), [0x10, 13, 0, 4, ...str("MQTT"), 4, 0x02, 0, 0, 0, 1, ...str("x")]);
-  assertProtocolError(() => encodeConnect({ clientId: "x", keepaliveSec: 70000 }), /keepalive/);
+  assert.deepEqual(a.rec.sent.map(bytesOf), [expected]);
+  const anon = line({ clientId: "x", username: undefined, password: undefined, keepaliveSec: 0 });
+  anon.client.start();
+  anon.up();
+  assert.deepEqual(anon.rec.sent.map(bytesOf), [[0x10, 13, 0, 4, ...str("MQTT"), 4, 0x02, 0, 0, 0, 1, ...str("x")]]);
+  const bad = line({ keepaliveSec: 70000 });
+  bad.client.start();
+  assert.deepEqual(bad.rec.reasons, ["cannot build CONNECT: MQTT_PROTOCOL: keepalive 70000 out of range 0..65535"]);
 });
 
 test("SUBSCRIBE asks QoS 1 for each topic, with the reserved flags 0x82", () => {
-  const p = encodeSubscribe(0x1234, ["a/b", "c"]);
-  assert.deepEqual(bytesOf(p), [0x82, 12, 0x12, 0x34, 0, 3, ...str("a/b"), 1, 0, 1, ...str("c"), 1]);
-  assertProtocolError(() => encodeSubscribe(0, ["a"]), /packet id/);
+  const a = line();
+  a.client.subscribe("a/b");
+  a.client.subscribe("c");
+  a.connect();
+  assert.deepEqual(a.rec.sent.map(bytesOf), [[0x82, 12, 0, 1, 0, 3, ...str("a/b"), 1, 0, 1, ...str("c"), 1]]);
+  // While connected, a new topic goes out on its own with the next packet id.
+  a.client.subscribe("d");
+  assert.deepEqual(bytesOf(a.rec.sent[1]), [0x82, 6, 0, 2, 0, 1, ...str("d"), 1]);
 });
 
 test("PUBLISH encodes QoS, DUP and packet id; QoS 0 has no id", () => {
-  assert.deepEqual(bytesOf(encodePublish("t", "hi", 0, 99, false)), [0x30, 5, 0, 1, ...str("t"), ...str("hi")]);
-  assert.deepEqual(bytesOf(encodePublish("t", "hi", 1, 258, false)), [0x32, 7, 0, 1, ...str("t"), 1, 2, ...str("hi")]);
-  assert.deepEqual(bytesOf(encodePublish("t", "", 1, 7, true)), [0x3a, 5, 0, 1, ...str("t"), 0, 7]);
+  const a = line({ ackTimeoutMs: 1000 });
+  a.connect();
+  a.client.publish("t", "hi", 0);
+  a.client.publish("t", "hi", 1);
   // Binary payload bytes pass through untouched.
-  assert.deepEqual(bytesOf(encodePublish("t", bin([0, 255, 128]), 0, 0, false)).slice(-3), [0, 255, 128]);
-  assertProtocolError(() => encodePublish("t", "x", 2 as 1, 1, false), /QoS 2/);
-  assertProtocolError(() => encodePublish("t", "x", 1, 65536, false), /packet id/);
+  a.client.publish("t", bin([0, 255, 128]), 0);
+  assert.deepEqual(a.rec.sent.map(bytesOf), [
+    [0x30, 5, 0, 1, ...str("t"), ...str("hi")],
+    [0x32, 7, 0, 1, ...str("t"), 0, 1, ...str("hi")],
+    [0x30, 6, 0, 1, ...str("t"), 0, 255, 128],
+  ]);
+  // Unacknowledged for the ack timeout: the same packet again, with DUP.
+  a.advance(1000);
+  assert.deepEqual(bytesOf(a.rec.sent[3]), [0x3a, 7, 0, 1, ...str("t"), 0, 1, ...str("hi")]);
+  // Packet ids are 16 bits: id 258 is 1, 2 on the wire.
+  const b = line();
+  b.connect();
+  for (let i = 1; i <= 258; i++) {
+    b.client.publish("t", "", 1);
+    b.feed(bin([0x40, 2, i >> 8, i & 255]));
+  }
+  assert.deepEqual(bytesOf(b.rec.sent[257]), [0x32, 5, 0, 1, ...str("t"), 1, 2]);
+  assert.equal(b.client.outboxSize(), 0);
 });
 
 test("fixed packets: PUBACK, PINGREQ, DISCONNECT", () => {
-  assert.deepEqual(bytesOf(encodeIdPacket(4, 0xabcd)), [0x40, 2, 0xab, 0xcd]);
-  assert.deepEqual(bytesOf(PINGREQ_PACKET), [0xc0, 0]);
-  assert.deepEqual(bytesOf(DISCONNECT_PACKET), [0xe0, 0]);
+  const a = line({ keepaliveSec: 10 });
+  a.connect();
+  a.feed(bin([0x32, 5, 0, 1, ...str("t"), 0xab, 0xcd]));
+  a.advance(10000);
+  a.client.stop();
+  assert.deepEqual(a.rec.sent.map(bytesOf), [[0x40, 2, 0xab, 0xcd], [0xc0, 0], [0xe0, 0]]);
 });
 
 test("remaining length varint round-trips at every byte-count boundary", () => {
@@ -74,106 +181,156 @@ test("remaining length varint round-trips at every byte-count boundary", () => {
     [0, 1], [127, 1], [128, 2], [16383, 2], [16384, 3], [2097151, 3], [2097152, 4], [268435455, 4],
   ];
   for (const [n, size] of cases) {
-    const enc = encodeRemainingLength(n);
+    const enc = lengthBytes(n);
     assert.equal(enc.length, size, `length of ${n}`);
-    // The reader decodes the same number: with a limit one below it, it names it in the error.
-    const r = new PacketReader(n > 0 ? n - 1 : 0);
-    r.feed("\xd0" + enc);
-    if (n === 0) assert.deepEqual(r.read(), { header: 0xd0, body: "" });
-    else assertProtocolError(() => r.read(), new RegExp(`packet of ${n} bytes exceeds`));
+    if (n === 0) continue;
+    // The client decodes the same number: with a limit one below it, it names it in the error.
+    const a = line({ maxPacketBytes: n - 1 });
+    a.connect();
+    a.feed("\xd0" + enc);
+    assert.deepEqual(a.rec.reasons, [`protocol error: MQTT_PROTOCOL: packet of ${n} bytes exceeds limit ${n - 1}`]);
   }
-  assert.deepEqual(bytesOf(encodeRemainingLength(321)), [0xc1, 0x02]);
-  assertProtocolError(() => encodeRemainingLength(268435456), /out of range/);
+  assert.equal(mqttFrame(0xd0, ""), "\xd0\x00");
+  assert.deepEqual(bytesOf(lengthBytes(321)), [0xc1, 0x02]);
+  assert.equal(MAX_REMAINING_LENGTH, 268435455);
+  assertProtocolError(() => mqttFrame(0x30, { length: 268435456 } as string), /remaining length 268435456 out of range/);
+  assert.deepEqual(bytesOf(mqttField("ab")), [0, 2, ...str("ab")]);
+  assertProtocolError(() => mqttField("x".repeat(65536)), /string field longer than 65535 bytes/);
 });
 
-test("PacketReader reassembles a packet fed one byte at a time", () => {
+test("a packet fed one byte at a time is parsed once, when its last byte arrives", () => {
+  const a = line();
+  a.connect();
   const payload = "x".repeat(300); // 2-byte remaining length
-  const wire = encodePublish("dev/ota", payload, 1, 42, false);
-  const r = new PacketReader(8192);
-  const got: RawPacket[] = [];
+  const wire = mqttFrame(0x32, mqttField("dev/ota") + bin([0, 42]) + payload);
   for (let i = 0; i < wire.length; i++) {
-    r.feed(wire[i]);
-    got.push(...readAll(r));
-    if (i < wire.length - 1) assert.equal(got.length, 0, `complete too early at byte ${i}`);
+    a.feed(wire[i]);
+    if (i < wire.length - 1) assert.equal(a.rec.messages.length, 0, `complete too early at byte ${i}`);
   }
-  assert.equal(got.length, 1);
-  const p = decodePacket(got[0]);
-  assert.equal(p.type, 3);
-  if (p.type !== 3) return;
-  assert.equal(p.topic, "dev/ota");
-  assert.equal(p.packetId, 42);
-  assert.equal(p.payload, payload);
-  assert.equal(r.pending(), 0);
+  assert.deepEqual(a.rec.messages, [{ topic: "dev/ota", payload }]);
+  assert.deepEqual(a.rec.sent.map(bytesOf), [[0x40, 2, 0, 42]]);
+  assert.deepEqual(a.rec.reasons, []);
 });
 
-test("PacketReader splits several packets in one chunk and keeps the tail for later", () => {
-  const a = bin([0x20, 2, 0, 0]); // CONNACK accepted
-  const b = encodePublish("t", "one", 0, 0, false);
-  const c = bin([0x90, 3, 0, 5, 1]); // SUBACK
-  const d = bin([0xd0, 0]); // PINGRESP
-  const e = bin([0x40, 2, 0, 9]); // PUBACK
-  const wire = a + b + c + d + e;
-  const r = new PacketReader(8192);
-  r.feed(wire.slice(0, wire.length - 2));
-  const first = readAll(r).map(decodePacket);
-  assert.deepEqual(first.map((p) => p.type), [2, 3, 9, 13]);
-  assert.equal(r.pending(), 2);
-  r.feed(wire.slice(wire.length - 2));
-  assert.deepEqual(readAll(r).map(decodePacket), [{ type: 4, packetId: 9 }]);
+test("several packets in one chunk are all handled, and a partial tail waits for the rest", () => {
+  const a = line();
+  a.client.subscribe("s");
+  let acked = 0;
+  a.client.publish("q", "m", 1, () => acked++); // queued with id 1; the SUBSCRIBE on connecting gets id 2
+  a.client.start();
+  a.up();
+  const wire =
+    CONNACK_OK +
+    mqttFrame(0x30, mqttField("t") + "one") +
+    bin([0x90, 3, 0, 2, 0x80]) + // SUBACK: refused
+    bin([0xd0, 0]) + // PINGRESP
+    bin([0x40, 2, 0, 1]); // PUBACK
+  a.feed(wire.slice(0, wire.length - 2));
+  assert.equal(a.rec.connects, 1);
+  assert.deepEqual(a.rec.messages, [{ topic: "t", payload: "one" }]);
+  assert.equal(a.rec.logs.filter((l) => /refused subscription to s;/.test(l)).length, 1);
+  assert.equal(acked, 0);
+  assert.equal(a.client.outboxSize(), 1);
+  a.feed(wire.slice(wire.length - 2));
+  assert.equal(acked, 1);
+  assert.equal(a.client.outboxSize(), 0);
+  assert.deepEqual(a.rec.reasons, []);
 });
 
-test("PacketReader rejects a 5-byte remaining length and an oversize packet before buffering it", () => {
-  const r = new PacketReader(8192);
-  r.feed(bin([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
-  assertProtocolError(() => r.read(), /longer than 4 bytes/);
+test("a 5-byte remaining length and an oversize packet are refused before the packet is buffered", () => {
+  const a = line();
+  a.connect();
+  a.feed(bin([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
+  assert.deepEqual(a.rec.reasons, ["protocol error: MQTT_PROTOCOL: remaining length longer than 4 bytes"]);
 
-  const big = new PacketReader(8192);
-  big.feed(bin([0x30]) + encodeRemainingLength(8193)); // only the header has arrived
-  assertProtocolError(() => big.read(), /8193 bytes exceeds limit 8192/);
+  const big = line();
+  big.connect();
+  big.feed(bin([0x30]) + lengthBytes(8193)); // only the header has arrived
+  assert.deepEqual(big.rec.reasons, ["protocol error: MQTT_PROTOCOL: packet of 8193 bytes exceeds limit 8192"]);
 
-  const edge = new PacketReader(8192);
-  edge.feed(bin([0x30]) + encodeRemainingLength(8192) + "\x00\x01t" + "p".repeat(8189));
-  const p = decodePacket(edge.read()!);
-  assert.equal(p.type === 3 && p.payload.length, 8189);
+  const edge = line();
+  edge.connect();
+  edge.feed(bin([0x30]) + lengthBytes(8192) + "\x00\x01t" + "p".repeat(8189));
+  assert.equal(edge.rec.messages.length, 1);
+  assert.equal(edge.rec.messages[0].payload.length, 8189);
+  assert.deepEqual(edge.rec.reasons, []);
 });
 
-test("CONNACK decodes session flag and return code; reasons are readable", () => {
-  assert.deepEqual(decodePacket({ header: 0x20, body: bin([1, 0]) }), { type: 2, sessionPresent: true, returnCode: 0 });
-  assert.deepEqual(decodePacket({ header: 0x20, body: bin([0, 4]) }), { type: 2, sessionPresent: false, returnCode: 4 });
-  assert.equal(connackReason(4), "bad user name or password");
-  assert.equal(connackReason(5), "not authorized");
-  assert.equal(connackReason(0x87), "unknown return code 135");
-  assertProtocolError(() => decodePacket({ header: 0x20, body: bin([0]) }), /CONNACK of 1 bytes/);
+test("CONNACK: the session flag is ignored, refusals are readable, a malformed one is an error", () => {
+  const present = line();
+  present.client.start();
+  present.up();
+  present.feed(bin([0x20, 2, 1, 0]));
+  assert.equal(present.client.connected, true);
+  for (const [code, reason] of [
+    [4, "bad user name or password"],
+    [5, "not authorized"],
+    [0x87, "unknown return code 135"],
+  ] as const) {
+    const a = line();
+    a.client.start();
+    a.up();
+    a.feed(bin([0x20, 2, 0, code]));
+    assert.deepEqual(a.rec.reasons, ["connection refused: " + reason]);
+    assert.equal(a.client.connected, false);
+  }
+  const short = line();
+  short.client.start();
+  short.up();
+  short.feed(bin([0x20, 1, 0]));
+  assert.deepEqual(short.rec.reasons, ["protocol error: MQTT_PROTOCOL: CONNACK of 1 bytes"]);
 });
 
 test("SUBACK reports granted QoS and 0x80 failures per topic", () => {
-  assert.deepEqual(decodePacket({ header: 0x90, body: bin([0, 7, 1, 0x80, 0]) }), {
-    type: 9,
-    packetId: 7,
-    returnCodes: [1, 0x80, 0],
-  });
-  assertProtocolError(() => decodePacket({ header: 0x90, body: bin([0, 7]) }), /SUBACK too short/);
+  const a = line();
+  for (const t of ["a", "b", "c"]) a.client.subscribe(t);
+  a.connect();
+  a.feed(bin([0x90, 5, 0, 1, 1, 0x80, 0]));
+  assert.deepEqual(a.rec.logs.filter((l) => /refused/.test(l)), ["mqtt: broker refused subscription to b; retrying on next connect"]);
+  const short = line();
+  short.connect();
+  short.feed(bin([0x90, 2, 0, 7]));
+  assert.deepEqual(short.rec.reasons, ["protocol error: MQTT_PROTOCOL: SUBACK too short (2 bytes)"]);
 });
 
 test("PUBLISH from the broker: QoS 0, QoS 1 with DUP/retain, QoS 2 accepted, QoS 3 and truncation rejected", () => {
-  assert.deepEqual(decodePacket({ header: 0x30, body: bin([0, 1, ...str("t"), ...str("{}")]) }), {
-    type: 3, qos: 0, dup: false, retain: false, topic: "t", packetId: 0, payload: "{}",
-  });
-  assert.deepEqual(decodePacket({ header: 0x3b, body: bin([0, 1, ...str("t"), 0, 5]) }), {
-    type: 3, qos: 1, dup: true, retain: true, topic: "t", packetId: 5, payload: "",
-  });
-  const q2 = decodePacket({ header: 0x34, body: bin([0, 1, ...str("t"), 0, 6, 0x41]) });
-  assert.equal(q2.type === 3 && q2.qos, 2);
-  assertProtocolError(() => decodePacket({ header: 0x36, body: bin([0, 1, ...str("t"), 0, 6]) }), /QoS 3/);
-  assertProtocolError(() => decodePacket({ header: 0x32, body: bin([0, 9, ...str("t")]) }), /PUBLISH too short/);
-  assertProtocolError(() => decodePacket({ header: 0x32, body: bin([0, 1, ...str("t"), 0, 0]) }), /packet id 0/);
+  const a = line();
+  a.connect();
+  a.feed(bin([0x30, 5, 0, 1, ...str("t"), ...str("{}")]));
+  a.feed(bin([0x3b, 5, 0, 1, ...str("t"), 0, 5]));
+  a.feed(bin([0x34, 6, 0, 1, ...str("t"), 0, 6, 0x41]));
+  assert.deepEqual(a.rec.messages, [
+    { topic: "t", payload: "{}" },
+    { topic: "t", payload: "" },
+    { topic: "t", payload: "A" },
+  ]);
+  assert.deepEqual(a.rec.sent.map(bytesOf), [[0x40, 2, 0, 5], [0x50, 2, 0, 6]]);
+  for (const [packet, error] of [
+    [bin([0x36, 5, 0, 1, ...str("t"), 0, 6]), "PUBLISH with QoS 3"],
+    [bin([0x32, 3, 0, 9, ...str("t")]), "PUBLISH too short (3 bytes)"],
+    [bin([0x32, 1, 0]), "PUBLISH too short (1 bytes)"],
+    [bin([0x32, 5, 0, 1, ...str("t"), 0, 0]), "PUBLISH with packet id 0"],
+  ] as const) {
+    const b = line();
+    b.connect();
+    b.feed(packet);
+    assert.deepEqual(b.rec.reasons, ["protocol error: MQTT_PROTOCOL: " + error]);
+    assert.deepEqual(b.rec.messages, []);
+  }
 });
 
 test("packets a client never receives are protocol errors", () => {
-  assertProtocolError(() => decodePacket({ header: 0x10, body: "" }), /type 1/);
-  assertProtocolError(() => decodePacket({ header: 0x00, body: "" }), /type 0/);
-  assertProtocolError(() => decodePacket({ header: 0xd0, body: "x" }), /PINGRESP with a body/);
-  assertProtocolError(() => decodePacket({ header: 0x40, body: "x" }), /of 1 bytes/);
+  for (const [packet, error] of [
+    [bin([0x10, 0]), "unexpected packet type 1 from broker"],
+    [bin([0x00, 0]), "unexpected packet type 0 from broker"],
+    [bin([0xd0, 1]) + "x", "PINGRESP with a body"],
+    [bin([0x40, 1]) + "x", "packet type 4 of 1 bytes"],
+  ] as const) {
+    const a = line();
+    a.connect();
+    a.feed(packet);
+    assert.deepEqual(a.rec.reasons, ["protocol error: MQTT_PROTOCOL: " + error]);
+  }
 });
 
 test("utf8Decode matches Node's decoder for valid text and replaces invalid bytes", () => {

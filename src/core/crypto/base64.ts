@@ -5,16 +5,6 @@ import { otaError } from "../errors";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/** 6-bit value of a base64 character code, or -1. Range tests instead of a table: no RAM. */
-function sextet(c: number): number {
-  if (c >= 65 && c <= 90) return c - 65;
-  if (c >= 97 && c <= 122) return c - 71;
-  if (c >= 48 && c <= 57) return c + 4;
-  if (c === 43) return 62;
-  if (c === 47) return 63;
-  return -1;
-}
-
 export function base64Encode(data: Uint8Array): string {
   let s = "";
   const n = data.length;
@@ -41,7 +31,9 @@ export function base64Decode(s: string): Uint8Array {
   const out = new Uint8Array((len * 3) >> 2);
   let acc = 0, bits = 0, o = 0;
   for (let i = 0; i < len; i++) {
-    const v = sextet(s.charCodeAt(i));
+    // The 6-bit value; range tests instead of a table (no RAM), inline (no function).
+    const c = s.charCodeAt(i);
+    const v = c >= 65 && c <= 90 ? c - 65 : c >= 97 && c <= 122 ? c - 71 : c >= 48 && c <= 57 ? c + 4 : c === 43 ? 62 : c === 47 ? 63 : -1;
     if (v < 0) throw otaError("ENCODING", "bad base64 character at " + i);
     acc = (acc << 6 | v) & 0xffffff;
     bits += 6;

@@ -15,15 +15,8 @@ const K_HEX =
   "19a4c1161e376c082748774c34b0bcb5391c0cb34ed8aa4a5b9cca4f682e6ff3" +
   "748f82ee78a5636f84c878148cc7020890befffaa4506cebbef9a3f7c67178f2";
 
+/** The round constants as numbers, made by the first Sha256 (in its constructor: no extra function). */
 let roundConstants: Int32Array | null = null;
-
-function constants(): Int32Array {
-  if (!roundConstants) {
-    roundConstants = new Int32Array(64);
-    for (let i = 0; i < 64; i++) roundConstants[i] = parseInt(K_HEX.substr(i * 8, 8), 16) | 0;
-  }
-  return roundConstants;
-}
 
 /**
  * Compresses the 64-byte block u[j..j+64) into the state H (a..h), using w as the message
@@ -57,6 +50,10 @@ export class Sha256 {
   private done: boolean;
 
   constructor() {
+    if (!roundConstants) {
+      roundConstants = new Int32Array(64);
+      for (let i = 0; i < 64; i++) roundConstants[i] = parseInt(K_HEX.substr(i * 8, 8), 16) | 0;
+    }
     this.h = new Int32Array(8);
     this.w = new Int32Array(64);
     this.p = new Uint8Array(64);
@@ -70,7 +67,7 @@ export class Sha256 {
   update(data: Uint8Array, off: number, len: number): void {
     if (this.done) throw otaError("CRYPTO_USAGE", "SHA-256 updated after digest");
     if (!(off >= 0 && len >= 0 && off + len <= data.length)) throw otaError("CRYPTO_USAGE", "SHA-256 update range outside the data");
-    const k = constants(), p = this.p;
+    const k = roundConstants as Int32Array, p = this.p;
     let u = this.n % 64;
     this.n += len;
     if (u) {
@@ -94,7 +91,7 @@ export class Sha256 {
   digest(): Uint8Array {
     if (this.done) throw otaError("CRYPTO_USAGE", "SHA-256 digest taken twice");
     this.done = true;
-    const k = constants(), p = this.p, u = this.n % 64;
+    const k = roundConstants as Int32Array, p = this.p, u = this.n % 64;
     p[u] = 0x80;
     p.fill(0, u + 1);
     if (u >= 56) {

@@ -7,34 +7,22 @@
 //   after an ack timeout and on every reconnect;
 // - subscriptions are remembered and re-sent before anything else on every connection, so a
 //   publish made from onConnected is processed by the broker after the SUBSCRIBE;
-// - each connection attempt has a generation number; callbacks from an older socket or timer
-//   are ignored, and nothing is called back after stop().
+// - each connection attempt has a generation number; callbacks from an older socket are
+//   ignored, and nothing is called back after stop().
 // Clean session is always used (Tencent supports no persistent sessions worth relying on),
 // so replayed QoS 1 messages can arrive twice at the receiver: at-least-once, as MQTT says.
+//
+// Shape, for Espruino's memory (this client stays loaded all the time): one factory whose
+// closure holds the session in plain local variables, a handful of inner functions, and the
+// broker's packets parsed inline in the socket's data handler. One timer serves the state the
+// client is in: the connect timeout while connecting, keepalive and ack timeouts while
+// connected, the retry delay while backing off. Outbox entries are { i: packet id, p: encoded
+// PUBLISH (DUP set once it went out), t: time sent on this connection or -1, a: onAck }.
 
 import { backoffDelay } from "../backoff";
 import { otaError } from "../errors";
 import { ClockPort, NetPort, Socket, TimerId } from "../ports";
-import {
-  connackReason,
-  decodePacket,
-  encodeConnect,
-  encodeIdPacket,
-  encodePublish,
-  encodeSubscribe,
-  BrokerPacket,
-  PacketReader,
-  CONNACK,
-  DISCONNECT_PACKET,
-  PINGREQ_PACKET,
-  PUBACK,
-  PUBCOMP,
-  PUBLISH,
-  PUBREC,
-  PUBREL,
-  SUBACK,
-} from "./packets";
-import { unitRandom } from "./random";
+import { mqttField, mqttFrame } from "./packets";
 
 export interface MqttPorts {
   net: NetPort;
@@ -82,474 +70,509 @@ export interface MqttEvents {
   onMessage(topic: string, payload: string): void;
 }
 
-type State = "stopped" | "connecting" | "connected" | "backoff";
-
-interface OutboxEntry {
-  id: number;
-  topic: string;
-  /** Encoded PUBLISH without DUP. */
-  packet: string;
-  /** Time of the last transmission on the current connection, -1 if not sent on it. */
-  sentAt: number;
-  /** Whether it was ever transmitted, so later transmissions carry DUP. */
-  dup: boolean;
-  onAck?: () => void;
-}
-
-interface PendingSubscribe {
-  id: number;
-  topics: string[];
-}
-
-function errText(e: unknown): string {
-  return e && (e as Error).message ? (e as Error).message : String(e);
-}
-
-/** Remembered QoS 2 ids waiting for PUBREL; a misbehaving broker cannot grow this without bound. */
-const MAX_QOS2_IDS = 16;
-
-export class MqttClient {
+/** What `new MqttClient(ports, options, events)` gives. */
+export interface MqttClient {
   /** True between a successful CONNACK and the loss of that connection. */
-  connected = false;
-
-  private ports: MqttPorts;
-  private opts: MqttOptions;
-  private events: MqttEvents;
-  private keepaliveMs: number;
-  private connectTimeoutMs: number;
-  private ackTimeoutMs: number;
-  private backoffMinMs: number;
-  private backoffMaxMs: number;
-  private maxOutbox: number;
-  private maxPacketBytes: number;
-
-  private state: State = "stopped";
-  /** Bumped whenever a connection ends; callbacks carrying an older value are stale. */
-  private gen = 0;
-  private sock: Socket | null = null;
-  private tcpUp = false;
-  private connectPacket = "";
-  private reader: PacketReader | null = null;
-  private connectTimer: TimerId | null = null;
-  private backoffTimer: TimerId | null = null;
-  private serviceTimer: TimerId | null = null;
-  private serviceAt = 0;
-  private attempts = 0;
-  private lastSent = 0;
-  private lastRecv = 0;
-  /** When the outstanding PINGREQ went out, -1 if none. */
-  private pingAt = -1;
-  private nextId = 0;
-  private subs: string[] = [];
-  private pendingSubs: PendingSubscribe[] = [];
-  private outbox: OutboxEntry[] = [];
-  private qos2Ids: number[] = [];
-
-  constructor(ports: MqttPorts, opts: MqttOptions, events: MqttEvents) {
-    this.ports = ports;
-    this.opts = opts;
-    this.events = events;
-    this.keepaliveMs = opts.keepaliveSec * 1000;
-    this.connectTimeoutMs = opts.connectTimeoutMs || 20000;
-    this.ackTimeoutMs = opts.ackTimeoutMs || 10000;
-    this.backoffMinMs = opts.backoffMinMs || 1000;
-    this.backoffMaxMs = opts.backoffMaxMs || 60000;
-    if (this.backoffMaxMs < this.backoffMinMs) this.backoffMaxMs = this.backoffMinMs;
-    this.maxOutbox = opts.maxOutbox || 16;
-    this.maxPacketBytes = opts.maxPacketBytes || 8192;
-  }
-
+  connected: boolean;
   /** Starts connecting (immediately); does nothing if already started. */
-  start(): void {
-    if (this.state !== "stopped") return;
-    this.attempts = 0;
-    this.open();
-  }
-
+  start(): void;
   /** Disconnects and stays down until start(). Idempotent; no event fires afterwards. Keeps the outbox and subscriptions. */
-  stop(): void {
-    if (this.state === "stopped") return;
-    const s = this.connected ? this.sock : null;
-    this.state = "stopped";
-    if (s) {
-      try {
-        s.write(DISCONNECT_PACKET);
-      } catch (e) {}
-    }
-    this.teardown();
-    if (this.backoffTimer !== null) this.ports.clock.cancel(this.backoffTimer);
-    this.backoffTimer = null;
-  }
-
+  stop(): void;
   /** Subscribes at QoS 1 now (if connected) and again after every reconnect. */
-  subscribe(topic: string): void {
-    if (this.subs.indexOf(topic) >= 0) return;
-    this.subs.push(topic);
-    if (this.connected) this.sendSubscribe([topic]);
-  }
-
+  subscribe(topic: string): void;
   /**
    * Publishes a binary-string payload. QoS 0 is sent only while connected (false otherwise).
    * QoS 1 is queued until PUBACK, then `onAck` runs; false only if the message cannot be encoded.
    */
-  publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void): boolean {
-    if (qos !== 1) {
-      if (!this.connected) return false;
-      let p0: string;
-      try {
-        p0 = encodePublish(topic, payload, 0, 0, false);
-      } catch (e) {
-        this.ports.log("mqtt: cannot publish to " + topic + ": " + errText(e));
-        return false;
-      }
-      return this.write(p0);
-    }
-    const id = this.allocId();
-    let packet: string;
+  publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void): boolean;
+  /** QoS 1 messages not yet acknowledged. */
+  outboxSize(): number;
+}
+
+interface OutboxEntry {
+  i: number;
+  p: string;
+  t: number;
+  a?: () => void;
+}
+
+interface PendingSubscribe {
+  i: number;
+  s: string[];
+}
+
+/** States of the one client (a const enum: inlined as numbers, no object on the device). */
+const enum St {
+  Stopped,
+  Connecting,
+  Connected,
+  Backoff,
+}
+
+/** A factory called with `new` (agent.ts does): the object it returns is the client. */
+export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events: MqttEvents): MqttClient {
+  const net = ports.net;
+  const clock = ports.clock;
+  const random = ports.random;
+  const log = ports.log;
+  const host = opts.host;
+  const port = opts.port;
+  const tls = opts.tls;
+  const clientId = opts.clientId;
+  const username = opts.username;
+  const password = opts.password;
+  const credentials = opts.credentials;
+  const kaSec = opts.keepaliveSec;
+  const ka = kaSec * 1000;
+  const connectMs = opts.connectTimeoutMs || 20000;
+  const ackMs = opts.ackTimeoutMs || 10000;
+  const backoffMin = opts.backoffMinMs || 1000;
+  const backoffMax = opts.backoffMaxMs || 60000; // backoffDelay lifts a ceiling below the floor
+  const maxOutbox = opts.maxOutbox || 16;
+  const maxPacket = opts.maxPacketBytes || 8192;
+  const onConnected = events.onConnected;
+  const onDisconnected = events.onDisconnected;
+  const onMessage = events.onMessage;
+  // Everything needed is copied into locals above; the objects the caller built go.
+  ports = opts = events = null as never;
+
+  let st: St = St.Stopped;
+  /** Bumped whenever a connection ends; socket callbacks carrying an older value are stale. */
+  let gen = 0;
+  let sock: Socket | null = null;
+  let tcpUp = false;
+  let connectPacket = "";
+  /** Bytes received and not yet parsed into packets. */
+  let buf = "";
+  /** The one timer (see the top); null once fired or cancelled, since Espruino reuses ids. */
+  let timer: TimerId | null = null;
+  /** When `timer` fires while connected. */
+  let timerAt = 0;
+  let attempts = 0;
+  let lastSent = 0;
+  let lastRecv = 0;
+  /** When the outstanding PINGREQ went out, -1 if none. */
+  let pingAt = -1;
+  let nextId = 0;
+  const subs: string[] = [];
+  let pendingSubs: PendingSubscribe[] = [];
+  const outbox: OutboxEntry[] = [];
+  let qos2Ids: number[] = [];
+
+  /** Sends on the current socket; a throwing socket ends the connection (returns false). */
+  function write(data: string): boolean {
+    const s = sock;
+    if (!s) return false;
     try {
-      packet = encodePublish(topic, payload, 1, id, false);
+      s.write(data);
     } catch (e) {
-      this.ports.log("mqtt: cannot publish to " + topic + ": " + errText(e));
+      end("write failed: " + (e && (e as Error).message ? (e as Error).message : e));
       return false;
     }
-    const entry: OutboxEntry = { id: id, topic: topic, packet: packet, sentAt: -1, dup: false, onAck: onAck };
-    this.outbox.push(entry);
-    if (this.outbox.length > this.maxOutbox) {
-      const old = this.outbox.splice(0, 1)[0];
-      this.ports.log("mqtt: outbox full, dropped unacknowledged message to " + old.topic);
-    }
-    if (this.connected) this.transmit(entry);
+    lastSent = clock.now();
     return true;
   }
 
-  /** QoS 1 messages not yet acknowledged. */
-  outboxSize(): number {
-    return this.outbox.length;
-  }
-
-  private open(): void {
-    const gen = ++this.gen;
-    const o = this.opts;
-    this.state = "connecting";
-    this.tcpUp = false;
-    this.reader = new PacketReader(this.maxPacketBytes);
-    let user = o.username;
-    let pass = o.password;
-    try {
-      if (o.credentials) {
-        const c = o.credentials();
-        user = c.username;
-        pass = c.password;
-      }
-      this.connectPacket = encodeConnect({ clientId: o.clientId, username: user, password: pass, keepaliveSec: o.keepaliveSec });
-    } catch (e) {
-      this.lost("cannot build CONNECT: " + errText(e));
-      return;
-    }
-    if (o.tls && !this.ports.net.hasTls) {
-      this.lost("TLS is not available on this platform");
-      return;
-    }
-    this.connectTimer = this.ports.clock.after(this.connectTimeoutMs, () => {
-      if (gen !== this.gen) return;
-      this.connectTimer = null;
-      this.lost(this.tcpUp ? "no CONNACK within " + this.connectTimeoutMs + " ms" : "connect timed out after " + this.connectTimeoutMs + " ms");
-    });
-    let sock: Socket;
-    try {
-      sock = this.ports.net.connect(o.host, o.port, o.tls, {
-        onConnect: () => {
-          if (gen !== this.gen) return;
-          this.tcpUp = true;
-          if (this.sock) this.write(this.connectPacket);
-        },
-        onData: (d: string) => {
-          if (gen === this.gen) this.received(d);
-        },
-        onClose: () => {
-          if (gen !== this.gen) return;
-          this.lost(this.connected ? "connection lost" : this.tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + o.host + ":" + o.port);
-        },
-      });
-    } catch (e) {
-      // Espruino throws synchronously for an unknown host or a refused connection.
-      if (gen === this.gen) this.lost("cannot connect to " + o.host + ":" + o.port + ": " + errText(e));
-      return;
-    }
-    if (gen !== this.gen) {
-      // A handler already ended this attempt from inside connect().
-      try {
-        sock.close();
-      } catch (e) {}
-      return;
-    }
-    this.sock = sock;
-    if (this.tcpUp) this.write(this.connectPacket);
-  }
-
-  /** Ends the current connection without notifying anyone; later callbacks from it are ignored. */
-  private teardown(): void {
-    const clock = this.ports.clock;
-    this.gen++;
-    const s = this.sock;
-    this.sock = null;
-    this.connected = false;
-    this.tcpUp = false;
-    this.reader = null;
-    this.pingAt = -1;
-    if (this.connectTimer !== null) clock.cancel(this.connectTimer);
-    if (this.serviceTimer !== null) clock.cancel(this.serviceTimer);
-    this.connectTimer = null;
-    this.serviceTimer = null;
-    this.pendingSubs.splice(0);
-    this.qos2Ids.splice(0);
-    for (let i = 0; i < this.outbox.length; i++) this.outbox[i].sentAt = -1;
+  /**
+   * The one exit path of a connection or attempt: tear down without notifying anyone (later
+   * callbacks from the socket are ignored), then for a `reason` tell the app and retry later;
+   * "" is stop(), which stays down.
+   */
+  function end(reason: string): void {
+    if (st === St.Stopped) return;
+    gen++;
+    const s = sock;
+    sock = null;
+    client.connected = false;
+    tcpUp = false;
+    buf = "";
+    pingAt = -1;
+    if (timer !== null) clock.cancel(timer);
+    timer = null;
+    pendingSubs = [];
+    qos2Ids = [];
+    for (let i = 0; i < outbox.length; i++) outbox[i].t = -1;
     if (s) {
       try {
         s.close();
       } catch (e) {}
     }
-  }
-
-  /** The one exit path of a connection or attempt: tear down, tell the app, retry later. */
-  private lost(reason: string): void {
-    if (this.state === "stopped") return;
-    this.teardown();
-    this.state = "backoff";
-    this.ports.log("mqtt: " + reason);
-    try {
-      this.events.onDisconnected(reason);
-    } catch (e) {
-      this.ports.log("mqtt: onDisconnected threw: " + errText(e));
+    if (!reason) {
+      st = St.Stopped;
+      attempts = 0;
+      return;
     }
-    if (this.state !== "backoff" || this.backoffTimer !== null) return;
+    st = St.Backoff;
+    log("mqtt: " + reason);
+    try {
+      onDisconnected(reason);
+    } catch (e) {
+      log("mqtt: onDisconnected threw: " + (e && (e as Error).message ? (e as Error).message : e));
+    }
+    if (st !== St.Backoff || timer !== null) return;
     // attempts + 1: even the first retry is jittered ([min, 2*min]), so a fleet that lost
     // the broker at the same moment does not come back in lockstep.
-    const delay = backoffDelay(this.attempts + 1, this.backoffMinMs, this.backoffMaxMs, unitRandom(this.ports.random()));
-    this.attempts++;
-    this.backoffTimer = this.ports.clock.after(delay, () => {
-      this.backoffTimer = null;
-      if (this.state === "backoff") this.open();
-    });
+    const r = random();
+    const delay = backoffDelay(attempts + 1, backoffMin, backoffMax, r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296);
+    attempts++;
+    timer = clock.after(delay, tick);
   }
 
-  /** Sends on the current socket; a throwing socket ends the connection (returns false). */
-  private write(data: string): boolean {
-    const s = this.sock;
-    if (!s) return false;
-    try {
-      s.write(data);
-    } catch (e) {
-      this.lost("write failed: " + errText(e));
-      return false;
-    }
-    this.lastSent = this.ports.clock.now();
-    return true;
-  }
-
-  private received(data: string): void {
-    const gen = this.gen;
-    const reader = this.reader;
-    if (!reader) return;
-    this.lastRecv = this.ports.clock.now();
-    this.pingAt = -1;
-    reader.feed(data);
-    try {
-      while (gen === this.gen) {
-        const raw = reader.read();
-        if (!raw) break;
-        this.handle(decodePacket(raw));
-      }
-    } catch (e) {
-      if (gen === this.gen) this.lost("protocol error: " + errText(e));
-    }
-  }
-
-  private handle(p: BrokerPacket): void {
-    if (this.state === "connecting") {
-      if (p.type !== CONNACK) throw otaError("MQTT_PROTOCOL", "expected CONNACK, got packet type " + p.type);
-      if (p.returnCode !== 0) {
-        this.lost("connection refused: " + connackReason(p.returnCode));
-        return;
-      }
-      this.connectionReady();
+  /** The timer: connect timeout, end of a backoff, or keepalive / ack timeouts, by state. */
+  function tick(): void {
+    timer = null;
+    if (st === St.Backoff) {
+      st = St.Stopped;
+      open();
       return;
     }
-    if (p.type === PUBLISH) {
-      let fresh = true;
-      if (p.qos === 1) {
-        if (!this.write(encodeIdPacket(PUBACK, p.packetId))) return;
-      } else if (p.qos === 2) {
-        // Tencent never sends QoS 2; answering PUBREC/PUBCOMP keeps other brokers happy.
-        fresh = this.qos2Ids.indexOf(p.packetId) < 0;
-        if (fresh) {
-          this.qos2Ids.push(p.packetId);
-          if (this.qos2Ids.length > MAX_QOS2_IDS) this.qos2Ids.splice(0, 1);
+    if (st === St.Connecting) {
+      end(tcpUp ? "no CONNACK within " + connectMs + " ms" : "connect timed out after " + connectMs + " ms");
+      return;
+    }
+    if (st !== St.Connected) return;
+    const now = clock.now();
+    if (ka > 0) {
+      if (pingAt >= 0) {
+        if (now - pingAt >= ka / 2) {
+          end("broker silent for " + (now - lastRecv) + " ms (keepalive)");
+          return;
         }
-        if (!this.write(encodeIdPacket(PUBREC, p.packetId))) return;
+      } else if (now - lastSent >= ka || now - lastRecv >= ka) {
+        // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
+        // never notice a dead link.
+        if (!write("\xc0\x00")) return; // PINGREQ
+        pingAt = now;
       }
-      if (!fresh) return;
-      try {
-        this.events.onMessage(p.topic, p.payload);
-      } catch (e) {
-        this.ports.log("mqtt: onMessage threw: " + errText(e));
-      }
-      return;
     }
-    if (p.type === PUBACK) {
-      this.acknowledged(p.packetId);
-      return;
-    }
-    if (p.type === SUBACK) {
-      this.subscribed(p.packetId, p.returnCodes);
-      return;
-    }
-    if (p.type === PUBREL) {
-      const k = this.qos2Ids.indexOf(p.packetId);
-      if (k >= 0) this.qos2Ids.splice(k, 1);
-      this.write(encodeIdPacket(PUBCOMP, p.packetId));
-      return;
-    }
-    if (p.type === CONNACK) throw otaError("MQTT_PROTOCOL", "second CONNACK");
-    // PINGRESP needs nothing beyond the receive bookkeeping; PUBREC/PUBCOMP/UNSUBACK answer
-    // requests this client never makes, so they are ignored.
-  }
-
-  private connectionReady(): void {
-    const gen = this.gen;
-    if (this.connectTimer !== null) this.ports.clock.cancel(this.connectTimer);
-    this.connectTimer = null;
-    this.state = "connected";
-    this.connected = true;
-    this.attempts = 0;
-    this.ports.log("mqtt: connected to " + this.opts.host + ":" + this.opts.port);
-    if (this.subs.length) this.sendSubscribe(this.subs.slice());
-    for (let i = 0; i < this.outbox.length && gen === this.gen; i++) this.transmit(this.outbox[i]);
-    if (gen !== this.gen) return;
-    this.scheduleService();
-    try {
-      this.events.onConnected();
-    } catch (e) {
-      this.ports.log("mqtt: onConnected threw: " + errText(e));
-    }
-  }
-
-  private sendSubscribe(topics: string[]): void {
-    const id = this.allocId();
-    let packet: string;
-    try {
-      packet = encodeSubscribe(id, topics);
-    } catch (e) {
-      this.ports.log("mqtt: cannot subscribe to " + topics.join(",") + ": " + errText(e));
-      return;
-    }
-    this.pendingSubs.push({ id: id, topics: topics });
-    this.write(packet);
-  }
-
-  private subscribed(id: number, codes: number[]): void {
-    for (let i = 0; i < this.pendingSubs.length; i++) {
-      const s = this.pendingSubs[i];
-      if (s.id !== id) continue;
-      this.pendingSubs.splice(i, 1);
-      for (let k = 0; k < s.topics.length; k++) {
-        if (!(codes[k] <= 2)) this.ports.log("mqtt: broker refused subscription to " + s.topics[k] + "; retrying on next connect");
-      }
-      return;
-    }
-  }
-
-  private acknowledged(id: number): void {
-    for (let i = 0; i < this.outbox.length; i++) {
-      const e = this.outbox[i];
-      if (e.id !== id || e.sentAt < 0) continue;
-      this.outbox.splice(i, 1);
-      if (e.onAck) {
-        try {
-          e.onAck();
-        } catch (err) {
-          this.ports.log("mqtt: onAck threw: " + errText(err));
-        }
-      }
-      return;
-    }
-  }
-
-  private transmit(e: OutboxEntry): boolean {
-    const p = e.dup ? String.fromCharCode(e.packet.charCodeAt(0) | 8) + e.packet.substring(1) : e.packet;
-    if (!this.write(p)) return false;
-    e.dup = true;
-    e.sentAt = this.lastSent;
-    this.armService(e.sentAt + this.ackTimeoutMs);
-    return true;
-  }
-
-  /** Packet ids cycle through 1..65535, skipping ids still waiting for an answer. */
-  private allocId(): number {
-    for (;;) {
-      this.nextId = this.nextId >= 65535 ? 1 : this.nextId + 1;
-      const id = this.nextId;
-      let used = false;
-      for (let i = 0; i < this.outbox.length && !used; i++) used = this.outbox[i].id === id;
-      for (let i = 0; i < this.pendingSubs.length && !used; i++) used = this.pendingSubs[i].id === id;
-      if (!used) return id;
-    }
+    flush();
   }
 
   /**
-   * One timer per connection serves keepalive and ack timeouts: it fires at the earliest
-   * deadline, does what is due and re-arms. Writes do not touch it; a timer that fires early
-   * (because data went out meanwhile) just re-arms.
+   * While connected: sends every outbox entry not sent on this connection or unacknowledged
+   * for ackMs (again with DUP), then arms the timer for the earliest deadline. Writes do not
+   * touch the timer; one that fires early (because data went out meanwhile) just re-arms.
    */
-  private service(): void {
-    this.serviceTimer = null;
-    if (!this.connected) return;
-    const gen = this.gen;
-    const now = this.ports.clock.now();
-    const ka = this.keepaliveMs;
-    if (ka > 0) {
-      if (this.pingAt >= 0) {
-        if (now - this.pingAt >= ka / 2) {
-          this.lost("broker silent for " + (now - this.lastRecv) + " ms (keepalive)");
-          return;
-        }
-      } else if (now - this.lastSent >= ka || now - this.lastRecv >= ka) {
-        // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
-        // never notice a dead link.
-        if (!this.write(PINGREQ_PACKET)) return;
-        this.pingAt = now;
-      }
-    }
-    for (let i = 0; i < this.outbox.length && gen === this.gen; i++) {
-      const e = this.outbox[i];
-      if (e.sentAt >= 0 && now - e.sentAt >= this.ackTimeoutMs) this.transmit(e);
-    }
-    if (gen === this.gen) this.scheduleService();
-  }
-
-  private scheduleService(): void {
+  function flush(): void {
+    const g = gen;
     let next = -1;
-    const ka = this.keepaliveMs;
-    if (ka > 0) next = this.pingAt >= 0 ? this.pingAt + ka / 2 : (this.lastSent < this.lastRecv ? this.lastSent : this.lastRecv) + ka;
-    for (let i = 0; i < this.outbox.length; i++) {
-      const s = this.outbox[i].sentAt;
-      if (s >= 0 && (next < 0 || s + this.ackTimeoutMs < next)) next = s + this.ackTimeoutMs;
+    for (let i = 0; i < outbox.length; i++) {
+      const e = outbox[i];
+      if (e.t < 0 || clock.now() - e.t >= ackMs) {
+        if (!write(e.p) || g !== gen) return;
+        if (!(e.p.charCodeAt(0) & 8)) e.p = String.fromCharCode(e.p.charCodeAt(0) | 8) + e.p.substring(1);
+        e.t = lastSent;
+      }
+      if (next < 0 || e.t + ackMs < next) next = e.t + ackMs;
     }
-    if (next >= 0) this.armService(next);
+    if (ka > 0) {
+      const k = pingAt >= 0 ? pingAt + ka / 2 : (lastSent < lastRecv ? lastSent : lastRecv) + ka;
+      if (next < 0 || k < next) next = k;
+    }
+    if (next < 0) return;
+    if (timer !== null) {
+      if (timerAt <= next) return;
+      clock.cancel(timer);
+    }
+    let wait = next - clock.now();
+    if (wait < 1) wait = 1;
+    timerAt = next;
+    timer = clock.after(wait, tick);
   }
 
-  private armService(at: number): void {
-    const clock = this.ports.clock;
-    if (this.serviceTimer !== null) {
-      if (this.serviceAt <= at) return;
-      clock.cancel(this.serviceTimer);
+  /**
+   * The API's subscribe(topic), and with no topic the re-subscription to everything on a new
+   * connection: one SUBSCRIBE at QoS 1.
+   */
+  function subscribe(topic?: string): void {
+    let topics = subs.slice();
+    if (topic !== undefined) {
+      if (subs.indexOf(topic) >= 0) return;
+      subs.push(topic);
+      if (st !== St.Connected) return;
+      topics = [topic];
     }
-    const gen = this.gen;
-    let wait = at - clock.now();
-    if (wait < 1) wait = 1;
-    this.serviceAt = at;
-    this.serviceTimer = clock.after(wait, () => {
-      if (gen === this.gen) this.service();
-    });
+    let id = 0;
+    for (let used = true; used; ) {
+      id = nextId = nextId >= 65535 ? 1 : nextId + 1;
+      used = false;
+      for (let i = 0; i < outbox.length && !used; i++) used = outbox[i].i === id;
+      for (let i = 0; i < pendingSubs.length && !used; i++) used = pendingSubs[i].i === id;
+    }
+    let body = String.fromCharCode(id >> 8, id & 255);
+    try {
+      for (let i = 0; i < topics.length; i++) body += mqttField(topics[i]) + "\x01";
+    } catch (e) {
+      log("mqtt: cannot subscribe to " + topics.join(",") + ": " + (e && (e as Error).message ? (e as Error).message : e));
+      return;
+    }
+    pendingSubs.push({ i: id, s: topics });
+    write(mqttFrame(0x82, body));
   }
-}
+
+  /** The API's start(), and a new attempt when a backoff ends. */
+  function open(): void {
+    if (st !== St.Stopped) return;
+    const g = ++gen;
+    st = St.Connecting;
+    tcpUp = false;
+    buf = "";
+    let user = username;
+    let pass = password;
+    let tail = "";
+    try {
+      if (credentials) {
+        let c: MqttCredentials | null = credentials();
+        user = c.username;
+        pass = c.password;
+        c = null;
+      }
+      // CONNECT, protocol level 4, clean session; username/password only when given.
+      let flags = 2;
+      tail = mqttField(clientId);
+      if (user !== undefined) {
+        flags |= 128;
+        tail += mqttField(user);
+      }
+      if (pass !== undefined) {
+        flags |= 64;
+        tail += mqttField(pass);
+      }
+      if (!(kaSec >= 0 && kaSec <= 65535)) throw otaError("MQTT_PROTOCOL", "keepalive " + kaSec + " out of range 0..65535");
+      connectPacket = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
+    } catch (e) {
+      end("cannot build CONNECT: " + (e && (e as Error).message ? (e as Error).message : e));
+      return;
+    }
+    // The socket handlers made below keep this scope alive as long as the connection lasts:
+    // drop the credentials' strings from it.
+    user = pass = undefined;
+    tail = "";
+    if (tls && !net.hasTls) {
+      end("TLS is not available on this platform");
+      return;
+    }
+    timer = clock.after(connectMs, tick);
+    let s: Socket;
+    try {
+      s = net.connect(host, port, tls, {
+        onConnect: function () {
+          if (g !== gen) return;
+          tcpUp = true;
+          if (sock) {
+            write(connectPacket);
+            connectPacket = ""; // sent once per connection: no need to hold it
+          }
+        },
+        onData: function (data: string) {
+          if (g !== gen) return;
+          lastRecv = clock.now();
+          pingAt = -1;
+          buf = buf ? buf + data : data;
+          try {
+            while (g === gen) {
+              // Frame one packet; an oversize one is refused as soon as its header shows it,
+              // so it is never buffered.
+              const b = buf;
+              const n = b.length;
+              let len = 0;
+              let mul = 1;
+              let at = 1;
+              let c = 128;
+              while (c & 128) {
+                if (at > 4) throw otaError("MQTT_PROTOCOL", "remaining length longer than 4 bytes");
+                if (at >= n) return;
+                c = b.charCodeAt(at++);
+                len += (c & 127) * mul;
+                mul *= 128;
+              }
+              if (len > maxPacket) throw otaError("MQTT_PROTOCOL", "packet of " + len + " bytes exceeds limit " + maxPacket);
+              if (n < at + len) return;
+              buf = b.substring(at + len);
+              const header = b.charCodeAt(0);
+              const type = header >> 4;
+              const body = b.substring(at, at + len);
+              // The packet id of PUBACK..PUBCOMP and SUBACK; PUBLISH has its own below.
+              let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+              let qos = 0;
+              let topicLen = 0;
+              // Check the packet is well formed first, then that it is expected now.
+              if (type === 3) {
+                qos = (header >> 1) & 3;
+                if (qos === 3) throw otaError("MQTT_PROTOCOL", "PUBLISH with QoS 3");
+                topicLen = body.length < 2 ? 0 : id;
+                at = 2 + topicLen;
+                if (body.length < 2 || body.length < at + (qos ? 2 : 0)) throw otaError("MQTT_PROTOCOL", "PUBLISH too short (" + body.length + " bytes)");
+                id = 0;
+                if (qos) {
+                  id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
+                  at += 2;
+                  if (!id) throw otaError("MQTT_PROTOCOL", "PUBLISH with packet id 0");
+                }
+              } else if (type === 2 || (type >= 4 && type <= 7) || type === 11) {
+                // CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: exactly 2 bytes.
+                if (len !== 2) throw otaError("MQTT_PROTOCOL", (type === 2 ? "CONNACK" : "packet type " + type) + " of " + len + " bytes");
+              } else if (type === 9) {
+                if (len < 3) throw otaError("MQTT_PROTOCOL", "SUBACK too short (" + len + " bytes)");
+              } else if (type === 13) {
+                if (len) throw otaError("MQTT_PROTOCOL", "PINGRESP with a body");
+              } else throw otaError("MQTT_PROTOCOL", "unexpected packet type " + type + " from broker");
+
+              if (st === St.Connecting) {
+                if (type !== 2) throw otaError("MQTT_PROTOCOL", "expected CONNACK, got packet type " + type);
+                const rc = body.charCodeAt(1);
+                if (rc) {
+                  // Tencent answers 4 for a wrong or expired signature.
+                  end("connection refused: " + (rc < 6 ? ["accepted", "unacceptable protocol version", "client identifier rejected", "server unavailable", "bad user name or password", "not authorized"][rc] : "unknown return code " + rc));
+                  return;
+                }
+                if (timer !== null) clock.cancel(timer);
+                timer = null;
+                st = St.Connected;
+                client.connected = true;
+                attempts = 0;
+                log("mqtt: connected to " + host + ":" + port);
+                if (subs.length) subscribe();
+                if (g === gen) flush();
+                if (g !== gen) return;
+                try {
+                  onConnected();
+                } catch (e) {
+                  log("mqtt: onConnected threw: " + (e && (e as Error).message ? (e as Error).message : e));
+                }
+              } else if (type === 3) {
+                let fresh = true;
+                // The reply carries the id bytes as received.
+                const idBytes = body.substr(at - 2, 2);
+                if (qos === 1) {
+                  if (!write("\x40\x02" + idBytes)) return; // PUBACK
+                } else if (qos === 2) {
+                  // Tencent never sends QoS 2; answering PUBREC/PUBCOMP keeps other brokers happy.
+                  fresh = qos2Ids.indexOf(id) < 0;
+                  if (fresh) {
+                    qos2Ids.push(id);
+                    // At most 16 remembered ids: a misbehaving broker cannot grow the list without bound.
+                    if (qos2Ids.length > 16) qos2Ids.splice(0, 1);
+                  }
+                  if (!write("\x50\x02" + idBytes)) return; // PUBREC
+                }
+                if (fresh) {
+                  try {
+                    onMessage(body.substr(2, topicLen), body.substring(at));
+                  } catch (e) {
+                    log("mqtt: onMessage threw: " + (e && (e as Error).message ? (e as Error).message : e));
+                  }
+                }
+              } else if (type === 4) {
+                // PUBACK: only for a message sent on this connection.
+                for (let i = 0; i < outbox.length; i++) {
+                  const e = outbox[i];
+                  if (e.i !== id || e.t < 0) continue;
+                  outbox.splice(i, 1);
+                  if (e.a) {
+                    try {
+                      e.a();
+                    } catch (err) {
+                      log("mqtt: onAck threw: " + (err && (err as Error).message ? (err as Error).message : err));
+                    }
+                  }
+                  break;
+                }
+              } else if (type === 9) {
+                for (let i = 0; i < pendingSubs.length; i++) {
+                  const p = pendingSubs[i];
+                  if (p.i !== id) continue;
+                  pendingSubs.splice(i, 1);
+                  for (let k = 0; k < p.s.length; k++) {
+                    // Granted QoS 0..2, or 0x80 for failure.
+                    if (!(body.charCodeAt(2 + k) <= 2)) log("mqtt: broker refused subscription to " + p.s[k] + "; retrying on next connect");
+                  }
+                  break;
+                }
+              } else if (type === 6) {
+                // PUBREL
+                const k = qos2Ids.indexOf(id);
+                if (k >= 0) qos2Ids.splice(k, 1);
+                write("\x70\x02" + body); // PUBCOMP
+              } else if (type === 2) throw otaError("MQTT_PROTOCOL", "second CONNACK");
+              // PINGRESP needs nothing beyond the receive bookkeeping; PUBREC/PUBCOMP/UNSUBACK
+              // answer requests this client never makes, so they are ignored.
+            }
+          } catch (e) {
+            if (g === gen) end("protocol error: " + (e && (e as Error).message ? (e as Error).message : e));
+          }
+        },
+        onClose: function () {
+          if (g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
+        },
+      });
+    } catch (e) {
+      // Espruino throws synchronously for an unknown host or a refused connection.
+      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + (e && (e as Error).message ? (e as Error).message : e));
+      return;
+    }
+    if (g !== gen) {
+      // A handler already ended this attempt from inside connect().
+      try {
+        s.close();
+      } catch (e) {}
+      return;
+    }
+    sock = s;
+    if (tcpUp) {
+      write(connectPacket);
+      connectPacket = "";
+    }
+  }
+
+  // Built last: Espruino does not hoist, and it names the inner functions above.
+  const client: MqttClient = {
+    connected: false,
+    start: open,
+    stop: function () {
+      if (st === St.Connected && sock) {
+        try {
+          sock.write("\xe0\x00"); // DISCONNECT
+        } catch (e) {}
+      }
+      end("");
+    },
+    subscribe: subscribe,
+    publish: function (topic, payload, qos, onAck) {
+      let id = 0;
+      if (qos === 1) {
+        // Packet ids cycle through 1..65535, skipping ids still waiting for an answer.
+        for (let used = true; used; ) {
+          id = nextId = nextId >= 65535 ? 1 : nextId + 1;
+          used = false;
+          for (let i = 0; i < outbox.length && !used; i++) used = outbox[i].i === id;
+          for (let i = 0; i < pendingSubs.length && !used; i++) used = pendingSubs[i].i === id;
+        }
+      } else if (st !== St.Connected) return false;
+      let packet: string;
+      try {
+        packet = mqttFrame(id ? 0x32 : 0x30, mqttField(topic) + (id ? String.fromCharCode(id >> 8, id & 255) : "") + payload);
+      } catch (e) {
+        log("mqtt: cannot publish to " + topic + ": " + (e && (e as Error).message ? (e as Error).message : e));
+        return false;
+      }
+      if (!id) return write(packet);
+      const entry: OutboxEntry = { i: id, p: packet, t: -1 };
+      if (onAck) entry.a = onAck;
+      outbox.push(entry);
+      if (outbox.length > maxOutbox) {
+        // The topic is read back from the dropped PUBLISH: after the remaining length, 2 bytes of length.
+        const old = outbox.splice(0, 1)[0].p;
+        let k = 1;
+        while (old.charCodeAt(k++) & 128) {}
+        log("mqtt: outbox full, dropped unacknowledged message to " + old.substr(k + 2, (old.charCodeAt(k) << 8) | old.charCodeAt(k + 1)));
+      }
+      if (st === St.Connected) flush();
+      return true;
+    },
+    outboxSize: function () {
+      return outbox.length;
+    },
+  };
+  return client;
+} as unknown as new (ports: MqttPorts, opts: MqttOptions, events: MqttEvents) => MqttClient;

@@ -6,11 +6,9 @@
 // MqttClient `credentials` callback rather than once at boot.
 
 import { base64Decode } from "../crypto/base64";
-import { bytesFromString } from "../crypto/bytes";
 import { toHex } from "../crypto/hex";
 import { hmacSha256 } from "../crypto/hmac";
 import { otaError } from "../errors";
-import { unitRandom } from "./random";
 
 export interface TencentAuthOptions {
   productId: string;
@@ -43,14 +41,15 @@ export const TENCENT_DEFAULT_SDK_APPID = "12010126";
  */
 export const TENCENT_NO_CLOCK_EXPIRY = 2147483647;
 
-/** Below this (2020-09-13) the device clock has evidently never been set. */
-const CLOCK_SET_AFTER = 1600000000;
-
-/** now + lifetime when the clock is set, else TENCENT_NO_CLOCK_EXPIRY; never beyond it. */
+/**
+ * now + lifetime when the clock is set, else TENCENT_NO_CLOCK_EXPIRY; never beyond it. A clock
+ * below 1600000000 (2020-09-13) has evidently never been set. The constants are literals here
+ * so that they take no name on the device.
+ */
 export function tencentExpiry(unixNowSec: number, lifetimeSec: number): number {
-  if (!(unixNowSec > CLOCK_SET_AFTER) || !(lifetimeSec > 0)) return TENCENT_NO_CLOCK_EXPIRY;
+  if (!(unixNowSec > 1600000000) || !(lifetimeSec > 0)) return 2147483647;
   const e = Math.floor(unixNowSec + lifetimeSec);
-  return e < TENCENT_NO_CLOCK_EXPIRY ? e : TENCENT_NO_CLOCK_EXPIRY;
+  return e < 2147483647 ? e : 2147483647;
 }
 
 /** The broker for region "china" (ap-guangzhou). */
@@ -58,21 +57,17 @@ export function tencentHost(productId: string): string {
   return productId + ".iotcloud.tencentdevices.com";
 }
 
-const CONN_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-function isAlnum(c: string): boolean {
-  return c.length === 1 && CONN_ID_CHARS.indexOf(c) >= 0;
-}
-
-/** 5 random characters from [a-zA-Z0-9]; `random` yields a 32-bit integer or a number in [0, 1). */
+/**
+ * 5 random characters from [a-zA-Z0-9]; `random` yields a 32-bit integer or a number in [0, 1)
+ * (values already in [0, 1) pass through, anything else is read as a 32-bit integer).
+ */
 export function randomConnId(random: () => number): string {
   let s = "";
-  for (let i = 0; i < 5; i++) s += CONN_ID_CHARS.charAt(Math.floor(unitRandom(random()) * 62));
+  for (let i = 0; i < 5; i++) {
+    const r = random();
+    s += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".charAt(Math.floor((r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296) * 62));
+  }
   return s;
-}
-
-function bad(detail: string): Error {
-  return otaError("MQTT_CREDENTIALS", detail);
 }
 
 /**
@@ -84,23 +79,29 @@ function bad(detail: string): Error {
 export function tencentCredentials(opts: TencentAuthOptions, sha256: ((d: Uint8Array) => Uint8Array) | null): TencentCredentials {
   const pid = opts.productId;
   const dev = opts.deviceName;
-  const appId = opts.sdkAppId || TENCENT_DEFAULT_SDK_APPID;
-  if (!pid || !dev) throw bad("productId and deviceName are required");
-  if ((pid + dev + appId).indexOf(";") >= 0) throw bad("productId, deviceName and sdkAppId must not contain ';'");
+  const appId = opts.sdkAppId || "12010126"; // TENCENT_DEFAULT_SDK_APPID
   const cid = opts.connId;
-  if (typeof cid !== "string" || cid.length !== 5) throw bad("connId must be 5 characters");
-  for (let i = 0; i < 5; i++) if (!isAlnum(cid.charAt(i))) throw bad("connId must be [a-zA-Z0-9]");
   const exp = opts.expiry;
-  if (!(exp > 0) || exp !== Math.floor(exp)) throw bad("expiry must be a positive whole number of seconds");
+  const bad = "MQTT_CREDENTIALS";
+  if (!pid || !dev) throw otaError(bad, "productId and deviceName are required");
+  if ((pid + dev + appId).indexOf(";") >= 0) throw otaError(bad, "productId, deviceName and sdkAppId must not contain ';'");
+  if (typeof cid !== "string" || cid.length !== 5) throw otaError(bad, "connId must be 5 characters");
+  for (let i = 0; i < 5; i++) {
+    const c = cid.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) throw otaError(bad, "connId must be [a-zA-Z0-9]");
+  }
+  if (!(exp > 0) || exp !== Math.floor(exp)) throw otaError(bad, "expiry must be a positive whole number of seconds");
   let key: Uint8Array;
   try {
     key = base64Decode(opts.deviceSecretBase64 || "");
   } catch (e) {
-    throw bad("deviceSecret is not valid base64 (" + (e as Error).message + ")");
+    throw otaError(bad, "deviceSecret is not valid base64 (" + (e as Error).message + ")");
   }
-  if (!key.length) throw bad("deviceSecret is empty");
+  if (!key.length) throw otaError(bad, "deviceSecret is empty");
   const clientId = pid + dev;
   const username = clientId + ";" + appId + ";" + cid + ";" + exp;
-  const mac = hmacSha256(key, bytesFromString(username), sha256);
-  return { clientId: clientId, username: username, password: toHex(mac) + ";hmacsha256" };
+  // The username as bytes (binary string to Uint8Array; Tencent's fields are ASCII).
+  const msg = new Uint8Array(username.length);
+  for (let i = 0; i < msg.length; i++) msg[i] = username.charCodeAt(i);
+  return { clientId: clientId, username: username, password: toHex(hmacSha256(key, msg, sha256)) + ";hmacsha256" };
 }
