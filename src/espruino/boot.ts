@@ -21,6 +21,7 @@ function readProvision(): Provision | null {
   if (!p || typeof p !== "object") bad = "missing or not JSON";
   else if (!text(p.productId) || !text(p.deviceName)) bad = "productId and deviceName are required";
   else if (mqtt.auth === "tencent" && !text(p.deviceSecret)) bad = "deviceSecret is required";
+  else if (mqtt.auth === "tencent" && !espruinoSha256()) bad = "Tencent authentication needs crypto.SHA256, which this firmware lacks";
   else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.password !== "string")) bad = "username and password are required";
   if (bad) {
     console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);

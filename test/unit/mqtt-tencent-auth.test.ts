@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { sha256Bytes } from "../../src/core/crypto/sha256";
 import net from "node:net";
 import { once } from "node:events";
 import { createHash, createHmac, randomBytes } from "node:crypto";
@@ -33,7 +34,7 @@ function expectedPassword(secretB64: string, username: string): string {
 }
 
 test("username, client id and password follow Tencent's key-authentication format", () => {
-  const c = tencentCredentials(BASE, null);
+  const c = tencentCredentials(BASE, sha256Bytes);
   assert.equal(c.clientId, "E69UADXUYYdev_01");
   assert.equal(c.username, "E69UADXUYYdev_01;12010126;aZ09x;1700000600");
   assert.equal(c.password, expectedPassword(SECRET, c.username));
@@ -43,7 +44,7 @@ test("username, client id and password follow Tencent's key-authentication forma
 test("the native SHA-256 path and the JS fallback give the same password, also for the C SDK's app id", () => {
   for (let i = 0; i < 5; i++) {
     const opts = { ...BASE, deviceSecretBase64: randomBytes(16 + i * 7).toString("base64"), sdkAppId: "21010406", expiry: 2147483647 - i };
-    const js = tencentCredentials(opts, null);
+    const js = tencentCredentials(opts, sha256Bytes);
     const native = tencentCredentials(opts, nativeSha256);
     assert.equal(js.username, `E69UADXUYYdev_01;21010406;aZ09x;${2147483647 - i}`);
     assert.equal(js.password, expectedPassword(opts.deviceSecretBase64, js.username));
@@ -64,7 +65,7 @@ test("input the platform would refuse is a clear MQTT_CREDENTIALS error", () => 
   ];
   for (const [patch, pattern] of bad) {
     assert.throws(
-      () => tencentCredentials({ ...BASE, ...patch }, null),
+      () => tencentCredentials({ ...BASE, ...patch }, sha256Bytes),
       (e: unknown) => isOtaError(e) && e.code === "MQTT_CREDENTIALS" && pattern.test(e.message),
       JSON.stringify(patch)
     );

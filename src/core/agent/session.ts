@@ -35,6 +35,7 @@ export interface SessionPorts {
   net: NetPort;
   clock: ClockPort;
   system: SystemPort;
+  /** Native SHA-256 (Espruino's crypto.SHA256); needed only for Tencent authentication. */
   sha256: Sha256Fn | null;
 }
 
@@ -92,7 +93,7 @@ export function startSession(m: BoardConfig["mqtt"], ports: SessionPorts, id: Pr
           ? () =>
               tencentCredentials(
                 { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(ports.system.random), expiry: tencentExpiry(ports.system.unixTime(), 3600) },
-                ports.sha256,
+                ports.sha256!,
               )
           : undefined,
     },

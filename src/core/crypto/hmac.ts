@@ -1,16 +1,15 @@
 // HMAC-SHA256 (RFC 2104), used to sign the Tencent MQTT password.
 
 import type { Sha256Fn } from "../ports";
-import { sha256Bytes } from "./sha256";
 
 const BLOCK = 64;
 
 /**
- * HMAC-SHA256 of msg under key. Uses the platform's one-shot native SHA-256 when there is one
- * (Espruino's crypto.SHA256 is far faster than JS), else the JS implementation.
+ * HMAC-SHA256 of msg under key with `hash`: on a board the platform's one-shot native SHA-256
+ * (Espruino's crypto.SHA256, far faster than JS), elsewhere sha256Bytes. The caller picks, so
+ * code that has the native one never carries the JS one.
  */
-export function hmacSha256(key: Uint8Array, msg: Uint8Array, nativeSha256: Sha256Fn | null): Uint8Array {
-  const hash = nativeSha256 || sha256Bytes;
+export function hmacSha256(key: Uint8Array, msg: Uint8Array, hash: Sha256Fn): Uint8Array {
   if (key.length > BLOCK) key = hash(key);
   const inner = new Uint8Array(BLOCK + msg.length);
   const outer = new Uint8Array(BLOCK + 32);

@@ -9,6 +9,7 @@ import { base64Decode } from "../crypto/base64";
 import { toHex } from "../crypto/hex";
 import { hmacSha256 } from "../crypto/hmac";
 import { otaError } from "../errors";
+import type { Sha256Fn } from "../ports";
 
 export interface TencentAuthOptions {
   productId: string;
@@ -72,11 +73,11 @@ export function randomConnId(random: () => number): string {
 
 /**
  * Signs one connection. `sha256` is the platform's native one-shot SHA-256 (Espruino's
- * crypto.SHA256) or null for the JS fallback. Throws otaError("MQTT_CREDENTIALS") for input
+ * crypto.SHA256) or, off the board, sha256Bytes. Throws otaError("MQTT_CREDENTIALS") for input
  * the platform would reject anyway, so a typo shows up as a clear error instead of an
  * endless series of CONNACK 4 refusals.
  */
-export function tencentCredentials(opts: TencentAuthOptions, sha256: ((d: Uint8Array) => Uint8Array) | null): TencentCredentials {
+export function tencentCredentials(opts: TencentAuthOptions, sha256: Sha256Fn): TencentCredentials {
   const pid = opts.productId;
   const dev = opts.deviceName;
   const appId = opts.sdkAppId || "12010126"; // TENCENT_DEFAULT_SDK_APPID
