@@ -46,6 +46,8 @@ export class Download {
   ) {
     const self = this;
     this.url = url;
+    // the closures below keep this scope: don't let it hold on to a URL the agent replaced
+    url = "";
     this.active = false;
     /** Strong ETag / Last-Modified of the file, sent as If-Range so a changed file cannot be merged. */
     let validator: string | undefined;

@@ -16,7 +16,7 @@
 // substring of it; chunked framing is decoded in place, never byte by byte.
 import type { ClockPort, NetPort, Socket, TimerId } from "../ports";
 import { isOtaError, otaError } from "../errors";
-import { parseUrl } from "./url";
+import { parseUrl, ParsedUrl } from "./url";
 import { parseResponseHead } from "./response-head";
 
 export interface RangeRequest {
@@ -110,7 +110,7 @@ const enum Framing {
  * synchronously for a malformed URL or request; every other failure arrives as a RangeResult.
  */
 export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: RangeRequest, sink: RangeSink): RangeHandle {
-  const u = parseUrl(req.url);
+  let u: ParsedUrl | null = parseUrl(req.url);
   const start = req.start;
   const end = req.end;
   const size = req.totalSize;
@@ -446,6 +446,10 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
       }
     }
   }
+  // The closures keep this whole scope alive until the request is over: drop the parsed URL
+  // (a signed URL's path and query can be a few hundred bytes) and the caller's request record.
+  u = null;
+  req = null!;
   return {
     abort: function () {
       if (phase === Phase.Done) return;
