@@ -33,6 +33,26 @@ test("the head ends at a CRLF or bare-LF blank line, found across reads from an 
   assert.equal(parseResponseHead("HTTP/1.1 200 OK\r\n\r\nno: header\r\n\r\n", 0)?.end, 19);
 });
 
+test("a head that stops right after a header line is not complete, even with Espruino's indexOf", async () => {
+  // Espruino 2v29's String.indexOf also matches a needle that runs off the end of the string
+  // (measured: "ab\n".indexOf("\n\r\n", 1) === 2). Emulate it while parsing.
+  const indexOf = String.prototype.indexOf;
+  String.prototype.indexOf = function (this: string, needle: string, from?: number): number {
+    const r = indexOf.call(this, needle, from);
+    if (r >= 0) return r;
+    for (let i = Math.max(from ?? 0, 0); i < this.length; i++) if (needle.startsWith(this.substring(i))) return i;
+    return -1;
+  };
+  try {
+    assert.equal(parseResponseHead("HTTP/1.1 206 Partial Content\r\n", 0), null);
+    assert.equal(parseResponseHead("HTTP/1.1 206 Partial Content\r\nA: b\r", 0), null);
+    assert.equal(parseResponseHead("HTTP/1.1 206 Partial Content\n", 0), null);
+    assert.equal(parseResponseHead("HTTP/1.1 200 OK\r\nA: b\r\n\r\n", 0)?.end, 25);
+  } finally {
+    String.prototype.indexOf = indexOf;
+  }
+});
+
 test("a head over 8 KB is refused whether or not its end has arrived", () => {
   const big = "HTTP/1.1 200 OK\r\nX-Pad: " + "a".repeat(9000) + "\r\n";
   assert.throws(() => parseResponseHead(big, 0), protocolError);

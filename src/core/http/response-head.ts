@@ -50,9 +50,14 @@ export function parseDecimal(s: string): number {
  * over MAX_HEAD_BYTES.
  */
 export function parseResponseHead(buf: string, from: number): ResponseHead | null {
+  // Espruino 2v29's indexOf also reports a needle that runs off the end of the string ("a\n"
+  // has "\n\r\n" at 1: jswrap_string_indexOf compares with equalAtEndOfString), which would end
+  // the head early when a read stops right after a header line: only a match that fits counts.
   const a = buf.indexOf("\n\r\n", from);
   const b = buf.indexOf("\n\n", from);
-  const end = a >= 0 && (b < 0 || a < b) ? a + 3 : b >= 0 ? b + 2 : -1;
+  const endA = a >= 0 && a + 3 <= buf.length ? a + 3 : -1;
+  const endB = b >= 0 && b + 2 <= buf.length ? b + 2 : -1;
+  const end = endA >= 0 && (endB < 0 || endA < endB) ? endA : endB;
   if (end > MAX_HEAD_BYTES || (end < 0 && buf.length > MAX_HEAD_BYTES)) {
     throw otaError("HTTP_PROTOCOL", "response head over " + MAX_HEAD_BYTES + " bytes");
   }
