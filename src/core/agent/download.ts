@@ -2,6 +2,10 @@
 // position, each answered only by a 206 whose Content-Range matches (range-request.ts),
 // streamed through the SlotWriter (erase ahead, program, read back, hash). A request that
 // breaks keeps every byte it delivered; the next one continues at the exact byte.
+//
+// Memory (Espruino): the state lives in the constructor's closure (short local names after
+// minification) and the instance carries only what the agent reads: url, active and the two
+// methods. The fetch sink is made once, not per span.
 import type { BoardConfig } from "../board";
 import type { ClockPort, NetPort } from "../ports";
 import { fetchRange, RangeHandle, RangeResult } from "../http/range-request";
@@ -22,127 +26,147 @@ export type SpanOutcome =
   /** The image itself is unacceptable (preflight) or the response cannot be used at all. */
   | { kind: "rejected"; reason: string };
 
-export interface DownloadStats {
-  requests: number;
-  /** Body bytes the agent received (including bytes it had to discard). */
-  bytesReceived: number;
-}
-
 export class Download {
+  /** The firmware URL; the agent puts a freshly signed one here after a 403. */
   url: string;
-  readonly stats: DownloadStats = { requests: 0, bytesReceived: 0 };
-  /** Strong ETag / Last-Modified of the file, sent as If-Range so a changed file cannot be merged. */
-  private validator: string | undefined;
-  private handle: RangeHandle | null = null;
-  /** The server answers Range with the whole (same) file: read on from within that body. */
-  private wholeFile = false;
+  /** Whether a request is in flight. */
+  active: boolean;
+  /** Requests the next span from the writer's position; `done` is called once with how it ended. */
+  requestSpan: (done: (o: SpanOutcome) => void) => void;
+  /** Abandons the request in flight, if any (no callback follows). */
+  abort: () => void;
 
   constructor(
-    private ports: { net: NetPort; clock: ClockPort },
-    private board: BoardConfig,
-    private writer: SlotWriter,
-    private size: number,
+    ports: { net: NetPort; clock: ClockPort },
+    board: BoardConfig,
+    writer: SlotWriter,
+    size: number,
     url: string,
-    private onBytes: (position: number) => void,
+    onBytes: (position: number) => void,
   ) {
+    const self = this;
     this.url = url;
-  }
-
-  get active(): boolean {
-    return this.handle !== null;
-  }
-
-  /** Abandons the request in flight, if any (no callback follows). */
-  abort(): void {
-    if (this.handle) {
-      this.handle.abort();
-      this.handle = null;
-    }
-  }
-
-  requestSpan(done: (o: SpanOutcome) => void): void {
-    const start = this.writer.position;
-    if (start >= this.size) {
-      done({ kind: "complete" });
-      return;
-    }
-    const d = this.board.download;
-    // A server that ignores Range sends everything anyway: take it all in one response.
-    const end = this.wholeFile ? this.size - 1 : Math.min(start + d.spanBytes, this.size) - 1;
-    this.stats.requests++;
-    this.handle = fetchRange(
-      this.ports,
-      {
-        url: this.url,
-        start: start,
-        end: end,
-        totalSize: this.size,
-        stallTimeoutMs: d.stallTimeoutMs,
-        requestTimeoutMs: d.requestTimeoutMs,
-        ifRange: this.validator,
-        // Without a validator a 200 to a resume may be the same file: skip what we have.
-        // With one, a 200 means If-Range failed: the file changed, so start over.
-        skipToStartOn200: !this.validator || this.wholeFile,
+    // the closures below keep this scope: don't let it hold on to a URL the agent replaced
+    url = "";
+    this.active = false;
+    /** Strong ETag / Last-Modified of the file, sent as If-Range so a changed file cannot be merged. */
+    let validator: string | undefined;
+    let handle: RangeHandle | null = null;
+    /** The server answers Range with the whole (same) file: read on from within that body. */
+    let wholeFile = false;
+    /** The span in flight: where it started and whom to tell. */
+    let start = 0;
+    let done: ((o: SpanOutcome) => void) | null = null;
+    const d = board.download;
+    const sink = {
+      onData: function (chunk: string): void {
+        if (!writer.append(chunk)) throw new Error("server sent bytes past the end of the image");
+        onBytes(writer.position);
       },
-      {
-        onData: (chunk: string) => {
-          this.stats.bytesReceived += chunk.length;
-          if (!this.writer.append(chunk)) throw new Error("server sent bytes past the end of the image");
-          this.onBytes(this.writer.position);
-        },
-        onDone: (r: RangeResult) => {
-          this.handle = null;
-          done(this.judge(r, start));
-        },
-      },
-    );
-  }
-
-  private judge(r: RangeResult, start: number): SpanOutcome {
-    if (r.validator) {
-      if (this.validator && this.validator !== r.validator) return this.restart("the file changed on the server (validator " + this.validator + " -> " + r.validator + ")");
-      this.validator = r.validator;
-    }
-    const progressed = this.writer.position > start;
-    switch (r.kind) {
-      case "ok":
-        return this.writer.position >= this.size ? { kind: "complete" } : { kind: "progress" };
-      case "complete":
-        return this.writer.position >= this.size ? { kind: "complete" } : this.restart("416 before the image was complete");
-      case "short":
-        return { kind: "retry", reason: "connection closed after " + r.received + " bytes", progressed: progressed };
-      case "timeout":
-        return { kind: "retry", reason: r.stalled ? "no data for " + this.board.download.stallTimeoutMs + " ms" : "request took longer than " + this.board.download.requestTimeoutMs + " ms", progressed: progressed };
-      case "connect-failed":
-        return { kind: "retry", reason: "connect failed: " + r.message, progressed: false };
-      case "server-error":
-        return { kind: "retry", reason: "HTTP " + r.status, progressed: progressed, retryAfterMs: r.retryAfterMs };
-      case "bad-status":
-        return { kind: "retry", reason: "unexpected HTTP " + r.status, progressed: progressed };
-      case "bad-range":
-      case "protocol":
-        return { kind: "retry", reason: r.message, progressed: progressed };
-      case "range-ignored":
-        if (r.validator && r.validator === this.validator) {
-          // Same strong validator: the same file, served whole. Skip what we have.
-          this.wholeFile = true;
-          return { kind: "retry", reason: "the server ignores Range; reading on from " + start + " in the whole file", progressed: false };
+      onDone: function (r: RangeResult): void {
+        handle = null;
+        self.active = false;
+        let o: SpanOutcome | null = null;
+        let restart = "";
+        const progressed = writer.position > start;
+        if (r.validator) {
+          if (validator && validator !== r.validator) restart = "the file changed on the server (validator " + validator + " -> " + r.validator + ")";
+          else validator = r.validator;
         }
-        return this.restart("the server answered a resume at " + start + " with the whole file");
-      case "size-mismatch":
-        return this.restart("the server's file has " + r.total + " bytes, the update announced " + this.size);
-      case "forbidden":
-        return { kind: "url-expired" };
-      case "not-found":
-        return { kind: "not-found" };
-      case "sink-error":
-        return { kind: "rejected", reason: isOtaError(r.error) ? r.error.message : String((r.error as Error).message || r.error) };
-    }
-    return { kind: "retry", reason: "unknown outcome", progressed: progressed };
-  }
+        if (!restart) {
+          switch (r.kind) {
+            case "ok":
+              o = writer.position >= size ? { kind: "complete" } : { kind: "progress" };
+              break;
+            case "complete":
+              if (writer.position >= size) o = { kind: "complete" };
+              else restart = "416 before the image was complete";
+              break;
+            case "short":
+              o = { kind: "retry", reason: "connection closed after " + r.received + " bytes", progressed: progressed };
+              break;
+            case "timeout":
+              o = { kind: "retry", reason: r.stalled ? "no data for " + d.stallTimeoutMs + " ms" : "request took longer than " + d.requestTimeoutMs + " ms", progressed: progressed };
+              break;
+            case "connect-failed":
+              o = { kind: "retry", reason: "connect failed: " + r.message, progressed: false };
+              break;
+            case "server-error":
+              o = { kind: "retry", reason: "HTTP " + r.status, progressed: progressed, retryAfterMs: r.retryAfterMs };
+              break;
+            case "bad-status":
+              o = { kind: "retry", reason: "unexpected HTTP " + r.status, progressed: progressed };
+              break;
+            case "bad-range":
+            case "protocol":
+              o = { kind: "retry", reason: r.message, progressed: progressed };
+              break;
+            case "range-ignored":
+              if (r.validator && r.validator === validator) {
+                // Same strong validator: the same file, served whole. Skip what we have.
+                wholeFile = true;
+                o = { kind: "retry", reason: "the server ignores Range; reading on from " + start + " in the whole file", progressed: false };
+              } else restart = "the server answered a resume at " + start + " with the whole file";
+              break;
+            case "size-mismatch":
+              restart = "the server's file has " + r.total + " bytes, the update announced " + size;
+              break;
+            case "forbidden":
+              o = { kind: "url-expired" };
+              break;
+            case "not-found":
+              o = { kind: "not-found" };
+              break;
+            case "sink-error":
+              o = { kind: "rejected", reason: isOtaError(r.error) ? r.error.message : String((r.error as Error).message || r.error) };
+              break;
+          }
+        }
+        if (restart) {
+          validator = undefined;
+          o = { kind: "restart", reason: restart };
+        }
+        const cb = done as (o: SpanOutcome) => void;
+        done = null;
+        cb(o || { kind: "retry", reason: "unknown outcome", progressed: progressed });
+      },
+    };
 
-  private restart(reason: string): SpanOutcome {
-    this.validator = undefined;
-    return { kind: "restart", reason: reason };
+    this.requestSpan = function (cb: (o: SpanOutcome) => void): void {
+      start = writer.position;
+      if (start >= size) {
+        cb({ kind: "complete" });
+        return;
+      }
+      done = cb;
+      // A server that ignores Range sends everything anyway: take it all in one response.
+      const end = wholeFile ? size - 1 : Math.min(start + d.spanBytes, size) - 1;
+      handle = fetchRange(
+        ports,
+        {
+          url: self.url,
+          start: start,
+          end: end,
+          totalSize: size,
+          stallTimeoutMs: d.stallTimeoutMs,
+          requestTimeoutMs: d.requestTimeoutMs,
+          ifRange: validator,
+          // Without a validator a 200 to a resume may be the same file: skip what we have.
+          // With one, a 200 means If-Range failed: the file changed, so start over.
+          skipToStartOn200: !validator || wholeFile,
+        },
+        sink,
+      );
+      self.active = true;
+    };
+
+    this.abort = function (): void {
+      if (handle) {
+        handle.abort();
+        handle = null;
+      }
+      self.active = false;
+      done = null;
+    };
   }
 }

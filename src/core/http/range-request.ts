@@ -6,19 +6,18 @@
 // offset, and only bytes inside the range the server announced. onDone is called exactly
 // once, from a timer (never from inside a socket callback), after the socket is closed or
 // given up on; nothing is called after it. After abort() nothing is called at all.
+//
+// Memory (Espruino): one factory whose closure holds the request's state in local variables
+// (short names after minification, no per-request record of long property names) and only
+// five closures: the socket's data/connect and close handlers, the one timer, finish and
+// abort. No `this` anywhere: every active this.method() frame holds a lock on the object, the
+// lock count saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed
+// (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or one
+// substring of it; chunked framing is decoded in place, never byte by byte.
 import type { ClockPort, NetPort, Socket, TimerId } from "../ports";
 import { isOtaError, otaError } from "../errors";
-import { hostHeader, parseUrl, ParsedUrl } from "./url";
-import {
-  findHeadEnd,
-  MAX_HEAD_BYTES,
-  parseContentRange,
-  parseResponseHead,
-  ResponseHead,
-  retryAfterMs,
-  validatorOf,
-} from "./response-head";
-import { ChunkedDecoder, CHUNKS_END } from "./chunked-decoder";
+import { parseUrl, ParsedUrl } from "./url";
+import { parseResponseHead } from "./response-head";
 
 export interface RangeRequest {
   url: string;
@@ -89,448 +88,21 @@ export type RangeResult = RangeOutcome & {
 const USER_AGENT = "espruino-ota-agent";
 // How long to wait for the platform to confirm a close before reporting anyway.
 const CLOSE_GRACE_MS = 2000;
+// A chunk-size line is hex digits plus optional extensions; nothing honest comes close to this.
+const MAX_CHUNK_LINE = 1024;
 
-const CONNECTING = 0;
-const HEAD = 1;
-const BODY = 2;
-const CLOSING = 3;
-const DONE = 4;
-
-const BY_LENGTH = 0;
-const BY_CHUNKS = 1;
-const BY_CLOSE = 2;
-
-function isCount(n: number): boolean {
-  return typeof n === "number" && n >= 0 && n <= 9007199254740991 && n % 1 === 0;
+const enum Phase {
+  Connecting,
+  Head,
+  Body,
+  Closing,
+  Done,
 }
 
-function checkRequest(req: RangeRequest): void {
-  if (!isCount(req.start) || !isCount(req.end) || req.end < req.start) {
-    throw otaError("MSG_INVALID", "bad range " + req.start + "-" + req.end);
-  }
-  if (!isCount(req.totalSize) || req.totalSize < 1) throw otaError("MSG_INVALID", "bad totalSize " + req.totalSize);
-  if (!(req.stallTimeoutMs > 0) || !(req.requestTimeoutMs > 0)) throw otaError("MSG_INVALID", "timeouts must be > 0");
-  const v = req.ifRange;
-  if (v !== undefined && (v === "" || v.indexOf("\r") >= 0 || v.indexOf("\n") >= 0)) {
-    throw otaError("MSG_INVALID", "bad If-Range value");
-  }
-}
-
-function requestText(u: ParsedUrl, req: RangeRequest): string {
-  return (
-    "GET " + u.path + " HTTP/1.1\r\nHost: " + hostHeader(u) +
-    "\r\nRange: bytes=" + req.start + "-" + req.end +
-    "\r\nAccept-Encoding: identity\r\nConnection: close\r\nUser-Agent: " + USER_AGENT +
-    (req.ifRange !== undefined ? "\r\nIf-Range: " + req.ifRange : "") +
-    "\r\n\r\n"
-  );
-}
-
-// The state of one request. Plain functions take it as an argument instead of being methods:
-// on Espruino every active `this.method()` frame holds locks on the object, the lock count
-// saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed again (espruino/Espruino#2616).
-// A chain of about six nested method calls on one object (socket event -> head -> body ->
-// take -> finish -> ...) is enough to leak the whole request on every span (measured on 2v29).
-interface Fetch {
-  net: NetPort;
-  clock: ClockPort;
-  url: ParsedUrl;
-  req: RangeRequest;
-  sink: RangeSink;
-  phase: number;
-  socket: Socket | null;
-  connected: boolean;
-  requestSent: boolean;
-  socketClosed: boolean;
-  headBuf: string;
-  result: RangeResult | null;
-  status: number;
-  validator: string | undefined;
-  /** Bytes accepted by the sink. */
-  received: number;
-  /** Body bytes seen after framing was removed, skipped ones included. */
-  bodyBytes: number;
-  skip: number;
-  want: number;
-  /** A 206 must not carry more than its range; a whole-file 200 is just cut where we stop. */
-  extraIsError: boolean;
-  whole200: boolean;
-  framing: number;
-  left: number;
-  chunks: ChunkedDecoder | null;
-  takeFn: (piece: string) => boolean;
-  lastByteAt: number;
-  stallTimer: TimerId | null;
-  requestTimer: TimerId | null;
-  closeTimer: TimerId | null;
-  doneTimer: TimerId | null;
-}
-
-function start(f: Fetch): void {
-  const clock = f.clock;
-  f.lastByteAt = clock.now();
-  f.requestTimer = clock.after(f.req.requestTimeoutMs, function () {
-    f.requestTimer = null;
-    finish(f, { kind: "timeout", stalled: false });
-  });
-  armStall(f, f.req.stallTimeoutMs);
-  if (f.url.tls && !f.net.hasTls) {
-    finish(f, { kind: "connect-failed", message: "TLS is not available on this platform" });
-    return;
-  }
-  let sock: Socket;
-  try {
-    sock = f.net.connect(f.url.host, f.url.port, f.url.tls, {
-      onConnect: function () {
-        try {
-          onConnect(f);
-        } catch (e) {
-          fail(f, e);
-        }
-      },
-      onData: function (d: string) {
-        try {
-          onData(f, d);
-        } catch (e) {
-          fail(f, e);
-        }
-      },
-      onClose: function () {
-        try {
-          onClose(f);
-        } catch (e) {
-          fail(f, e);
-        }
-      },
-    });
-  } catch (e) {
-    // Espruino throws here for an unknown host or a refused connection
-    finish(f, { kind: "connect-failed", message: e instanceof Error ? e.message : String(e) });
-    return;
-  }
-  if (f.socketClosed || f.phase === DONE) {
-    // the port reported close (or we were aborted) before connect() even returned
-    if (!f.socketClosed) closeQuietly(sock);
-    return;
-  }
-  f.socket = sock;
-  if (f.phase === CLOSING) {
-    closeQuietly(sock);
-    return;
-  }
-  if (f.connected && !f.requestSent) sendRequest(f);
-}
-
-function abort(f: Fetch): void {
-  if (f.phase === DONE) return;
-  f.phase = DONE;
-  cancelTimers(f);
-  if (f.socket !== null && !f.socketClosed) closeQuietly(f.socket);
-}
-
-function closeQuietly(s: Socket): void {
-  try {
-    s.close();
-  } catch (e) {
-    /* already gone: nothing to release */
-  }
-}
-
-function sendRequest(f: Fetch): void {
-  f.requestSent = true;
-  (f.socket as Socket).write(requestText(f.url, f.req));
-}
-
-function onConnect(f: Fetch): void {
-  if (f.phase !== CONNECTING) return;
-  f.connected = true;
-  f.phase = HEAD;
-  if (f.socket !== null) sendRequest(f);
-}
-
-function onData(f: Fetch, d: string): void {
-  if (f.phase >= CLOSING) return;
-  f.lastByteAt = f.clock.now();
-  if (f.phase === CONNECTING) {
-    f.connected = true;
-    f.phase = HEAD;
-  }
-  if (f.phase === HEAD) onHeadData(f, d);
-  else onBody(f, d);
-}
-
-function onHeadData(f: Fetch, d: string): void {
-  const from = f.headBuf.length > 2 ? f.headBuf.length - 2 : 0;
-  const buf = f.headBuf + d;
-  const end = findHeadEnd(buf, from);
-  if (end < 0 && buf.length <= MAX_HEAD_BYTES) {
-    f.headBuf = buf;
-    return;
-  }
-  if (end < 0 || end > MAX_HEAD_BYTES) {
-    finish(f, { kind: "protocol", message: "response head over " + MAX_HEAD_BYTES + " bytes" });
-    return;
-  }
-  f.headBuf = "";
-  const head = parseResponseHead(buf.substring(0, end));
-  const rest = buf.substring(end);
-  if (head.status < 200 && head.status !== 101) {
-    // interim response (100 Continue and friends): the real one follows
-    if (rest !== "") onHeadData(f, rest);
-    return;
-  }
-  if (!acceptHead(f, head)) return;
-  f.phase = BODY;
-  if (f.framing === BY_LENGTH && f.left === 0) bodyEnded(f);
-  else if (rest !== "") onBody(f, rest);
-}
-
-/** Applies the acceptance rules; returns true when the body is to be read. */
-function acceptHead(f: Fetch, h: ResponseHead): boolean {
-  const status = h.status;
-  f.status = status;
-  f.validator = validatorOf(h);
-  if (status === 206) return setFraming(f, h) && accept206(f, h);
-  if (status === 200) return setFraming(f, h) && accept200(f);
-  if (status === 416) finish(f, judge416(f, h));
-  else if (status === 403) finish(f, { kind: "forbidden" });
-  else if (status === 404 || status === 410) finish(f, { kind: "not-found" });
-  else if (status >= 500 || status === 429) {
-    const after = retryAfterMs(h);
-    finish(f, after === undefined ? { kind: "server-error" } : { kind: "server-error", retryAfterMs: after });
-  } else finish(f, { kind: "bad-status" });
-  return false;
-}
-
-function setFraming(f: Fetch, h: ResponseHead): boolean {
-  if (h.contentEncoding !== "" && h.contentEncoding !== "identity") {
-    finish(f, { kind: "protocol", message: "Content-Encoding " + h.contentEncoding + " (asked for identity)" });
-    return false;
-  }
-  if (h.transferEncoding !== "") {
-    if (h.transferEncoding !== "chunked") {
-      finish(f, { kind: "protocol", message: "unsupported Transfer-Encoding " + h.transferEncoding });
-      return false;
-    }
-    f.framing = BY_CHUNKS;
-    f.chunks = new ChunkedDecoder();
-  } else if (h.contentLength >= 0) {
-    f.framing = BY_LENGTH;
-    f.left = h.contentLength;
-  }
-  return true;
-}
-
-function accept206(f: Fetch, h: ResponseHead): boolean {
-  const req = f.req;
-  const cr = parseContentRange(h.contentRange);
-  if (cr === null || cr.first < 0) {
-    finish(f, { kind: "bad-range", message: "206 without a usable Content-Range: " + h.contentRange });
-    return false;
-  }
-  if (cr.total !== req.totalSize) {
-    if (cr.total < 0) finish(f, { kind: "bad-range", message: "206 with an unknown total: " + h.contentRange });
-    else finish(f, { kind: "size-mismatch", total: cr.total });
-    return false;
-  }
-  if (cr.first !== req.start || cr.last > req.end) {
-    finish(f, { kind: "bad-range", message: "Content-Range " + h.contentRange + " for bytes=" + req.start + "-" + req.end });
-    return false;
-  }
-  f.want = cr.last - req.start + 1;
-  if (f.framing === BY_LENGTH && f.left !== f.want) {
-    finish(f, { kind: "bad-range", message: "Content-Length " + f.left + " for Content-Range " + h.contentRange });
-    return false;
-  }
-  return true;
-}
-
-function accept200(f: Fetch): boolean {
-  const req = f.req;
-  const length = f.framing === BY_LENGTH ? f.left : -1;
-  if (length >= 0 && length !== req.totalSize) {
-    finish(f, { kind: "size-mismatch", total: length });
-    return false;
-  }
-  if (req.start >= req.totalSize && length === req.totalSize) {
-    finish(f, { kind: "complete" });
-    return false;
-  }
-  if (req.start > 0 && !req.skipToStartOn200) {
-    finish(f, { kind: "range-ignored" });
-    return false;
-  }
-  f.whole200 = true;
-  f.extraIsError = false;
-  f.skip = req.start;
-  f.want = req.end - req.start + 1;
-  return true;
-}
-
-function judge416(f: Fetch, h: ResponseHead): RangeOutcome {
-  const req = f.req;
-  const cr = parseContentRange(h.contentRange);
-  if (cr !== null && cr.total >= 0 && cr.total !== req.totalSize) return { kind: "size-mismatch", total: cr.total };
-  if (req.start >= req.totalSize) return { kind: "complete" };
-  if (cr !== null && cr.total === req.totalSize) {
-    return { kind: "bad-range", message: "416 for a range inside the file: " + h.contentRange };
-  }
-  return { kind: "size-mismatch", total: -1 };
-}
-
-function onBody(f: Fetch, d: string): void {
-  if (f.framing === BY_LENGTH) {
-    const left = f.left;
-    if (d.length < left) {
-      f.left = left - d.length;
-      take(f, d);
-      return;
-    }
-    f.left = 0;
-    // bytes past Content-Length are not part of this response (Connection: close)
-    if (take(f, d.length === left ? d : d.substring(0, left)) && f.phase === BODY) bodyEnded(f);
-    return;
-  }
-  if (f.framing === BY_CHUNKS) {
-    if ((f.chunks as ChunkedDecoder).feed(d, f.takeFn) === CHUNKS_END && f.phase === BODY) bodyEnded(f);
-    return;
-  }
-  take(f, d);
-}
-
-/** Skips, delivers, enforces the range. Returns false once the request is finished. */
-function take(f: Fetch, piece: string): boolean {
-  if (f.phase !== BODY) return false;
-  f.bodyBytes += piece.length;
-  if (f.skip > 0) {
-    if (piece.length <= f.skip) {
-      f.skip -= piece.length;
-      return true;
-    }
-    piece = piece.substring(f.skip);
-    f.skip = 0;
-  }
-  const room = f.want - f.received;
-  if (piece.length > room) {
-    if (room > 0 && !deliver(f, piece.substring(0, room))) return false;
-    if (f.extraIsError) {
-      finish(f, { kind: "protocol", message: "body longer than the announced range" });
-      return false;
-    }
-    finishOk(f);
-    return false;
-  }
-  if (piece.length > 0 && !deliver(f, piece)) return false;
-  // a chunked or close-delimited 206 that filled its range must still end cleanly: waiting
-  // for its end is what makes "more bytes than announced" detectable at all
-  if (f.received === f.want && (!f.extraIsError || f.framing === BY_LENGTH)) {
-    finishOk(f);
-    return false;
-  }
-  return true;
-}
-
-function deliver(f: Fetch, piece: string): boolean {
-  try {
-    f.sink.onData(piece, f.req.start + f.received);
-  } catch (e) {
-    finish(f, { kind: "sink-error", error: e });
-    return false;
-  }
-  f.received += piece.length;
-  return f.phase === BODY;
-}
-
-function finishOk(f: Fetch): void {
-  finish(f, { kind: "ok", end: f.req.start + f.received - 1 });
-}
-
-/** The framing says the body is complete. */
-function bodyEnded(f: Fetch): void {
-  if (f.received === f.want && f.skip === 0) finishOk(f);
-  else if (!f.whole200) finish(f, { kind: "protocol", message: "body ended before the announced range end" });
-  else if (f.bodyBytes !== f.req.totalSize) finish(f, { kind: "size-mismatch", total: f.bodyBytes });
-  else if (f.received > 0) finishOk(f);
-  else finish(f, { kind: "complete" });
-}
-
-function onClose(f: Fetch): void {
-  f.socketClosed = true;
-  if (f.phase === DONE) return;
-  if (f.phase === CLOSING) {
-    scheduleDone(f);
-    return;
-  }
-  if (!f.connected) finish(f, { kind: "connect-failed", message: "connection failed" });
-  else if (
-    f.phase === BODY &&
-    f.framing === BY_CLOSE &&
-    (f.received === f.want || (f.whole200 && f.bodyBytes >= f.req.totalSize))
-  ) {
-    bodyEnded(f);
-  } else finish(f, { kind: "short" });
-}
-
-function fail(f: Fetch, e: unknown): void {
-  const message = isOtaError(e) || e instanceof Error ? e.message : "internal error " + String(e);
-  finish(f, { kind: "protocol", message: message });
-}
-
-function armStall(f: Fetch, ms: number): void {
-  f.stallTimer = f.clock.after(ms, function () {
-    f.stallTimer = null;
-    if (f.phase >= CLOSING) return;
-    const idle = f.clock.now() - f.lastByteAt;
-    const limit = f.req.stallTimeoutMs;
-    if (idle >= limit) finish(f, { kind: "timeout", stalled: true });
-    else armStall(f, limit - idle > 1 ? limit - idle : 1);
-  });
-}
-
-function cancelTimers(f: Fetch): void {
-  const c = f.clock;
-  if (f.stallTimer !== null) c.cancel(f.stallTimer);
-  if (f.requestTimer !== null) c.cancel(f.requestTimer);
-  if (f.closeTimer !== null) c.cancel(f.closeTimer);
-  if (f.doneTimer !== null) c.cancel(f.doneTimer);
-  f.stallTimer = f.requestTimer = f.closeTimer = f.doneTimer = null;
-}
-
-/** Records the result (first one wins), closes the socket, and lets onDone follow. */
-function finish(f: Fetch, o: RangeOutcome): void {
-  if (f.phase >= CLOSING) return;
-  const r = o as RangeResult;
-  r.status = f.status;
-  r.received = f.received;
-  if (f.validator !== undefined) r.validator = f.validator;
-  f.result = r;
-  f.phase = CLOSING;
-  cancelTimers(f);
-  const sock = f.socket;
-  if (sock !== null && !f.socketClosed) {
-    f.closeTimer = f.clock.after(CLOSE_GRACE_MS, function () {
-      f.closeTimer = null;
-      deliverDone(f);
-    });
-    closeQuietly(sock);
-  } else {
-    scheduleDone(f);
-  }
-}
-
-function scheduleDone(f: Fetch): void {
-  if (f.doneTimer !== null || f.phase === DONE) return;
-  f.doneTimer = f.clock.after(0, function () {
-    f.doneTimer = null;
-    deliverDone(f);
-  });
-}
-
-function deliverDone(f: Fetch): void {
-  if (f.phase === DONE) return;
-  f.phase = DONE;
-  cancelTimers(f);
-  f.sink.onDone(f.result as RangeResult);
+const enum Framing {
+  ByLength,
+  ByChunks,
+  ByClose,
 }
 
 /**
@@ -538,45 +110,359 @@ function deliverDone(f: Fetch): void {
  * synchronously for a malformed URL or request; every other failure arrives as a RangeResult.
  */
 export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: RangeRequest, sink: RangeSink): RangeHandle {
-  const url = parseUrl(req.url);
-  checkRequest(req);
-  const f: Fetch = {
-    net: ports.net,
-    clock: ports.clock,
-    url: url,
-    req: req,
-    sink: sink,
-    phase: CONNECTING,
-    socket: null,
-    connected: false,
-    requestSent: false,
-    socketClosed: false,
-    headBuf: "",
-    result: null,
-    status: 0,
-    validator: undefined,
-    received: 0,
-    bodyBytes: 0,
-    skip: 0,
-    want: 0,
-    extraIsError: true,
-    whole200: false,
-    framing: BY_CLOSE,
-    left: 0,
-    chunks: null,
-    takeFn: function (piece: string): boolean {
-      return take(f, piece);
-    },
-    lastByteAt: 0,
-    stallTimer: null,
-    requestTimer: null,
-    closeTimer: null,
-    doneTimer: null,
-  };
-  start(f);
+  let u: ParsedUrl | null = parseUrl(req.url);
+  const start = req.start;
+  const end = req.end;
+  const size = req.totalSize;
+  const stallMs = req.stallTimeoutMs;
+  const requestMs = req.requestTimeoutMs;
+  const ifRange = req.ifRange;
+  const skipOn200 = !!req.skipToStartOn200;
+  let bad = "";
+  if (ifRange !== undefined && (ifRange === "" || ifRange.indexOf("\r") >= 0 || ifRange.indexOf("\n") >= 0)) bad = "bad If-Range value";
+  if (!(stallMs > 0) || !(requestMs > 0)) bad = "timeouts must be > 0";
+  if (!(typeof size === "number" && size >= 1 && size <= 9007199254740991 && size % 1 === 0)) bad = "bad totalSize " + size;
+  if (
+    !(typeof start === "number" && start >= 0 && start <= 9007199254740991 && start % 1 === 0) ||
+    !(typeof end === "number" && end >= 0 && end <= 9007199254740991 && end % 1 === 0) ||
+    end < start
+  ) {
+    bad = "bad range " + start + "-" + end;
+  }
+  if (bad) throw otaError("MSG_INVALID", bad);
+
+  const net = ports.net;
+  const clock = ports.clock;
+  let phase = Phase.Connecting;
+  let socket: Socket | null = null;
+  let connected = false;
+  let socketClosed = false;
+  /** The request, until it is written ("" after). */
+  let request =
+    "GET " + u.path + " HTTP/1.1\r\nHost: " +
+    (u.host.indexOf(":") >= 0 ? "[" + u.host + "]" : u.host) +
+    (u.port !== (u.tls ? 443 : 80) ? ":" + u.port : "") +
+    "\r\nRange: bytes=" + start + "-" + end +
+    "\r\nAccept-Encoding: identity\r\nConnection: close\r\nUser-Agent: " + USER_AGENT +
+    (ifRange !== undefined ? "\r\nIf-Range: " + ifRange : "") +
+    "\r\n\r\n";
+  let headBuf = "";
+  let result: RangeResult | null = null;
+  let status = 0;
+  let validator: string | undefined;
+  /** Bytes accepted by the sink. */
+  let received = 0;
+  /** Body bytes seen after framing was removed, skipped ones included. */
+  let bodyBytes = 0;
+  /** Bytes of a whole-file 200 still to discard before `start`. */
+  let skip = 0;
+  /** Bytes to deliver: the range the server announced (206) or the one asked for (200). */
+  let want = 0;
+  /** A 206 must not carry more than its range; a whole-file 200 is just cut where we stop. */
+  let extraIsError = true;
+  let whole200 = false;
+  let framing = Framing.ByClose;
+  /** Bytes left of the Content-Length, or of the current chunk. */
+  let left = 0;
+  /** A chunk-size line that straddles socket reads. */
+  let chunkLine = "";
+  /** True between a chunk's data and the CRLF that must follow it. */
+  let needCrlf = false;
+  const startedAt = clock.now();
+  let lastByteAt = startedAt;
+  let timer: TimerId | null = null;
+
+  /**
+   * Records the result (the first one wins), closes the socket and lets onDone follow from the
+   * timer. `o` null means the framing says the body is complete: the outcome is judged here.
+   */
+  function finish(o: RangeOutcome | null): void {
+    if (phase >= Phase.Closing) return;
+    if (o === null) {
+      if (received === want && skip === 0) o = { kind: "ok", end: start + received - 1 };
+      else if (!whole200) o = { kind: "protocol", message: "body ended before the announced range end" };
+      else if (bodyBytes !== size) o = { kind: "size-mismatch", total: bodyBytes };
+      else if (received > 0) o = { kind: "ok", end: start + received - 1 };
+      else o = { kind: "complete" };
+    }
+    const r = o as RangeResult;
+    r.status = status;
+    r.received = received;
+    if (validator !== undefined) r.validator = validator;
+    result = r;
+    phase = Phase.Closing;
+    if (timer !== null) clock.cancel(timer);
+    if (socket !== null && !socketClosed) {
+      timer = clock.after(CLOSE_GRACE_MS, tick);
+      try {
+        socket.close();
+      } catch (e) {
+        /* already gone: nothing to release */
+      }
+    } else {
+      timer = clock.after(0, tick);
+    }
+  }
+
+  /** The one timer: the stall and request timeouts while the request runs, then onDone. */
+  function tick(): void {
+    timer = null;
+    if (phase === Phase.Done) return;
+    if (phase === Phase.Closing) {
+      phase = Phase.Done;
+      sink.onDone(result as RangeResult);
+      return;
+    }
+    const now = clock.now();
+    const wait = startedAt + requestMs - now;
+    const idle = lastByteAt + stallMs - now;
+    if (wait <= 0) finish({ kind: "timeout", stalled: false });
+    else if (idle <= 0) finish({ kind: "timeout", stalled: true });
+    else timer = clock.after(idle < wait ? idle : wait, tick);
+  }
+
+  /** The socket's onConnect (no argument) and onData (a binary string). */
+  function onSocket(d?: string): void {
+    try {
+      if (d === undefined) {
+        if (phase !== Phase.Connecting) return;
+        connected = true;
+        phase = Phase.Head;
+        if (socket !== null) {
+          socket.write(request);
+          request = "";
+        }
+        return;
+      }
+      if (phase >= Phase.Closing) return;
+      lastByteAt = clock.now();
+      if (phase === Phase.Connecting) {
+        connected = true;
+        phase = Phase.Head;
+      }
+      if (phase === Phase.Head) {
+        const from = headBuf.length > 2 ? headBuf.length - 2 : 0;
+        let buf = headBuf === "" ? d : headBuf + d;
+        headBuf = "";
+        let h = parseResponseHead(buf, from);
+        // interim responses (100 Continue and friends): the real one follows
+        while (h !== null && h.status < 200 && h.status !== 101) {
+          buf = buf.substring(h.end);
+          h = parseResponseHead(buf, 0);
+        }
+        if (h === null) {
+          headBuf = buf;
+          return;
+        }
+        d = buf.substring(h.end);
+        buf = "";
+        status = h.status;
+        validator = h.validator;
+        // the acceptance rules: anything but a usable 206 or 200 ends the request here
+        let o: RangeOutcome | null = null;
+        if (status === 206 || status === 200) {
+          if (h.ce !== "" && h.ce !== "identity") o = { kind: "protocol", message: "Content-Encoding " + h.ce + " (asked for identity)" };
+          else if (h.te !== "" && h.te !== "chunked") o = { kind: "protocol", message: "unsupported Transfer-Encoding " + h.te };
+          else if (h.te !== "") framing = Framing.ByChunks;
+          else if (h.cl >= 0) {
+            framing = Framing.ByLength;
+            left = h.cl;
+          }
+        }
+        if (o !== null) {
+          // refused before the status-specific rules
+        } else if (status === 206) {
+          if (h.first < 0) o = { kind: "bad-range", message: "206 without a usable Content-Range: " + h.range };
+          else if (h.total !== size) {
+            o = h.total < 0 ? { kind: "bad-range", message: "206 with an unknown total: " + h.range } : { kind: "size-mismatch", total: h.total };
+          } else if (h.first !== start || h.last > end) {
+            o = { kind: "bad-range", message: "Content-Range " + h.range + " for bytes=" + start + "-" + end };
+          } else {
+            want = h.last - start + 1;
+            if (framing === Framing.ByLength && left !== want) o = { kind: "bad-range", message: "Content-Length " + left + " for Content-Range " + h.range };
+          }
+        } else if (status === 200) {
+          const length = framing === Framing.ByLength ? left : -1;
+          if (length >= 0 && length !== size) o = { kind: "size-mismatch", total: length };
+          else if (start >= size && length === size) o = { kind: "complete" };
+          else if (start > 0 && !skipOn200) o = { kind: "range-ignored" };
+          else {
+            whole200 = true;
+            extraIsError = false;
+            skip = start;
+            want = end - start + 1;
+          }
+        } else if (status === 416) {
+          if (h.total >= 0 && h.total !== size) o = { kind: "size-mismatch", total: h.total };
+          else if (start >= size) o = { kind: "complete" };
+          else if (h.total === size) o = { kind: "bad-range", message: "416 for a range inside the file: " + h.range };
+          else o = { kind: "size-mismatch", total: -1 };
+        } else if (status === 403) o = { kind: "forbidden" };
+        else if (status === 404 || status === 410) o = { kind: "not-found" };
+        else if (status >= 500 || status === 429) {
+          o = h.retryMs === undefined ? { kind: "server-error" } : { kind: "server-error", retryAfterMs: h.retryMs };
+        } else o = { kind: "bad-status" };
+        if (o !== null) {
+          finish(o);
+          return;
+        }
+        phase = Phase.Body;
+        if (framing === Framing.ByLength && left === 0) {
+          finish(null);
+          return;
+        }
+      }
+
+      // The body: each turn passes one piece of data on (skipped, delivered, checked against
+      // the range), or reads one chunk-size line.
+      let pos = 0;
+      const n = d.length;
+      while (pos < n) {
+        if (framing === Framing.ByChunks && left === 0) {
+          const nl = d.indexOf("\n", pos);
+          if (nl < 0) {
+            chunkLine += d.substring(pos);
+            if (chunkLine.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+            return;
+          }
+          let text = chunkLine + d.substring(pos, nl);
+          chunkLine = "";
+          pos = nl + 1;
+          if (text.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+          if (text.charAt(text.length - 1) === "\r") text = text.substring(0, text.length - 1);
+          if (needCrlf) {
+            if (text !== "") throw otaError("HTTP_PROTOCOL", "chunk data longer than its size");
+            needCrlf = false;
+            continue;
+          }
+          // hex digits, then optional ";extensions"; 7 digits = up to 256 MB per chunk: far
+          // beyond any firmware, safe for 32-bit math
+          let digits = text.indexOf(";");
+          if (digits < 0) digits = text.length;
+          while (digits > 0 && (text.charAt(digits - 1) === " " || text.charAt(digits - 1) === "\t")) digits--;
+          let chunk = digits >= 1 && digits <= 7 ? parseInt(text.substring(0, digits), 16) : -1;
+          for (let i = 0; i < digits; i++) {
+            const c = text.charCodeAt(i);
+            if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102))) chunk = -1;
+          }
+          if (chunk < 0) throw otaError("HTTP_PROTOCOL", "bad chunk size '" + text.substring(0, 20) + "'");
+          if (chunk === 0) {
+            // the last chunk (its trailers are not needed)
+            finish(null);
+            return;
+          }
+          left = chunk;
+          continue;
+        }
+        let take = n - pos;
+        if (framing !== Framing.ByClose && take > left) take = left;
+        let piece = take === n ? d : d.substring(pos, pos + take);
+        pos += take;
+        if (framing !== Framing.ByClose) left -= take;
+        if (framing === Framing.ByChunks && left === 0) needCrlf = true;
+        // bytes past Content-Length are not part of this response (Connection: close)
+        const ended = framing === Framing.ByLength && left === 0;
+        bodyBytes += take;
+        if (skip > 0) {
+          if (take <= skip) {
+            skip -= take;
+            piece = "";
+          } else {
+            piece = piece.substring(skip);
+            skip = 0;
+          }
+        }
+        const over = piece.length > want - received;
+        if (over) piece = piece.substring(0, want - received);
+        if (piece !== "") {
+          try {
+            sink.onData(piece, start + received);
+          } catch (e) {
+            finish({ kind: "sink-error", error: e });
+            return;
+          }
+          received += piece.length;
+          if (phase !== Phase.Body) return; // aborted from inside onData
+        }
+        if (over) {
+          finish(extraIsError ? { kind: "protocol", message: "body longer than the announced range" } : { kind: "ok", end: start + received - 1 });
+          return;
+        }
+        // a chunked or close-delimited 206 that filled its range must still end cleanly: waiting
+        // for its end is what makes "more bytes than announced" detectable at all
+        if (received === want && (!extraIsError || framing === Framing.ByLength)) {
+          finish({ kind: "ok", end: start + received - 1 });
+          return;
+        }
+        if (ended) {
+          finish(null);
+          return;
+        }
+      }
+    } catch (e) {
+      finish({ kind: "protocol", message: isOtaError(e) || e instanceof Error ? (e as Error).message : "internal error " + String(e) });
+    }
+  }
+
+  function onClose(): void {
+    socketClosed = true;
+    if (phase === Phase.Done) return;
+    if (phase === Phase.Closing) {
+      // closed as asked: onDone now rather than after the grace period
+      if (timer !== null) clock.cancel(timer);
+      timer = clock.after(0, tick);
+      return;
+    }
+    if (!connected) finish({ kind: "connect-failed", message: "connection failed" });
+    else if (phase === Phase.Body && framing === Framing.ByClose && (received === want || (whole200 && bodyBytes >= size))) finish(null);
+    else finish({ kind: "short" });
+  }
+
+  timer = clock.after(stallMs < requestMs ? stallMs : requestMs, tick);
+  if (u.tls && !net.hasTls) {
+    finish({ kind: "connect-failed", message: "TLS is not available on this platform" });
+  } else {
+    let sock: Socket | null = null;
+    try {
+      sock = net.connect(u.host, u.port, u.tls, { onConnect: onSocket, onData: onSocket, onClose: onClose });
+    } catch (e) {
+      // Espruino throws here for an unknown host or a refused connection
+      finish({ kind: "connect-failed", message: e instanceof Error ? e.message : String(e) });
+    }
+    // the port may have reported close (or we were aborted) before connect() even returned
+    if (sock !== null && !socketClosed) {
+      if (phase >= Phase.Closing) {
+        try {
+          sock.close();
+        } catch (e) {
+          /* already gone */
+        }
+      } else {
+        socket = sock;
+        if (connected && request !== "") {
+          sock.write(request);
+          request = "";
+        }
+      }
+    }
+  }
+  // The closures keep this whole scope alive until the request is over: drop the parsed URL
+  // (a signed URL's path and query can be a few hundred bytes) and the caller's request record.
+  u = null;
+  req = null!;
   return {
     abort: function () {
-      abort(f);
+      if (phase === Phase.Done) return;
+      phase = Phase.Done;
+      if (timer !== null) clock.cancel(timer);
+      timer = null;
+      if (socket !== null && !socketClosed) {
+        try {
+          socket.close();
+        } catch (e) {
+          /* already gone */
+        }
+      }
     },
   };
 }
