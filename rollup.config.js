@@ -34,6 +34,25 @@ function boardConfig(board) {
   };
 }
 
+/**
+ * Board features decided at build time: each __NAME__ in device source becomes the literal
+ * true or false for this board, so rollup drops the branch and the modules only it uses.
+ */
+function buildFlags(board) {
+  const flags = { __IMAGE_SHA256__: board.image.verifySha256, __MD5_ROM__: board.md5 === "rom" };
+  return {
+    name: "build-flags",
+    transform(code, id) {
+      if (!/[\\/]src[\\/](core|espruino)[\\/].*\.ts$/.test(id)) return null;
+      const out = code.replace(/\b__[A-Z0-9_]+__\b/g, (name) => {
+        if (!(name in flags)) this.error(`${id}: unknown build flag ${name} (known: ${Object.keys(flags).join(", ")})`);
+        return String(flags[name]);
+      });
+      return out === code ? null : { code: out, map: null };
+    },
+  };
+}
+
 /** Fails the build unless the final bundle passes the Espruino gate. */
 function espruinoGate() {
   return {
@@ -114,6 +133,7 @@ export function bundleConfig(board, part = "boot") {
   treeshake: { moduleSideEffects: false },
   plugins: [
     boardConfig(board),
+    buildFlags(board),
     typescript({ tsconfig: "./tsconfig.json", noEmit: false, include: ["src/core/**/*.ts", "src/espruino/**/*.ts"] }),
     terser(terserOptions),
     ...(job ? [jobExpression()] : []),

@@ -91,6 +91,11 @@ declare function require(name: "tls"): EspruinoNet;
 declare function require(name: "crypto"): EspruinoCrypto;
 declare function require(name: "Wifi"): EspruinoWifi;
 
+// Board features fixed at build time (rollup.config.js buildFlags): each becomes a literal
+// true or false, so the code a board does not use is not in its bundle.
+declare const __IMAGE_SHA256__: boolean;
+declare const __MD5_ROM__: boolean;
+
 // The board file the bundle is built for, compiled in by rollup.config.js.
 declare module "board-config" {
   type Board = import("../core/board").BoardConfig;

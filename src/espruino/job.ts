@@ -1,19 +1,20 @@
 // The job's entry point, installed as Storage's JOB_FILE. The file is one expression whose
 // value is this function: the resident session evaluates it when there is work and calls it
-// with its Link; the returned Agent does the layout, journal, download, verify, switch and
+// with its Link; the returned job does the layout, journal, download, verify, switch and
 // trial, borrowing the session's network, clock and system ports.
 import board from "board-config";
-import { Agent } from "../core/agent/agent";
-import type { Link } from "../core/agent/session";
+import { createAgent } from "../core/agent/agent";
+import type { Job, Link } from "../core/agent/session";
 import { jsMd5 } from "../core/crypto/md5";
 import { espruinoBytes, espruinoFlash } from "./ports";
 import { romMd5 } from "./md5-rom";
 
-export default function job(link: Link): Agent {
+export default function job(link: Link): Job {
   const p = link.ports;
   // The ROM MD5 runs at native speed; it proves itself on known vectors first and the
   // JS backend (same 88-byte state) takes over if it does not.
-  const md5 = (board.md5 === "rom" && romMd5(board.chip, p.system.log)) || jsMd5;
+  // __MD5_ROM__ is the board's md5 === "rom", fixed at build time: other boards carry no ROM code.
+  const md5 = (__MD5_ROM__ && romMd5(board.chip, p.system.log)) || jsMd5;
   p.system.log("ota: md5 backend " + md5.backend);
-  return new Agent(board, { flash: espruinoFlash(board.flash.base), bytes: espruinoBytes(), clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link);
+  return createAgent(board, { flash: espruinoFlash(board.flash.base), bytes: espruinoBytes(), clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link);
 }

@@ -112,6 +112,14 @@ describe("bundle: one gated bundle per board file", () => {
       assert.deepEqual(others, [], `${name}.js names other boards`);
     });
 
+    it(`${name}: carries only the features its board file uses (build flags)`, () => {
+      const board = JSON.parse(readFileSync(join(BOARDS_DIR, name + ".json"), "utf8")) as { md5: string; image: { verifySha256: boolean } };
+      const job = builtJob(name);
+      assert.equal(job.includes("nativeCall"), board.md5 === "rom", "the ROM MD5 backend is in the job exactly when md5 is \"rom\"");
+      assert.equal(job.includes("image check: "), board.image.verifySha256, "the image SHA-256 check is in the job exactly when image.verifySha256");
+      assert.ok(!built(name).includes("nativeCall") && !built(name).includes("image check: "), "the resident part has neither");
+    });
+
     it(`${name}: requires only modules Espruino has`, () => {
       const allowed = espruinoGlobals.globals.require?.modules ?? [];
       const modules = requiredModules(built(name) + builtJob(name));

@@ -7,6 +7,8 @@ import type { BytesPort, FlashPort, Md5 } from "../ports";
 import { SIGN_TRAILER } from "../sign/verify";
 
 export const SECTOR = 4096;
+/** Bytes read back from flash at a time to hash what it holds. */
+const READ_BACK = 512;
 
 export class SlotWriter {
   /** Bytes of the image that are programmed, read back and hashed (always a multiple of 4096 until the end). */
@@ -83,14 +85,19 @@ export class SlotWriter {
     if (this.written === 0 && this.beforeFirstProgram) this.beforeFirstProgram(this.buf.subarray(0, len));
     this.flash.eraseSector(at);
     this.flash.write(at, len === SECTOR ? this.buf : this.buf.subarray(0, len));
-    const back = this.flash.read(at, len);
     const cut = this.size - SIGN_TRAILER - this.written; // sign: the image ends in this sector
-    if (cut >= 0 && cut < len) {
-      this.hold = [this.written, this.md5.saveState()];
-      this.md5.update(back, 0, cut);
-      this.imageMd5 = this.md5.saveState();
-      this.md5.update(back, cut, len - cut);
-    } else this.md5.update(back, 0, len);
+    if (cut >= 0 && cut < len) this.hold = [this.written, this.md5.saveState()];
+    // Read back and hash in pieces: a whole sector read would allocate another 4 KB (about
+    // 300 JsVars on an ESP32) on top of the sector buffer at the agent's peak.
+    for (let o = 0; o < len; o += READ_BACK) {
+      const n = len - o < READ_BACK ? len - o : READ_BACK;
+      const back = this.flash.read(at + o, n);
+      if (cut >= o && cut < o + n) {
+        this.md5.update(back, 0, cut - o);
+        this.imageMd5 = this.md5.saveState();
+        this.md5.update(back, cut - o, n - (cut - o));
+      } else this.md5.update(back, 0, n);
+    }
     this.written += len;
     this.fill = 0;
   }
