@@ -74,5 +74,12 @@ export interface BoardConfig {
   /** Signed updates (docs/security.md): required unless a lab board opts out; downgrades refused unless allowed. */
   sign: { required: boolean; allowDowngrade: boolean };
   /** The agent's own trial boot (used when the bootloader has no rollback). */
-  trial: { healthyWithinMs: number; maxBoots: number };
+  trial: {
+    healthyWithinMs: number;
+    maxBoots: number;
+    /** Healthy only once the application also says so (OTA:healthy). */
+    waitForApp: boolean;
+    /** Longest the application may hold off one of the agent's reboots (OTA:hold). */
+    maxHoldMs: number;
+  };
 }

@@ -63,6 +63,9 @@ export interface SystemPort {
   random(): number;
   /** Wall-clock seconds since the Unix epoch if known, else 0 (used for the Tencent token expiry). */
   unixTime(): number;
+  /** Events for and from the application (Espruino's E.emit / E.on): the agent's app API. emit delivers from a later turn. */
+  emit(event: string, data: unknown): void;
+  on(event: string, fn: (data: unknown) => void): void;
 }
 
 /** Incremental MD5 with a state that can be saved in the journal and restored after a power cut. */

@@ -3,7 +3,7 @@
 // the job (job.ts, Storage's JOB_FILE) when there is work. Anything that goes wrong here
 // logs one line and leaves the application alone. The only module with top-level effects,
 // and the last one in the bundle (Espruino does not hoist).
-import { mqtt, sign } from "board-config";
+import { mqtt, sign, trial } from "board-config";
 import { JOB_FILE, PROVISION_FILE, type Provision } from "../core/provision";
 import { startSession, type Job, type Link } from "../core/agent/session";
 import { espruinoClock, espruinoNet, espruinoSha256, espruinoSystem } from "./ports";
@@ -40,7 +40,7 @@ function loadJob(link: Link): Job {
 
 function startAgent(id: Provision): void {
   if (!sign.required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
-  startSession(mqtt, { net: espruinoNet(), clock: espruinoClock(), system: espruinoSystem(), sha256: espruinoSha256() }, id, loadJob);
+  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet(), clock: espruinoClock(), system: espruinoSystem(), sha256: espruinoSha256() }, id, loadJob);
 }
 
 function connectWifiThen(id: Provision, next: () => void): void {

@@ -45,6 +45,9 @@ declare var E: {
   kickWatchdog(): void;
   enableWatchdog(seconds: number, isAuto?: boolean): void;
   getErrorFlags(): string[] | undefined;
+  /** Object.prototype.on/emit: every Espruino object is an event emitter. */
+  on(event: string, fn: (data: unknown) => void): void;
+  emit(event: string, data: unknown): void;
 };
 declare var ESP32: {
   reboot(): void;
@@ -105,4 +108,5 @@ declare module "board-config" {
   // carry (and allocate at load) the whole board object.
   export const mqtt: Board["mqtt"];
   export const sign: Board["sign"];
+  export const trial: Board["trial"];
 }

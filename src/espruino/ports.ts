@@ -83,6 +83,12 @@ export function espruinoSystem(): SystemPort {
     setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
     log: (line: string) => console.log(line),
     random: () => (Math.random() * 4294967296) >>> 0,
+    // From a timer of its own: an application's listener that throws never breaks the agent's
+    // turn, and events of the boot code reach an application that registers as it loads.
+    emit: (event: string, data: unknown) => {
+      setTimeout(() => E.emit(event, data), 0);
+    },
+    on: (event: string, fn: (data: unknown) => void) => E.on(event, fn),
     unixTime: () => {
       // Espruino's Date comes from the RTC, which starts at 1970 unless SNTP set it.
       const t = Date.now() / 1000;

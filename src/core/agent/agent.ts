@@ -72,6 +72,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   let streak = 0;
   /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
   let highWater = 0;
+  /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
+  let uplinkOk = false;
+  let appOk = false;
   const id = link.id;
   const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
 
@@ -109,6 +112,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       state = row[2];
       try {
         act(row[3], item.data);
+        tellApp(-1);
       } catch (e) {
         // An action that throws ends the job with fail -5, once: if reporting the failure
         // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
@@ -199,8 +203,19 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     // report_version at every connect: it is also how the cloud learns to re-push a
     // pending update, and its PUBACK is the trial image's proof of a working uplink.
     publishVersion(() => {
-      if (state === "trial" && layout && saved && layout.running.offset === saved.targetSlot) dispatch("healthy");
+      uplinkOk = true;
+      trialVerdict();
     });
+  }
+
+  function onAppHealthy(): void {
+    appOk = true;
+    trialVerdict();
+  }
+
+  /** A trial is healthy with a working uplink, and with the application's word where the board asks for it. */
+  function trialVerdict(): void {
+    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && layout && saved && layout.running.offset === saved.targetSlot) dispatch("healthy");
   }
 
   // ---- actions ----
@@ -425,7 +440,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       return;
     }
     ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
-    armTimer(board.trial.healthyWithinMs, () => dispatch("unhealthy", "no working uplink within " + board.trial.healthyWithinMs + " ms"));
+    armTimer(board.trial.healthyWithinMs, () => dispatch("unhealthy", (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms"));
   }
 
   function confirmTrial(): void {
@@ -455,7 +470,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     st.phase = "rolledback";
     save(st);
     applyOtadata(switchBack(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback));
-    ports.system.reboot();
+    link.reboot();
   }
 
   function reportFailure(f: Failure): void {
@@ -504,7 +519,15 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function progress(position: number): void {
     const job = task!;
     const p = percentOf(position, job.fileSize);
-    if (throttle!.next(p, ports.clock.now())) link.publish(reportDownloading(job.version, p, echo()), 0);
+    if (throttle!.next(p, ports.clock.now())) {
+      link.publish(reportDownloading(job.version, p, echo()), 0);
+      tellApp(p);
+    }
+  }
+
+  /** The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }). */
+  function tellApp(percent: number): void {
+    ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: percent });
   }
 
   function save(st: OtaState): void {
@@ -549,7 +572,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const go = () => {
       if (!done) {
         done = true;
-        ports.system.reboot();
+        link.reboot();
       }
     };
     ports.clock.after(REBOOT_GRACE_MS, go);
@@ -564,5 +587,5 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     link.publish(reportFail(version, f.code, f.msg, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}), 1);
   }
 
-  return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion };
+  return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: onAppHealthy };
 }

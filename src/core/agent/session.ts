@@ -19,6 +19,8 @@ export interface Link {
   publish(payload: string, qos: 0 | 1, onAck?: () => void): void;
   /** The job calls this whenever it may have become quiet. */
   check(): void;
+  /** Reboots, after any hold the application asked for (OTA:hold), never later than the board allows. */
+  reboot(): void;
 }
 
 /** The job as the session sees it (an Agent). */
@@ -29,6 +31,8 @@ export interface Job {
   /** True when nothing is in flight: no download, timer, trial or unacknowledged report. */
   quiet(): boolean;
   runningVersion(): string;
+  /** The application said the running image (or app) works (OTA:healthy). */
+  onAppHealthy(): void;
 }
 
 export interface SessionPorts {
@@ -42,7 +46,12 @@ export interface SessionPorts {
 /** The cloud's answer to report_version: only logged, so it never loads the job. */
 const VERSION_RSP = /^\s*\{\s*"type"\s*:\s*"report_version_rsp"/;
 
-export function startSession(m: BoardConfig["mqtt"], ports: SessionPorts, id: Provision, loadJob: (link: Link) => Job): void {
+/**
+ * The application's side (docs/app-api.md): E.emit("OTA:healthy") confirms a trial,
+ * E.emit("OTA:hold", ms) holds off the agent's next reboot for up to `maxHoldMs`; the job
+ * tells the application what it does with E.emit("OTA", { state, version, percent }).
+ */
+export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: SessionPorts, id: Provision, loadJob: (link: Link) => Job): void {
   const log = ports.system.log;
   const tail = id.productId + "/" + id.deviceName;
   const update = "$ota/update/" + tail;
@@ -51,6 +60,7 @@ export function startSession(m: BoardConfig["mqtt"], ports: SessionPorts, id: Pr
   let version = "unknown";
   // While the session is calling into the job, a quiet job is not dropped under its feet.
   let calling = false;
+  let holdUntil = 0;
 
   const link: Link = {
     ports: ports,
@@ -62,7 +72,25 @@ export function startSession(m: BoardConfig["mqtt"], ports: SessionPorts, id: Pr
         job = null;
       }
     },
+    reboot: () => {
+      const latest = ports.clock.now() + maxHoldMs;
+      const tick = () => {
+        const now = ports.clock.now();
+        const until = holdUntil < latest ? holdUntil : latest;
+        if (now >= until) return ports.system.reboot();
+        log("ota: reboot held by the application for " + ((until - now) | 0) + " ms");
+        ports.clock.after(until - now, tick);
+      };
+      tick();
+    },
   };
+  ports.system.on("OTA:hold", (ms) => {
+    const n = Number(ms);
+    holdUntil = ports.clock.now() + (n > 0 ? n : 0);
+  });
+  ports.system.on("OTA:healthy", () => {
+    if (job) withJob((j) => j.onAppHealthy());
+  });
   /** Runs `fn` with the job, loading and starting it first if needed, then lets it go if quiet. */
   const withJob = (fn?: (j: Job) => void): void => {
     calling = true;

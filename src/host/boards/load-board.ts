@@ -63,7 +63,7 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
     md5: r.md5,
     bootloaderRollback: r.bootloaderRollback,
     image: { ...r.image },
-    trial: { ...r.trial },
+    trial: { waitForApp: false, maxHoldMs: 60000, ...r.trial },
     sign: { required: r.sign?.required ?? true, allowDowngrade: r.sign?.allowDowngrade ?? false },
   };
   if (r.provision) board.provision = { ...r.provision };
