@@ -5,7 +5,7 @@
 import type { BoardConfig } from "../board";
 import type { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import { parsePartitionTable, Partition, PartitionTable, PARTITION_TABLE_MAX_LEN } from "../esp32/partition-table";
+import { parsePartitionTable, Partition, PartitionTable, PT } from "../esp32/partition-table";
 import { OtaEntry, readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
 import { readAppDescriptor } from "../esp32/app-image";
 
@@ -20,7 +20,7 @@ export interface Layout {
 }
 
 export function readLayout(board: BoardConfig, flash: FlashPort, md5: (d: Uint8Array) => Uint8Array): Layout {
-  const raw = flash.read(board.partitionTable.offset, PARTITION_TABLE_MAX_LEN);
+  const raw = flash.read(board.partitionTable.offset, PT.MaxLen);
   const table = parsePartitionTable(raw, md5, board.flash.size);
   if (!table.otadata) throw otaError("PT_NO_OTADATA", "the partition table has no otadata partition, so the boot slot cannot be switched");
   const copies = readOtadata(flash, table.otadata);
