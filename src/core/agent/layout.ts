@@ -1,17 +1,16 @@
-// What the agent learns from flash at start-up: the partition table, the otadata copies,
-// the slot that booted (by the bootloader's own rules) and the version inside it. The
+// What the agent learns from flash at start-up: the partition table, the slot that booted
+// (by the bootloader's own rules, from the otadata copies) and the version inside it. The
 // version reported as "running" always comes from the app descriptor of that slot, so the
 // agent never claims a version it is not running.
 import type { BoardConfig } from "../board";
 import type { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import { parsePartitionTable, Partition, PartitionTable, PARTITION_TABLE_MAX_LEN } from "../esp32/partition-table";
-import { OtaEntry, readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
+import { parsePartitionTable, Partition, PartitionTable, PT } from "../esp32/partition-table";
+import { readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
 import { readAppDescriptor } from "../esp32/app-image";
 
 export interface Layout {
   table: PartitionTable;
-  copies: OtaEntry[];
   running: Partition;
   /** The slot updates are written to (never the running one). */
   target: Partition;
@@ -20,17 +19,16 @@ export interface Layout {
 }
 
 export function readLayout(board: BoardConfig, flash: FlashPort, md5: (d: Uint8Array) => Uint8Array): Layout {
-  const raw = flash.read(board.partitionTable.offset, PARTITION_TABLE_MAX_LEN);
+  const raw = flash.read(board.partitionTable.offset, PT.MaxLen);
   const table = parsePartitionTable(raw, md5, board.flash.size);
   if (!table.otadata) throw otaError("PT_NO_OTADATA", "the partition table has no otadata partition, so the boot slot cannot be switched");
-  const copies = readOtadata(flash, table.otadata);
   // A rollback bootloader has already turned an unconfirmed PENDING_VERIFY into ABORTED
-  // before this app started; selecting as it did tells which slot is running.
-  const running = selectBootSlot(table, copies, false).partition;
+  // before this app started; selecting as it did tells which slot is running. The copies
+  // are not kept: every switch re-reads them (no entry objects held while the job runs).
+  const running = selectBootSlot(table, readOtadata(flash, table.otadata), false).partition;
   const desc = readAppDescriptor(flash, running.offset);
   return {
     table: table,
-    copies: copies,
     running: running,
     target: chooseTarget(table, running),
     runningVersion: desc ? desc.version : "unknown",

@@ -12,6 +12,7 @@ export function cString(b: Uint8Array, off: number, max: number): string {
   return s;
 }
 
+/** "0x" and lower-case hex of the unsigned value (host tools; the device code writes it out inline). */
 export function hex32(v: number): string {
   return "0x" + (v >>> 0).toString(16);
 }

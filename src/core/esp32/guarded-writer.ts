@@ -2,11 +2,14 @@
 // the current step may touch and refuses anything else *before* calling the port, so a
 // wrong offset (bad table, arithmetic slip, hostile input) cannot reach the bootloader,
 // the partition table or the running image.
+//
+// Memory (Espruino): the checks are written out where they are used rather than kept as
+// small helper functions (each function costs JsVars, code does not), and the instance
+// fields have short names (one JsVar each per instance).
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import { hex32 } from "./bytes";
-import { Partition, SECTOR_SIZE } from "./partition-table";
+import { Partition, PT } from "./partition-table";
 
 export interface FlashRegion {
   name: string;
@@ -22,16 +25,6 @@ export interface GuardOptions {
   forbidden: FlashRegion[];
 }
 
-const MAX_WRITE = 4096;
-
-function isWhole(v: number): boolean {
-  return typeof v === "number" && v >= 0 && Math.floor(v) === v;
-}
-
-function intersects(a: FlashRegion, offset: number, size: number): boolean {
-  return offset < a.offset + a.size && a.offset < offset + size;
-}
-
 export function regionOf(p: Partition): FlashRegion {
   return { name: p.label, offset: p.offset, size: p.size };
 }
@@ -41,57 +34,66 @@ export function regionOf(p: Partition): FlashRegion {
  * sector (second-stage bootloader + table) and the slot the device is running from.
  */
 export function protectedRegions(tableOffset: number, running: Partition): FlashRegion[] {
-  return [{ name: "bootloader+partition table", offset: 0, size: tableOffset + SECTOR_SIZE }, regionOf(running)];
+  return [
+    { name: "bootloader+partition table", offset: 0, size: tableOffset + PT.Sector },
+    { name: running.label, offset: running.offset, size: running.size },
+  ];
 }
 
+// A whole number, as the checks below spell it out: typeof v === "number" && v >= 0 && Math.floor(v) === v.
+
 export class GuardedFlash implements FlashPort {
-  private flash: FlashPort;
-  private chipSize: number;
-  private allowed: FlashRegion[];
+  /** The port. */
+  private f: FlashPort;
+  /** Chip size. */
+  private cs: number;
+  /** Allowed regions. */
+  private a: FlashRegion[];
 
   constructor(flash: FlashPort, opts: GuardOptions) {
-    this.flash = flash;
-    this.chipSize = opts.chipSize;
-    this.allowed = opts.allowed;
+    this.f = flash;
+    this.cs = opts.chipSize;
+    this.a = opts.allowed;
+    const fb = opts.forbidden;
     for (let i = 0; i < opts.allowed.length; i++) {
       const r = opts.allowed[i];
-      if (!isWhole(r.offset) || !isWhole(r.size) || r.offset % SECTOR_SIZE !== 0 || r.size % SECTOR_SIZE !== 0 || r.offset + r.size > opts.chipSize) {
-        throw otaError("FLASH_FORBIDDEN", "allowed region " + r.name + " " + hex32(r.offset) + "+" + hex32(r.size) + " is not whole sectors inside the flash");
+      const o = r.offset;
+      const s = r.size;
+      if (!(typeof o === "number" && o >= 0 && Math.floor(o) === o) || !(typeof s === "number" && s >= 0 && Math.floor(s) === s) || o % PT.Sector !== 0 || s % PT.Sector !== 0 || o + s > opts.chipSize) {
+        throw otaError("FLASH_FORBIDDEN", "allowed region " + r.name + " 0x" + (o >>> 0).toString(16) + "+0x" + (s >>> 0).toString(16) + " is not whole sectors inside the flash");
       }
-      for (let j = 0; j < opts.forbidden.length; j++) {
-        if (intersects(opts.forbidden[j], r.offset, r.size)) throw otaError("FLASH_FORBIDDEN", "region " + r.name + " overlaps " + opts.forbidden[j].name);
-      }
-    }
-  }
-
-  private check(what: string, offset: number, size: number): void {
-    if (isWhole(offset) && isWhole(size) && offset + size <= this.chipSize) {
-      for (let i = 0; i < this.allowed.length; i++) {
-        const r = this.allowed[i];
-        if (offset >= r.offset && offset + size <= r.offset + r.size) return;
+      for (let j = 0; j < fb.length; j++) {
+        if (o < fb[j].offset + fb[j].size && fb[j].offset < o + s) throw otaError("FLASH_FORBIDDEN", "region " + r.name + " overlaps " + fb[j].name);
       }
     }
-    throw otaError("FLASH_FORBIDDEN", what + " " + offset + "+" + size + " is outside the regions of this step");
   }
 
   read(offset: number, length: number): Uint8Array {
-    return this.flash.read(offset, length);
+    return this.f.read(offset, length);
   }
 
   eraseSector(offset: number): void {
-    this.check("erase", offset, SECTOR_SIZE);
-    if (offset % SECTOR_SIZE !== 0) throw otaError("FLASH_RANGE", "erase at " + hex32(offset) + " is not sector aligned");
-    this.flash.eraseSector(offset);
+    let ok = false;
+    if (typeof offset === "number" && offset >= 0 && Math.floor(offset) === offset && offset + PT.Sector <= this.cs) {
+      for (let i = 0; i < this.a.length && !ok; i++) ok = offset >= this.a[i].offset && offset + PT.Sector <= this.a[i].offset + this.a[i].size;
+    }
+    if (!ok) throw otaError("FLASH_FORBIDDEN", "erase " + offset + "+" + PT.Sector + " is outside the regions of this step");
+    if (offset % PT.Sector !== 0) throw otaError("FLASH_RANGE", "erase at 0x" + (offset >>> 0).toString(16) + " is not sector aligned");
+    this.f.eraseSector(offset);
   }
 
   /** Any length; split into port writes of <= 4096 bytes. Offset and length must be multiples of 4 (Espruino Flash.write). */
   write(offset: number, data: Uint8Array): void {
     const len = data.length;
-    this.check("write", offset, len);
-    if (offset % 4 !== 0 || len % 4 !== 0) throw otaError("FLASH_RANGE", "write " + hex32(offset) + "+" + len + " is not 4-byte aligned");
-    for (let done = 0; done < len; done += MAX_WRITE) {
-      const n = len - done < MAX_WRITE ? len - done : MAX_WRITE;
-      this.flash.write(offset + done, data.subarray(done, done + n));
+    let ok = false;
+    if (typeof offset === "number" && offset >= 0 && Math.floor(offset) === offset && typeof len === "number" && len >= 0 && Math.floor(len) === len && offset + len <= this.cs) {
+      for (let i = 0; i < this.a.length && !ok; i++) ok = offset >= this.a[i].offset && offset + len <= this.a[i].offset + this.a[i].size;
+    }
+    if (!ok) throw otaError("FLASH_FORBIDDEN", "write " + offset + "+" + len + " is outside the regions of this step");
+    if (offset % 4 !== 0 || len % 4 !== 0) throw otaError("FLASH_RANGE", "write 0x" + (offset >>> 0).toString(16) + "+" + len + " is not 4-byte aligned");
+    for (let done = 0; done < len; done += 4096) {
+      const n = len - done < 4096 ? len - done : 4096;
+      this.f.write(offset + done, data.subarray(done, done + n));
     }
   }
 }

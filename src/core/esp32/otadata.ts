@@ -2,12 +2,30 @@
 // (docs/esp32-formats.md#otadata). This module decides what to write so that the stock ESP-IDF
 // bootloader boots a chosen slot, and orders the writes so that a power cut at any point
 // leaves a state in which the bootloader still boots either the old or the new image.
+//
+// Memory (Espruino): the device bundle holds readOtadata, activeCopy, selectBootSlot,
+// chooseTarget, planSwitch (which also plans switchBack and markState), switchBack and
+// applyFlashOps; small helpers are written out where they are used, numbers come from a
+// const enum (inlined), and the remaining exports serve host tools and tests only.
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
 import { u32le, putU32le } from "./bytes";
-import { otaSeqCrc } from "./crc32";
-import { Partition, PartitionTable, SECTOR_SIZE } from "./partition-table";
+import { crc32Update, otaSeqCrc } from "./crc32";
+import { Partition, PartitionTable, PT } from "./partition-table";
+
+/** Inlined by the compiler: no constant lives in RAM on the device. */
+export const enum Ota {
+  New = 0,
+  PendingVerify = 1,
+  Valid = 2,
+  Invalid = 3,
+  Aborted = 4,
+  Undefined = 0xffffffff,
+  /** An erased seq: the copy is empty. */
+  Empty = 0xffffffff,
+  EntrySize = 32,
+}
 
 export const OTA_STATE_NEW = 0;
 export const OTA_STATE_PENDING_VERIFY = 1;
@@ -16,7 +34,6 @@ export const OTA_STATE_INVALID = 3;
 export const OTA_STATE_ABORTED = 4;
 export const OTA_STATE_UNDEFINED = 0xffffffff;
 
-const SEQ_EMPTY = 0xffffffff;
 export const OTADATA_ENTRY_SIZE = 32;
 
 export interface OtaEntry {
@@ -35,13 +52,17 @@ export interface BootSlot {
   copy: number;
 }
 
+/** One entry decoded from `b` at `off` (host tools and tests; readOtadata decodes inline). */
 export function decodeOtaEntry(b: Uint8Array, off: number): OtaEntry {
   return { seq: u32le(b, off), state: u32le(b, off + 24), crc: u32le(b, off + 28) };
 }
 
-/** 32 bytes: seq, 20 label bytes left erased (0xFF), state, crc of seq. */
+/**
+ * 32 bytes: seq, 20 label bytes left erased (0xFF), state, crc of seq (host tools and tests;
+ * planSwitch builds the same bytes inline).
+ */
 export function encodeOtaEntry(seq: number, state: number): Uint8Array {
-  const b = new Uint8Array(OTADATA_ENTRY_SIZE);
+  const b = new Uint8Array(Ota.EntrySize);
   b.fill(0xff);
   putU32le(b, 0, seq);
   putU32le(b, 24, state);
@@ -50,34 +71,36 @@ export function encodeOtaEntry(seq: number, state: number): Uint8Array {
 }
 
 export function copyOffset(otadata: Partition, copy: number): number {
-  return otadata.offset + copy * SECTOR_SIZE;
+  return otadata.offset + copy * PT.Sector;
 }
 
 export function readOtadata(flash: FlashPort, part: Partition): OtaEntry[] {
-  return [decodeOtaEntry(flash.read(copyOffset(part, 0), OTADATA_ENTRY_SIZE), 0), decodeOtaEntry(flash.read(copyOffset(part, 1), OTADATA_ENTRY_SIZE), 0)];
+  const copies: OtaEntry[] = [];
+  for (let c = 0; c < 2; c++) {
+    const b = flash.read(part.offset + c * PT.Sector, Ota.EntrySize);
+    copies.push({ seq: u32le(b, 0), state: u32le(b, 24), crc: u32le(b, 28) });
+  }
+  return copies;
 }
 
-/** bootloader_common_ota_select_valid (IDF >= 3.3): not empty, not INVALID/ABORTED, CRC of seq matches. */
-export function isEntryValid(e: OtaEntry): boolean {
-  return e.seq !== SEQ_EMPTY && e.state !== OTA_STATE_INVALID && e.state !== OTA_STATE_ABORTED && e.crc === otaSeqCrc(e.seq);
-}
-
-/** bootloader_common_get_active_otadata: the valid copy with the larger seq, copy 0 on a tie, -1 if none. */
+/**
+ * bootloader_common_get_active_otadata: the valid copy with the larger seq, copy 0 on a tie, -1 if none.
+ * Valid (bootloader_common_ota_select_valid, IDF >= 3.3): not empty, not INVALID/ABORTED, CRC of seq matches.
+ */
 export function activeCopy(copies: OtaEntry[]): number {
-  const v0 = isEntryValid(copies[0]);
-  const v1 = isEntryValid(copies[1]);
-  if (v0 && v1) return copies[0].seq >= copies[1].seq ? 0 : 1;
-  return v0 ? 0 : v1 ? 1 : -1;
+  let best = -1;
+  const b = new Uint8Array(4);
+  for (let i = 0; i < 2; i++) {
+    const e = copies[i];
+    putU32le(b, 0, e.seq);
+    if (e.seq !== Ota.Empty && e.state !== Ota.Invalid && e.state !== Ota.Aborted && e.crc === crc32Update(0xffffffff, b, 0, 4) && (best < 0 || e.seq > copies[best].seq)) best = i;
+  }
+  return best;
 }
 
-function slotForSeq(seq: number, count: number): number {
-  // Unsigned 32-bit, as in C: seq 0 wraps to 0xFFFFFFFF.
-  return ((seq - 1) >>> 0) % count;
-}
-
-function defaultSlot(table: PartitionTable): BootSlot {
-  if (table.factory) return { partition: table.factory, otaIndex: -1, copy: -1 };
-  return { partition: table.ota[0], otaIndex: 0, copy: -1 };
+/** bootloader_common_ota_select_valid for one entry (host tools and tests). */
+export function isEntryValid(e: OtaEntry): boolean {
+  return activeCopy([e, { seq: Ota.Empty, state: Ota.Undefined, crc: Ota.Empty }]) === 0;
 }
 
 /**
@@ -87,99 +110,101 @@ function defaultSlot(table: PartitionTable): BootSlot {
  */
 export function selectBootSlot(table: PartitionTable, copies: OtaEntry[], rollbackBootloader?: boolean): BootSlot {
   const n = table.ota.length;
-  if (!table.otadata || n === 0) return defaultSlot(table);
   let seen = copies;
-  if (rollbackBootloader) {
-    seen = [];
-    for (let i = 0; i < 2; i++) {
-      const e = copies[i];
-      seen.push(e.state === OTA_STATE_PENDING_VERIFY ? { seq: e.seq, state: OTA_STATE_ABORTED, crc: e.crc } : e);
-    }
-  }
-  const a = activeCopy(seen);
-  if (a < 0) return defaultSlot(table);
-  const index = slotForSeq(seen[a].seq, n);
-  return { partition: table.ota[index], otaIndex: index, copy: a };
-}
-
-/**
- * Ops for one entry. Erase first (programming only clears bits); seq is programmed last
- * so that until the final 4-byte write the entry reads as empty (seq 0xFFFFFFFF), and a
- * half-programmed seq cannot match the CRC already written for the intended seq.
- */
-function entryOps(offset: number, seq: number, state: number): FlashOp[] {
-  const e = encodeOtaEntry(seq, state);
-  return [
-    { kind: "erase", offset: offset },
-    { kind: "write", offset: offset + 4, data: e.subarray(4, OTADATA_ENTRY_SIZE) },
-    { kind: "write", offset: offset, data: e.subarray(0, 4) },
-  ];
-}
-
-function requireOtadata(table: PartitionTable): Partition {
-  if (!table.otadata) throw otaError("PT_NO_OTADATA", "table has no otadata partition");
-  return table.otadata;
-}
-
-/** Same slot, even when `p` is a copy (e.g. from a re-read of the table). */
-function sameSlot(a: Partition | null, p: Partition): boolean {
-  return !!a && a.offset === p.offset && a.size === p.size && a.type === p.type && a.subtype === p.subtype;
-}
-
-function otaIndexOf(table: PartitionTable, target: Partition): number {
-  if (sameSlot(table.factory, target)) return -1;
-  for (let i = 0; i < table.ota.length; i++) if (sameSlot(table.ota[i], target)) return i;
-  throw otaError("PT_NO_TARGET", target.label + " is not a factory or OTA app slot of this table");
-}
-
-/**
- * The seq esp_rewrite_ota_data (IDF <= 5.5) would write for ota_N, moved on by whole
- * rounds when it would be 0 or equal to the active seq (both map to the right slot but
- * 0 is fragile and an equal seq leaves the choice to the tie rule).
- */
-function nextSeq(activeSeq: number, index: number, count: number): number {
-  const base = (index + 1) % count;
-  let seq = activeSeq > base ? base + Math.ceil((activeSeq - base) / count) * count : base;
-  if (seq === 0 || seq === activeSeq) seq += count;
-  return seq;
-}
-
-function planWithState(table: PartitionTable, copies: OtaEntry[], target: Partition, state: number): FlashOp[] {
-  const otadata = requireOtadata(table);
-  const index = otaIndexOf(table, target);
-  const a = activeCopy(copies);
-  if (index < 0) {
-    // Factory: ESP-IDF refuses it as an OTA target, but the bootloader boots factory when
-    // no copy is valid. Erase the copy that does not decide the boot first, so the old
-    // slot stays selected until the last erase.
-    const ops: FlashOp[] = [];
-    const order = a === 1 ? [0, 1] : [1, 0];
-    for (let i = 0; i < 2; i++) {
-      const c = order[i];
-      const e = copies[c];
-      if (e.seq !== SEQ_EMPTY || e.state !== OTA_STATE_UNDEFINED || e.crc !== SEQ_EMPTY) {
-        ops.push({ kind: "erase", offset: copyOffset(otadata, c) });
+  let a = -1;
+  if (table.otadata && n > 0) {
+    if (rollbackBootloader) {
+      seen = [];
+      for (let i = 0; i < 2; i++) {
+        const e = copies[i];
+        seen.push(e.state === Ota.PendingVerify ? { seq: e.seq, state: Ota.Aborted, crc: e.crc } : e);
       }
     }
-    return ops;
+    a = activeCopy(seen);
   }
-  if (a < 0) return entryOps(copyOffset(otadata, 0), index + 1, state);
-  const seq = nextSeq(copies[a].seq, index, table.ota.length);
-  if (seq < SEQ_EMPTY) return entryOps(copyOffset(otadata, 1 - a), seq, state);
-  // No larger seq exists (0xFFFFFFFF means empty). Start the numbering again in the
-  // inactive copy, which loses to the active copy until that one is erased last.
-  const ops = entryOps(copyOffset(otadata, 1 - a), index + 1, state);
-  ops.push({ kind: "erase", offset: copyOffset(otadata, a) });
-  return ops;
+  // No copy decides: the bootloader's default, factory or else ota_0.
+  if (a < 0) return table.factory ? { partition: table.factory, otaIndex: -1, copy: -1 } : { partition: table.ota[0], otaIndex: 0, copy: -1 };
+  // Unsigned 32-bit, as in C: seq 0 wraps to 0xFFFFFFFF.
+  const index = ((seen[a].seq - 1) >>> 0) % n;
+  return { partition: table.ota[index], otaIndex: index, copy: a };
 }
 
 /**
  * Flash ops that make the bootloader boot `target` (factory or ota_N) on the next reset.
  * An OTA target gets state NEW when the bootloader has rollback (it becomes
  * PENDING_VERIFY at the first boot and must be confirmed), else UNDEFINED.
+ *
+ * `state`, when given, is the state to write instead (switchBack); a null `target` with a
+ * `state` rewrites the active copy in place (markState). One planner, so the write order
+ * below is the only one there is.
  */
-export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Partition, rollbackEnabled: boolean): FlashOp[] {
-  return planWithState(table, copies, target, rollbackEnabled ? OTA_STATE_NEW : OTA_STATE_UNDEFINED);
+export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Partition | null, rollbackEnabled: boolean, state?: number): FlashOp[] {
+  const otadata = table.otadata;
+  if (!otadata) throw otaError("PT_NO_OTADATA", "table has no otadata partition");
+  if (state === undefined) state = rollbackEnabled ? Ota.New : Ota.Undefined;
+  const a = activeCopy(copies);
+  const ops: FlashOp[] = [];
+  let copy = a;
+  let seq = 0;
+  let eraseActive = false;
+  let i = 0;
+  if (!target) {
+    if (a < 0) throw otaError("OTADATA_STATE", "no valid otadata copy: running the default slot, nothing to mark");
+    if (copies[a].state === state) return ops;
+    seq = copies[a].seq;
+  } else {
+    // Same slot even when `target` is a copy (e.g. from a re-read of the table).
+    const f = table.factory;
+    let index = -2;
+    if (f && f.offset === target.offset && f.size === target.size && f.type === target.type && f.subtype === target.subtype) index = -1;
+    for (i = 0; index === -2 && i < table.ota.length; i++) {
+      const p = table.ota[i];
+      if (p.offset === target.offset && p.size === target.size && p.type === target.type && p.subtype === target.subtype) index = i;
+    }
+    if (index === -2) throw otaError("PT_NO_TARGET", target.label + " is not a factory or OTA app slot of this table");
+    if (index === -1) {
+      // Factory: ESP-IDF refuses it as an OTA target, but the bootloader boots factory when
+      // no copy is valid. Erase the copy that does not decide the boot first, so the old
+      // slot stays selected until the last erase.
+      for (i = 0; i < 2; i++) {
+        const c = a === 1 ? i : 1 - i;
+        const e = copies[c];
+        if (e.seq !== Ota.Empty || e.state !== Ota.Undefined || e.crc !== Ota.Empty) ops.push({ kind: "erase", offset: otadata.offset + c * PT.Sector });
+      }
+      return ops;
+    }
+    seq = index + 1;
+    copy = 0;
+    if (a >= 0) {
+      copy = 1 - a;
+      // The seq esp_rewrite_ota_data (IDF <= 5.5) would write for ota_N, moved on by whole
+      // rounds when it would be 0 or equal to the active seq (both map to the right slot but
+      // 0 is fragile and an equal seq leaves the choice to the tie rule).
+      const n = table.ota.length;
+      const activeSeq = copies[a].seq;
+      const base = (index + 1) % n;
+      seq = activeSeq > base ? base + Math.ceil((activeSeq - base) / n) * n : base;
+      if (seq === 0 || seq === activeSeq) seq += n;
+      if (seq >= Ota.Empty) {
+        // No larger seq exists (0xFFFFFFFF means empty). Start the numbering again in the
+        // inactive copy, which loses to the active copy until that one is erased last.
+        seq = index + 1;
+        eraseActive = true;
+      }
+    }
+  }
+  // The entry: erase first (programming only clears bits); seq is programmed last so that
+  // until the final 4-byte write the entry reads as empty (seq 0xFFFFFFFF), and a
+  // half-programmed seq cannot match the CRC already written for the intended seq.
+  const e = new Uint8Array(Ota.EntrySize);
+  e.fill(0xff);
+  putU32le(e, 0, seq);
+  putU32le(e, 24, state);
+  putU32le(e, 28, crc32Update(0xffffffff, e, 0, 4));
+  const at = otadata.offset + copy * PT.Sector;
+  ops.push({ kind: "erase", offset: at }, { kind: "write", offset: at + 4, data: e.subarray(4, Ota.EntrySize) }, { kind: "write", offset: at, data: e.subarray(0, 4) });
+  if (eraseActive) ops.push({ kind: "erase", offset: otadata.offset + a * PT.Sector });
+  return ops;
 }
 
 /**
@@ -188,7 +213,7 @@ export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Pa
  * NEW entry that went unconfirmed would make the bootloader fall back to the bad image.
  */
 export function switchBack(table: PartitionTable, copies: OtaEntry[], previous: Partition, rollbackEnabled: boolean): FlashOp[] {
-  return planWithState(table, copies, previous, rollbackEnabled ? OTA_STATE_VALID : OTA_STATE_UNDEFINED);
+  return planSwitch(table, copies, previous, rollbackEnabled, rollbackEnabled ? Ota.Valid : Ota.Undefined);
 }
 
 /**
@@ -197,11 +222,7 @@ export function switchBack(table: PartitionTable, copies: OtaEntry[], previous: 
  * other copy (the previous slot) decide the next boot.
  */
 export function markState(table: PartitionTable, copies: OtaEntry[], state: number): FlashOp[] {
-  const otadata = requireOtadata(table);
-  const a = activeCopy(copies);
-  if (a < 0) throw otaError("OTADATA_STATE", "no valid otadata copy: running the default slot, nothing to mark");
-  if (copies[a].state === state) return [];
-  return entryOps(copyOffset(otadata, a), copies[a].seq, state);
+  return planSwitch(table, copies, null, false, state);
 }
 
 /**
@@ -211,11 +232,18 @@ export function markState(table: PartitionTable, copies: OtaEntry[], state: numb
  */
 export function chooseTarget(table: PartitionTable, running: Partition): Partition {
   const n = table.ota.length;
-  const index = otaIndexOf(table, running);
+  const f = table.factory;
+  let index = -2;
+  if (f && f.offset === running.offset && f.size === running.size && f.type === running.type && f.subtype === running.subtype) index = -1;
+  for (let i = 0; index === -2 && i < n; i++) {
+    const p = table.ota[i];
+    if (p.offset === running.offset && p.size === running.size && p.type === running.type && p.subtype === running.subtype) index = i;
+  }
+  if (index === -2) throw otaError("PT_NO_TARGET", running.label + " is not a factory or OTA app slot of this table");
   if (n === 0) throw otaError("PT_NO_TARGET", "no OTA slot to write");
   if (index < 0) return table.ota[0];
   if (n === 1) {
-    if (table.factory) return table.factory;
+    if (f) return f;
     throw otaError("PT_NO_TARGET", "only ota_0 and it is running");
   }
   return table.ota[(index + 1) % n];

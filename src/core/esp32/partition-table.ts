@@ -2,9 +2,26 @@
 // (esp_partition_table_verify, docs/esp32-formats.md#partition-md5) plus the extra rules the agent relies on
 // to write flash safely. Anything the bootloader and the app could read differently is
 // refused: the agent never guesses where a slot is.
+//
+// Memory (Espruino): one function for the whole parse (a function costs JsVars, its code
+// does not) and numbers from a const enum, inlined; the exported constants are for host
+// tools and tests, the device bundle does not reference them.
 
 import { otaError } from "../errors";
-import { u16le, u32le, cString, hex32 } from "./bytes";
+import { u32le, cString } from "./bytes";
+
+/** Inlined by the compiler: no constant lives in RAM on the device. */
+export const enum PT {
+  MaxLen = 0xc00,
+  Entry = 32,
+  Sector = 0x1000,
+  App = 0x00,
+  Data = 0x01,
+  Factory = 0x00,
+  OtaMin = 0x10,
+  Test = 0x20,
+  DataOta = 0x00,
+}
 
 export const PARTITION_TABLE_MAX_LEN = 0xc00;
 export const PARTITION_ENTRY_SIZE = 32;
@@ -37,81 +54,23 @@ export interface PartitionTable {
   md5Checked: boolean;
 }
 
-function entryIsTerminator(b: Uint8Array, off: number): boolean {
-  return u16le(b, off) === 0xffff && b[off + 2] === 0xff && b[off + 3] === 0xff;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array, bOff: number, len: number): boolean {
-  if (a.length < len) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[bOff + i]) return false;
-  return true;
-}
-
-function overlaps(a: Partition, b: Partition): boolean {
-  return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
-}
-
-function checkSlotGeometry(p: Partition, align: number, minSize: number): void {
-  if (p.offset % align !== 0 || p.size % SECTOR_SIZE !== 0 || p.size < minSize) {
-    throw otaError("PT_OUT_OF_RANGE", p.label + " at " + hex32(p.offset) + " size " + hex32(p.size) + " is misaligned or too small");
-  }
-}
-
-/** Sorts the app and otadata entries into their roles, refusing anything ambiguous. */
-function classify(table: PartitionTable): void {
-  const parts = table.partitions;
-  // Pre-filled: Espruino has no array holes.
-  const ota: (Partition | null)[] = [];
-  for (let n = 0; n < 16; n++) ota.push(null);
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i];
-    if (p.type === PART_TYPE_APP) {
-      if (p.subtype === APP_FACTORY || p.subtype === APP_TEST) {
-        if ((p.subtype === APP_FACTORY ? table.factory : table.test) !== null) {
-          throw otaError("PT_DUPLICATE", "second " + (p.subtype === APP_FACTORY ? "factory" : "test") + " app: " + p.label);
-        }
-        if (p.subtype === APP_FACTORY) table.factory = p;
-        else table.test = p;
-        checkSlotGeometry(p, 0x10000, SECTOR_SIZE);
-      } else if ((p.subtype & 0xf0) === APP_OTA_MIN) {
-        const n = p.subtype & 0x0f;
-        if (ota[n]) throw otaError("PT_DUPLICATE", "ota_" + n + " appears twice");
-        ota[n] = p;
-        checkSlotGeometry(p, 0x10000, SECTOR_SIZE);
-      }
-    } else if (p.type === PART_TYPE_DATA && p.subtype === DATA_OTA) {
-      if (table.otadata !== null) throw otaError("PT_DUPLICATE", "second otadata partition: " + p.label);
-      table.otadata = p;
-      checkSlotGeometry(p, SECTOR_SIZE, 2 * SECTOR_SIZE);
-    }
-  }
-  // The bootloader counts ota entries, the app counts until the first missing index:
-  // they agree only when the indices are 0..n-1 (docs/esp32-formats.md#partition-table).
-  for (let k = 0; k < 16; k++) {
-    const slot = ota[k];
-    if (slot) {
-      if (table.ota.length !== k) throw otaError("PT_OTA_GAP", "ota_" + k + " present but ota_" + table.ota.length + " missing");
-      table.ota.push(slot);
-    }
-  }
-  const count = table.ota.length;
-  if (count > 0 && table.otadata === null) throw otaError("PT_NO_OTADATA", count + " OTA slot(s) but no otadata partition");
-  if (table.factory === null && count === 0) throw otaError("PT_NO_TARGET", "no factory or OTA app partition");
-}
-
 /**
  * Parses the table at the start of `bytes` (the 0xC00-byte table, or the whole 4 KB sector).
  * `md5` is injected so that the device can choose its MD5 backend.
  */
 export function parsePartitionTable(bytes: Uint8Array, md5: (data: Uint8Array) => Uint8Array, chipSize: number): PartitionTable {
   const table: PartitionTable = { partitions: [], factory: null, ota: [], test: null, otadata: null, md5Checked: false };
-  const limit = Math.min(bytes.length, PARTITION_TABLE_MAX_LEN);
+  const parts = table.partitions;
+  const limit = Math.min(bytes.length, PT.MaxLen);
   let terminated = false;
-  for (let off = 0; off + PARTITION_ENTRY_SIZE <= limit; off += PARTITION_ENTRY_SIZE) {
-    const magic = u16le(bytes, off);
+  // Declared once: Espruino creates a var only when its declaration runs.
+  let i = 0;
+  let p: Partition;
+  for (let off = 0; off + PT.Entry <= limit; off += PT.Entry) {
+    const magic = bytes[off] | (bytes[off + 1] << 8);
     if (magic === 0x50aa) {
-      if (table.md5Checked) throw otaError("PT_MD5", "entry after the MD5 entry at " + hex32(off) + " (bootloader and app would disagree)");
-      const p: Partition = {
+      if (table.md5Checked) throw otaError("PT_MD5", "entry after the MD5 entry at 0x" + off.toString(16) + " (bootloader and app would disagree)");
+      p = {
         label: cString(bytes, off + 12, 16),
         type: bytes[off + 2],
         subtype: bytes[off + 3],
@@ -120,28 +79,76 @@ export function parsePartitionTable(bytes: Uint8Array, md5: (data: Uint8Array) =
         flags: u32le(bytes, off + 28),
       };
       if (p.offset > chipSize || p.size > chipSize - p.offset) {
-        throw otaError("PT_OUT_OF_RANGE", p.label + " " + hex32(p.offset) + "+" + hex32(p.size) + " exceeds flash size " + hex32(chipSize));
+        throw otaError("PT_OUT_OF_RANGE", p.label + " 0x" + p.offset.toString(16) + "+0x" + p.size.toString(16) + " exceeds flash size 0x" + (chipSize >>> 0).toString(16));
       }
-      table.partitions.push(p);
+      parts.push(p);
     } else if (magic === 0xebeb) {
-      if (table.md5Checked) throw otaError("PT_MD5", "second MD5 entry at " + hex32(off));
-      if (!sameBytes(md5(bytes.subarray(0, off)), bytes, off + 16, 16)) throw otaError("PT_MD5", "MD5 entry does not match the table");
+      if (table.md5Checked) throw otaError("PT_MD5", "second MD5 entry at 0x" + off.toString(16));
+      const sum = md5(bytes.subarray(0, off));
+      let same = sum.length >= 16;
+      for (i = 0; same && i < 16; i++) same = sum[i] === bytes[off + 16 + i];
+      if (!same) throw otaError("PT_MD5", "MD5 entry does not match the table");
       table.md5Checked = true;
-    } else if (off !== 0 && entryIsTerminator(bytes, off)) {
+    } else if (off !== 0 && magic === 0xffff && bytes[off + 2] === 0xff && bytes[off + 3] === 0xff) {
       terminated = true;
       break;
     } else {
-      throw otaError("PT_MAGIC", "invalid entry magic " + hex32(magic) + " at " + hex32(off));
+      throw otaError("PT_MAGIC", "invalid entry magic 0x" + magic.toString(16) + " at 0x" + off.toString(16));
     }
   }
-  if (!terminated) throw otaError("PT_NO_TERMINATOR", "no end-of-table entry within " + hex32(limit) + " bytes");
-  const parts = table.partitions;
-  for (let i = 0; i < parts.length; i++) {
+  if (!terminated) throw otaError("PT_NO_TERMINATOR", "no end-of-table entry within 0x" + limit.toString(16) + " bytes");
+  for (i = 0; i < parts.length; i++) {
     for (let j = i + 1; j < parts.length; j++) {
-      if (overlaps(parts[i], parts[j])) throw otaError("PT_OUT_OF_RANGE", parts[i].label + " overlaps " + parts[j].label);
+      const a = parts[i];
+      const b = parts[j];
+      if (a.offset < b.offset + b.size && b.offset < a.offset + a.size) throw otaError("PT_OUT_OF_RANGE", a.label + " overlaps " + b.label);
     }
   }
-  classify(table);
+  // Sort the app and otadata entries into their roles, refusing anything ambiguous.
+  // Pre-filled: Espruino has no array holes.
+  const ota: (Partition | null)[] = [];
+  for (i = 0; i < 16; i++) ota.push(null);
+  for (i = 0; i < parts.length; i++) {
+    p = parts[i];
+    // Geometry each role needs: slot alignment and minimum size (0: no role, nothing to check).
+    let align = 0;
+    let min = PT.Sector;
+    if (p.type === PT.App) {
+      if (p.subtype === PT.Factory || p.subtype === PT.Test) {
+        if ((p.subtype === PT.Factory ? table.factory : table.test) !== null) {
+          throw otaError("PT_DUPLICATE", "second " + (p.subtype === PT.Factory ? "factory" : "test") + " app: " + p.label);
+        }
+        if (p.subtype === PT.Factory) table.factory = p;
+        else table.test = p;
+        align = 0x10000;
+      } else if ((p.subtype & 0xf0) === PT.OtaMin) {
+        const n = p.subtype & 0x0f;
+        if (ota[n]) throw otaError("PT_DUPLICATE", "ota_" + n + " appears twice");
+        ota[n] = p;
+        align = 0x10000;
+      }
+    } else if (p.type === PT.Data && p.subtype === PT.DataOta) {
+      if (table.otadata !== null) throw otaError("PT_DUPLICATE", "second otadata partition: " + p.label);
+      table.otadata = p;
+      align = PT.Sector;
+      min = 2 * PT.Sector;
+    }
+    if (align && (p.offset % align !== 0 || p.size % PT.Sector !== 0 || p.size < min)) {
+      throw otaError("PT_OUT_OF_RANGE", p.label + " at 0x" + p.offset.toString(16) + " size 0x" + p.size.toString(16) + " is misaligned or too small");
+    }
+  }
+  // The bootloader counts ota entries, the app counts until the first missing index:
+  // they agree only when the indices are 0..n-1 (docs/esp32-formats.md#partition-table).
+  for (i = 0; i < 16; i++) {
+    const slot = ota[i];
+    if (slot) {
+      if (table.ota.length !== i) throw otaError("PT_OTA_GAP", "ota_" + i + " present but ota_" + table.ota.length + " missing");
+      table.ota.push(slot);
+    }
+  }
+  const count = table.ota.length;
+  if (count > 0 && table.otadata === null) throw otaError("PT_NO_OTADATA", count + " OTA slot(s) but no otadata partition");
+  if (table.factory === null && count === 0) throw otaError("PT_NO_TARGET", "no factory or OTA app partition");
   return table;
 }
 
