@@ -4,7 +4,8 @@
 // provisioning file logs one line, runs no agent, and still runs the application.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runOta, resolveBoard, bundleFor } from "../../src/host/sim/ota-run";
+import { runOta, resolveBoard, bundleFor, startRun } from "../../src/host/sim/ota-run";
+import { simProvision } from "../../src/host/boards/load-board";
 import { SimDevice } from "../../src/host/sim/sim-device";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
 import { bytesToBinary } from "../../src/host/runtime/bytes";
@@ -65,3 +66,16 @@ for (const [what, cfg, line] of [
     assert.ok(!sim.device.log.join("\n").includes("c2ltdWxhdGVk"), "a secret reached the log");
   });
 }
+
+test("idle, the job is loaded once at boot and let go: the cloud's report_version_rsp does not load it again", async (t) => {
+  const run = await startRun({ imageSize: 64 * 1024 });
+  t.after(() => run.close());
+  run.sim.powerOn();
+  const p = simProvision(run.board);
+  await run.cloud.waitFor(p.productId, p.deviceName, (d) => d.reportedVersion !== undefined, 20000, "report_version");
+  const log = run.sim.device.log;
+  const until = Date.now() + 3000;
+  while (!log.includes("ota: report_version_rsp") && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(log.includes("ota: report_version_rsp"), log.join("\n"));
+  assert.equal(log.filter((l) => l.startsWith("ota: md5 backend")).length, 1, log.join("\n"));
+});

@@ -43,8 +43,6 @@ export interface SessionPorts {
   sha256: Sha256Fn | null;
 }
 
-/** The cloud's answer to report_version: only logged, so it never loads the job. */
-const VERSION_RSP = /^\s*\{\s*"type"\s*:\s*"report_version_rsp"/;
 
 /**
  * The application's side (docs/app-api.md): E.emit("OTA:healthy") confirms a trial,
@@ -135,7 +133,8 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: S
       onDisconnected: (reason: string) => log("ota: mqtt down: " + reason),
       onMessage: (topic: string, payload: string) => {
         if (topic !== update) log("ota: message on unexpected topic " + topic + " ignored");
-        else if (!job && VERSION_RSP.test(payload)) log("ota: report_version_rsp");
+        // The cloud's answer to report_version (after every connect) is only logged: it never loads the job.
+        else if (!job && payload.indexOf('"report_version_rsp"') >= 0 && payload.indexOf('"update_firmware"') < 0) log("ota: report_version_rsp");
         else withJob((j) => j.onMessage(payload));
       },
     },
