@@ -17,11 +17,14 @@ const only = process.env.BOARD; // build a single board: BOARD=host-sim npm run 
 
 /**
  * Resolves `import board from "board-config"` to the board's normalised JSON, without its
- * "provision" (the simulation's identity): a bundle never carries a device's identity or secret.
+ * "provision" (the simulation's identity: a bundle never carries a device's identity or secret)
+ * and without what the device never reads (the partition list).
  */
 function boardConfig(board) {
   const id = "\0board-config";
   const { provision, ...onDevice } = board;
+  // The agent reads the real partition table from flash; the board's copy is for the host tools.
+  onDevice.partitionTable = { offset: board.partitionTable.offset };
   return {
     name: "board-config",
     resolveId: (source) => (source === "board-config" ? id : null),

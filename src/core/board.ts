@@ -28,7 +28,7 @@ export interface BoardConfig {
   };
   partitionTable: {
     offset: number;
-    /** The layout the board is flashed with; the agent reads the real table at boot and uses that. */
+    /** The layout the board is flashed with (host tools only: the build leaves it out of bundles, the agent reads the real table). */
     partitions: PartitionSpec[];
   };
   /** Flash region (whole 4 KB sectors, at least 2) where the agent keeps its journal. */
