@@ -12,7 +12,7 @@
 //
 // Memory (docs/espruino-runtime.md): each function costs JsVars on the board even with its
 // code in flash, so the parser is one function whose two helpers are created only while it
-// runs, and the four progress reports are one builder (reportProgress).
+// runs, and every outbound message has one builder (otaReport).
 
 import { otaError } from "../errors";
 import { quoteJson } from "./json-text";
@@ -270,25 +270,37 @@ export function failMessage(code: FailCode, detail?: string): string {
   return text.length > 120 ? text.substring(0, 117) + "..." : text;
 }
 
-/** {"type":"report_version","report":{["fw_type":..,]"version":..}} */
+/**
+ * {"type":"report_version","report":{["fw_type":..,]"version":..}}, the same bytes as
+ * otaReport("version", ...), standalone for code that publishes only this one.
+ */
 export function reportVersion(version: string, fwType?: string): string {
   const fw = fwType === undefined ? "" : '"fw_type":' + quoteJson(fwType) + ",";
   return '{"type":"report_version","report":{' + fw + '"version":' + quoteJson(version) + "}}";
 }
 
-/** The states of a report_progress. */
-export type ProgressState = "downloading" | "burning" | "done" | "fail";
+/** What otaReport builds: a report_progress in one of its states, or a report_version. */
+export type ReportKind = "downloading" | "burning" | "done" | "fail" | "version";
 
 /**
- * {"type":"report_progress","report":{"progress":{"state":..,["percent":..,]"result_code":..,"result_msg":..},"version":..[,"fw_type":..][,"task_id":..]}}
+ * Every message the device publishes on $ota/report, by `kind`:
+ *   "version": {"type":"report_version","report":{["fw_type":..,]"version":..}} (fw_type from echo);
+ *   otherwise {"type":"report_progress","report":{"progress":{"state":kind,["percent":..,]"result_code":..,
+ *   "result_msg":..},"version":..[,"fw_type":..][,"task_id":..]}}.
+ * @param echo the push's task_id and fw_type, which a v2 platform wants back in every progress report
  * @param n    "downloading": the percent (clamped to an integer 0..100); "fail": the result code
  * @param msg  "fail": the result_msg (failMessage)
- * @param echo the push's task_id and fw_type, which a v2 platform wants back in every report
+ * One function for all five, so code on the board that builds every report carries one builder
+ * (the named forms below are each one more function where they are imported).
  */
-export function reportProgress(state: ProgressState, version: string, echo?: Echo | null, n?: number, msg?: string): string {
-  const fail = state === "fail";
-  let s = '{"type":"report_progress","report":{"progress":{"state":"' + state + '",';
-  if (state === "downloading") s += '"percent":"' + (!((n as number) > 0) ? 0 : (n as number) >= 100 ? 100 : Math.floor(n as number)) + '",';
+export function otaReport(kind: ReportKind, version: string, echo?: Echo | null, n?: number, msg?: string): string {
+  if (kind === "version") {
+    const fw = echo && echo.fwType !== undefined ? '"fw_type":' + quoteJson(echo.fwType) + "," : "";
+    return '{"type":"report_version","report":{' + fw + '"version":' + quoteJson(version) + "}}";
+  }
+  const fail = kind === "fail";
+  let s = '{"type":"report_progress","report":{"progress":{"state":"' + kind + '",';
+  if (kind === "downloading") s += '"percent":"' + (!((n as number) > 0) ? 0 : (n as number) >= 100 ? 100 : Math.floor(n as number)) + '",';
   s += '"result_code":"' + (fail ? n : 0) + '","result_msg":' + (fail ? quoteJson(msg as string) : '""') + '},"version":' + quoteJson(version);
   if (echo) {
     const id = echo.taskId;
@@ -299,20 +311,20 @@ export function reportProgress(state: ProgressState, version: string, echo?: Ech
   return s + "}}";
 }
 
-// The per-state forms. Code that runs on the board should call reportProgress: each of
-// these is one more function in a bundle that imports it.
+// The named forms. Code that runs on the board and builds more than one kind of report should
+// call otaReport: each of these is one more function in a bundle that imports it.
 export function reportDownloading(targetVersion: string, percent: number, echo?: Echo): string {
-  return reportProgress("downloading", targetVersion, echo, percent);
+  return otaReport("downloading", targetVersion, echo, percent);
 }
 
 export function reportBurning(targetVersion: string, echo?: Echo): string {
-  return reportProgress("burning", targetVersion, echo);
+  return otaReport("burning", targetVersion, echo);
 }
 
 export function reportDone(targetVersion: string, echo?: Echo): string {
-  return reportProgress("done", targetVersion, echo);
+  return otaReport("done", targetVersion, echo);
 }
 
 export function reportFail(targetVersion: string, code: FailCode, msg: string, echo?: Echo): string {
-  return reportProgress("fail", targetVersion, echo, code, msg);
+  return otaReport("fail", targetVersion, echo, code, msg);
 }
