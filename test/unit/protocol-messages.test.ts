@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import {
   DownMessage,
   failMessage,
+  otaReport,
   parseDownMessage,
   reportBurning,
   reportDone,
@@ -208,4 +209,19 @@ test("a parsed update_firmware can be passed straight back as the echo", () => {
   assert.equal(push.type, "update_firmware");
   if (push.type !== "update_firmware") return;
   assert.equal(reportDownloading(push.version, 31, push), fixture("out-downloading-31-echo.json"));
+});
+
+test("otaReport builds every fixture's bytes, one function for all kinds", () => {
+  const same: Array<[string, string]> = [
+    [otaReport("version", "1.0.0"), fixture("out-report_version.json")],
+    [otaReport("version", "0.1", { fwType: "mcu" }), fixture("out-report_version-fw_type.json")],
+    [otaReport("version", "0.1", { fwType: "mcu", taskId: 5 }), fixture("out-report_version-fw_type.json")],
+    [otaReport("downloading", "1.3.0", null, 31), fixture("out-downloading-31.json")],
+    [otaReport("downloading", "0.2", V2, 100), fixture("out-downloading-100-echo.json")],
+    [otaReport("burning", "0.2", V2), fixture("out-burning-echo.json")],
+    [otaReport("done", "1.3.0"), fixture("out-done.json")],
+    [otaReport("fail", "0.2", V2, -5, failMessage(-5, "image check: bad magic byte")), fixture("out-fail-5-update-failed-echo.json")],
+  ];
+  for (const [got, want] of same) assert.equal(got, want);
+  assert.equal(otaReport("version", 'v"1\u00e9', { fwType: "a\nb" }), reportVersion('v"1\u00e9', "a\nb"));
 });

@@ -1,10 +1,9 @@
 // Lowercase hex, as MD5 digests appear in OTA messages.
 
-const DIGITS = "0123456789abcdef";
-
 export function toHex(bytes: Uint8Array): string {
+  // Number's toString(16) rather than a digit table: a module-level table costs memory on the board.
   let s = "";
-  for (let i = 0; i < bytes.length; i++) s += DIGITS.charAt(bytes[i] >> 4) + DIGITS.charAt(bytes[i] & 15);
+  for (let i = 0; i < bytes.length; i++) s += (bytes[i] >> 4).toString(16) + (bytes[i] & 15).toString(16);
   return s;
 }
 

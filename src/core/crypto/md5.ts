@@ -19,24 +19,14 @@ import { otaError } from "../errors";
  */
 export const MD5_STATE_SIZE = 88;
 
-/** Input is staged here so whole 64-byte blocks sit at word-aligned offsets of one view. */
-const SCRATCH_SIZE = 4096;
+// Numbers below are literals, not named constants: on the board every module-level name costs
+// memory. 536870912 = 2^29, bytes per unit of the high bit-count word (2^32 bits / 8).
 
-/** 2^29: bytes per unit of the high bit-count word (2^32 bits / 8). */
-const BYTES_PER_HIGH_WORD = 536870912;
-
-// Shared by every instance: update() and digest() run to completion before anything else can
-// use it, and one 4 KB buffer is a noticeable share of an ESP32's JS heap.
+// Input is staged in a 4 KB scratch buffer so whole 64-byte blocks sit at word-aligned offsets
+// of one view. Shared by every instance: update() and digest() run to completion before anything
+// else can use it, and one 4 KB buffer is a noticeable share of an ESP32's JS heap.
 let scratch: Uint8Array | null = null;
 let scratchWords: Int32Array | null = null;
-
-function scratchBuffer(): Uint8Array {
-  if (!scratch) {
-    scratch = new Uint8Array(SCRATCH_SIZE);
-    scratchWords = new Int32Array(scratch.buffer);
-  }
-  return scratch;
-}
 
 /**
  * Compresses n consecutive 64-byte blocks, read as words x[o], x[o+1], ... into the chaining
@@ -86,62 +76,36 @@ export function md5Blocks(h: Int32Array, x: Int32Array, o: number, n: number): v
   }
 }
 
-function put32(u: Uint8Array, i: number, v: number): void {
-  u[i] = v; u[i + 1] = v >> 8; u[i + 2] = v >> 16; u[i + 3] = v >> 24;
-}
-
-function get32(u: Uint8Array, i: number): number {
-  return (u[i] | u[i + 1] << 8 | u[i + 2] << 16 | u[i + 3] << 24) >>> 0;
-}
-
-/**
- * Checks a saved state and returns the message length it has absorbed, in bytes.
- * Throws MD5_STATE for anything a journal could not have written.
- */
-export function md5StateLength(state: Uint8Array): number {
-  if (!state || state.length !== MD5_STATE_SIZE) {
-    throw otaError("MD5_STATE", "saved MD5 state must be " + MD5_STATE_SIZE + " bytes");
-  }
-  const lo = get32(state, 16), hi = get32(state, 20);
-  // Whole bytes only, and below 2^50 bytes so the count stays exact in a double.
-  if (lo & 7 || hi >= 2097152) throw otaError("MD5_STATE", "implausible length in saved MD5 state");
-  return hi * BYTES_PER_HIGH_WORD + (lo >>> 3);
-}
-
-class JsMd5 implements Md5 {
+/** One hash in progress. */
+interface JsMd5 extends Md5 {
   /** Chaining words a, b, c, d. */
-  private h: Int32Array;
+  h: Int32Array;
   /** The ROM's in[]: pending bytes first, then the tail of the last compressed block. */
-  private p: Uint8Array;
+  p: Uint8Array;
   /** Bytes absorbed so far (a double, exact far beyond any image size). */
-  private n: number;
-  private done: boolean;
+  n: number;
+  /** digest() was taken. */
+  d: boolean;
+}
 
-  constructor(state: Uint8Array | null) {
-    this.h = new Int32Array(4);
-    this.p = new Uint8Array(64);
-    this.done = false;
-    if (state) {
-      this.n = md5StateLength(state);
-      for (let i = 0; i < 4; i++) this.h[i] = get32(state, i * 4);
-      this.p.set(state.subarray(24, 88), 0);
-    } else {
-      this.n = 0;
-      this.h[0] = 0x67452301; this.h[1] = 0xefcdab89 | 0; this.h[2] = 0x98badcfe | 0; this.h[3] = 0x10325476;
-    }
-  }
-
-  update(data: Uint8Array, offset: number, length: number): void {
-    if (this.done) throw otaError("CRYPTO_USAGE", "MD5 updated after digest");
+// The methods every instance shares (Object.create), written as an object rather than a
+// class: a class costs one more function (TypeScript's ES5 wrapper) on the board.
+const jsMd5Methods = {
+  update: function (this: JsMd5, data: Uint8Array, offset: number, length: number): void {
+    if (this.d) throw otaError("CRYPTO_USAGE", "MD5 updated after digest");
     if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
       throw otaError("CRYPTO_USAGE", "MD5 update range outside the data");
     }
-    const s = scratchBuffer(), w = scratchWords as Int32Array, p = this.p;
+    if (!scratch) {
+      scratch = new Uint8Array(4096);
+      scratchWords = new Int32Array(scratch.buffer);
+    }
+    const s = scratch, w = scratchWords as Int32Array, p = this.p;
     let u = this.n % 64;
     this.n += length;
     while (length > 0) {
       // Pending bytes go first so that blocks start at offset 0 of the scratch buffer.
-      let k = SCRATCH_SIZE - u;
+      let k = 4096 - u;
       if (k > length) k = length;
       if (u) s.set(p.subarray(0, u), 0);
       s.set(data.subarray(offset, offset + k), u);
@@ -156,45 +120,77 @@ class JsMd5 implements Md5 {
       offset += k;
       length -= k;
     }
-  }
+  },
 
-  digest(): Uint8Array {
-    if (this.done) throw otaError("CRYPTO_USAGE", "MD5 digest taken twice");
-    this.done = true;
-    const s = scratchBuffer(), w = scratchWords as Int32Array, h = this.h, u = this.n % 64;
+  digest: function (this: JsMd5): Uint8Array {
+    if (this.d) throw otaError("CRYPTO_USAGE", "MD5 digest taken twice");
+    this.d = true;
+    if (!scratch) {
+      scratch = new Uint8Array(4096);
+      scratchWords = new Int32Array(scratch.buffer);
+    }
+    const s = scratch, w = scratchWords as Int32Array, h = this.h, u = this.n % 64;
     // Padding: 0x80, zeros up to 8 bytes short of a block end, then the bit count.
     const end = u < 56 ? 56 : 120;
     s.set(this.p, 0);
     s[u] = 0x80;
     s.fill(0, u + 1, end);
-    w[end >> 2] = (this.n % BYTES_PER_HIGH_WORD) * 8 | 0;
-    w[(end >> 2) + 1] = Math.floor(this.n / BYTES_PER_HIGH_WORD);
+    w[end >> 2] = (this.n % 536870912) * 8 | 0;
+    w[(end >> 2) + 1] = Math.floor(this.n / 536870912);
     md5Blocks(h, w, 0, (end + 8) >> 6);
-    const r = new Uint8Array(16);
-    for (let i = 0; i < 4; i++) put32(r, i * 4, h[i]);
-    return r;
-  }
+    // Little-endian words, like the input (see the file comment).
+    return new Uint8Array(new Int32Array(h).buffer);
+  },
 
-  saveState(): Uint8Array {
-    const r = new Uint8Array(MD5_STATE_SIZE);
-    for (let i = 0; i < 4; i++) put32(r, i * 4, this.h[i]);
-    put32(r, 16, (this.n % BYTES_PER_HIGH_WORD) * 8 | 0);
-    put32(r, 20, Math.floor(this.n / BYTES_PER_HIGH_WORD));
+  saveState: function (this: JsMd5): Uint8Array {
+    const r = new Uint8Array(88), w = new Int32Array(r.buffer, 0, 6);
+    w.set(this.h, 0);
+    w[4] = (this.n % 536870912) * 8 | 0;
+    w[5] = Math.floor(this.n / 536870912);
     r.set(this.p, 24);
     return r;
+  },
+};
+
+/**
+ * A fresh hash (no argument), or one that continues a saved state. Throws MD5_STATE for a state
+ * a journal could not have written: not 88 bytes, a length in bits that is not whole bytes, or
+ * 2^50 bytes or more (the count must stay exact in a double).
+ */
+function jsMd5Make(state?: Uint8Array): Md5 {
+  const m = Object.create(jsMd5Methods) as JsMd5;
+  m.d = false;
+  m.p = new Uint8Array(64);
+  if (state !== undefined) {
+    if (!state || state.length !== 88) throw otaError("MD5_STATE", "saved MD5 state must be 88 bytes");
+    const lo = (state[16] | state[17] << 8 | state[18] << 16 | state[19] << 24) >>> 0;
+    const hi = (state[20] | state[21] << 8 | state[22] << 16 | state[23] << 24) >>> 0;
+    if (lo & 7 || hi >= 2097152) throw otaError("MD5_STATE", "implausible length in saved MD5 state");
+    m.n = hi * 536870912 + (lo >>> 3);
+    // A copy: a journal's state may sit at an offset no Int32Array can start at.
+    m.h = new Int32Array(new Uint8Array(state.subarray(0, 16)).buffer);
+    m.p.set(state.subarray(24, 88), 0);
+  } else {
+    m.n = 0;
+    m.h = new Int32Array([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476]);
   }
+  return m;
 }
 
-/** The portable backend; always available. */
+/** The portable backend; always available. create() is restore() without a state. */
 export const jsMd5: Md5Factory = {
-  create: function (): Md5 {
-    return new JsMd5(null);
-  },
-  restore: function (state: Uint8Array): Md5 {
-    return new JsMd5(state);
-  },
+  create: jsMd5Make,
+  restore: jsMd5Make,
   backend: "js",
 };
+
+/**
+ * Checks a saved state and returns the message length it has absorbed, in bytes.
+ * Throws MD5_STATE for anything a journal could not have written (see jsMd5Make).
+ */
+export function md5StateLength(state: Uint8Array): number {
+  return (jsMd5Make(state) as JsMd5).n;
+}
 
 /** One-shot MD5 of a whole buffer. */
 export function md5Bytes(data: Uint8Array): Uint8Array {

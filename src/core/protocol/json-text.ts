@@ -7,8 +7,6 @@
 // the characters JSON requires are escaped; every other byte passes through unchanged,
 // so what we received is exactly what we echo (in Node, UTF-16 passes through the same way).
 
-const HEX_DIGITS = "0123456789abcdef";
-
 /** `s` as a JSON string literal (with quotes). */
 export function quoteJson(s: string): string {
   let out = "";
@@ -19,7 +17,7 @@ export function quoteJson(s: string): string {
     out += s.substring(start, i);
     if (c === 34) out += '\\"';
     else if (c === 92) out += "\\\\";
-    else out += "\\u00" + HEX_DIGITS.charAt(c >> 4) + HEX_DIGITS.charAt(c & 15);
+    else out += "\\u00" + (c >> 4).toString(16) + (c & 15).toString(16); // c < 32: lowercase hex, no table
     start = i + 1;
   }
   return '"' + out + s.substring(start) + '"';

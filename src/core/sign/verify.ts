@@ -22,10 +22,6 @@ import { sha256Bytes } from "../crypto/sha256";
 
 export const SIGN_TRAILER = 80;
 
-function magicAt(b: Uint8Array, i: number): boolean {
-  return b[i] === 69 && b[i + 1] === 83 && b[i + 2] === 73 && b[i + 3] === 71; // "ESIG"
-}
-
 /** <0, 0, >0 as version a is older than, equal to or newer than b: dot-separated numbers compare as numbers, other parts as text. */
 export function compareVersions(a: string, b: string): number {
   const x = a.split("."), y = b.split(".");
@@ -52,10 +48,15 @@ export function compareVersions(a: string, b: string): number {
 export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, kind: number, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn | null): string {
   const n = tail.length;
   const t = n - SIGN_TRAILER;
+  // The magic "ESIG" is 69 83 73 71.
   let i = 0;
-  if (t < 0 || !magicAt(tail, t)) {
+  if (t < 0 || !(tail[t] === 69 && tail[t + 1] === 83 && tail[t + 2] === 73 && tail[t + 3] === 71)) {
     // Only to name the defect: where does a trailer start, if anywhere?
-    for (i = n - 4; i >= 0; i--) if (magicAt(tail, i)) return (n - i < SIGN_TRAILER ? "truncated" : "oversized") + " trailer (" + (n - i) + " bytes, expected " + SIGN_TRAILER + ")";
+    for (i = n - 4; i >= 0; i--) {
+      if (tail[i] === 69 && tail[i + 1] === 83 && tail[i + 2] === 73 && tail[i + 3] === 71) {
+        return (n - i < SIGN_TRAILER ? "truncated" : "oversized") + " trailer (" + (n - i) + " bytes, expected " + SIGN_TRAILER + ")";
+      }
+    }
     return "unsigned (no signature trailer)";
   }
   if (tail[t + 4] !== 1) return "unknown trailer format " + tail[t + 4];
