@@ -27,7 +27,7 @@ function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string;
   const n = Math.min(file.length, 2 * SIGN_TRAILER);
   const imageLen = file.length - SIGN_TRAILER;
   const md5 = imageLen >= 0 ? new Uint8Array(createHash("md5").update(file.subarray(0, imageLen)).digest()) : null;
-  return signProblem(file.subarray(file.length - n), file.length, md5, o.key === undefined ? KEY : o.key, o.kind ?? 0, o.version ?? "1.2.0", o.running ?? "1.1.0", o.allowDowngrade ?? false, o.sha === false ? null : nodeSha);
+  return signProblem(file.subarray(file.length - n), file.length, md5, o.key === undefined ? KEY : o.key, o.kind ?? 0, o.version ?? "1.2.0", o.running ?? "1.1.0", o.allowDowngrade ?? false, o.sha === false ? sha256Bytes : nodeSha);
 }
 
 const image = randomBytes(5000, rng(7));

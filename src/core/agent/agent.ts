@@ -26,11 +26,7 @@ import {
   UpdateFirmware,
   failMessage,
   parseDownMessage,
-  reportBurning,
-  reportDone,
-  reportDownloading,
-  reportFail,
-  reportVersion,
+  otaReport,
 } from "../protocol/messages";
 import { ProgressThrottle, percentOf } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
@@ -377,7 +373,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       st.phase = "verified";
       save(st);
       // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
-      link.publish(reportBurning(job.version, echo()), 1, rebootAfter());
+      link.publish(otaReport("burning", job.version, echo()), 1, rebootAfter());
       switchTo(layout!.target.offset, st, true);
     };
     // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
@@ -455,7 +451,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
 
   /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
   function sendDone(st: OtaState): void {
-    link.publish(reportDone(st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+    link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
       if (saved === st) clearJournal();
     });
   }
@@ -520,7 +516,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const job = task!;
     const p = percentOf(position, job.fileSize);
     if (throttle!.next(p, ports.clock.now())) {
-      link.publish(reportDownloading(job.version, p, echo()), 0);
+      link.publish(otaReport("downloading", job.version, echo(), p), 0);
       tellApp(p);
     }
   }
@@ -580,11 +576,11 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   }
 
   function publishVersion(onAck?: () => void): void {
-    link.publish(reportVersion(runningVersion()), 1, onAck);
+    link.publish(otaReport("version", runningVersion()), 1, onAck);
   }
 
   function publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
-    link.publish(reportFail(version, f.code, f.msg, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}), 1);
+    link.publish(otaReport("fail", version, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}, f.code, f.msg), 1);
   }
 
   return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: onAppHealthy };

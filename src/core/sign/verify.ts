@@ -18,7 +18,6 @@
 // end, so the tag costs no second pass over the image.
 import type { Sha256Fn } from "../ports";
 import { hmacSha256 } from "../crypto/hmac";
-import { sha256Bytes } from "../crypto/sha256";
 
 export const SIGN_TRAILER = 80;
 
@@ -45,7 +44,7 @@ export function compareVersions(a: string, b: string): number {
  * @param version  the version the push announced
  * @param running  the version running now
  */
-export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, kind: number, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn | null): string {
+export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, kind: number, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn): string {
   const n = tail.length;
   const t = n - SIGN_TRAILER;
   // The magic "ESIG" is 69 83 73 71.
@@ -66,7 +65,7 @@ export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | nu
   const msg = new Uint8Array(64);
   msg.set(tail.subarray(t, t + 48), 0);
   msg.set(md5, 48);
-  const mac = hmacSha256(key, msg, sha || sha256Bytes);
+  const mac = hmacSha256(key, msg, sha);
   let d = 0;
   for (i = 0; i < 32; i++) d |= mac[i] ^ tail[t + 48 + i];
   if (d) return "bad tag (not signed with this product's key)";
