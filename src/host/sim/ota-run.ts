@@ -177,7 +177,10 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
     const offMs = o.offMs ?? 200;
     const cutThenBoot = () => {
       powerCuts++;
-      setTimeout(() => sim.powerOn(), offMs).unref();
+      // a cut in the last flash operation can come after the run has already ended and closed
+      setTimeout(() => {
+        if (sim.device.status !== "stopped") sim.powerOn();
+      }, offMs).unref();
     };
     for (const at of o.powerCutsAtBytes ?? []) watch.cutWhenSlotReaches(at, cutThenBoot);
     if (o.powerCutDuringSwitchOp) watch.cutDuringSwitch(image.length, o.powerCutDuringSwitchOp, cutThenBoot);
