@@ -151,7 +151,8 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
 
   /** True when nothing is in flight: the session may drop this job. */
   function quiet(): boolean {
-    return (state === "idle" || state === "disabled") && !task && !saved && !timer && !dispatching;
+    // A "failed" record only remembers an MD5 that failed (md5Refused): the next load reads it again.
+    return (state === "idle" || state === "disabled") && !task && (!saved || saved.phase === "failed") && !timer && !dispatching;
   }
 
   function runningVersion(): string {
