@@ -74,11 +74,6 @@ export class SlotWriter {
     return this.hold || [this.written, this.md5.saveState()];
   }
 
-  /** Forgets bytes received after the last programmed sector (a request that failed mid-sector). */
-  dropPartial(): void {
-    this.fill = 0;
-  }
-
   private program(): void {
     const at = this.slot + this.written;
     const len = this.fill;
