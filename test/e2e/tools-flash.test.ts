@@ -178,3 +178,14 @@ test("partition-table writes the board's table as the bootloader reads it, and t
     assert.match(r.stdout, new RegExp(`the bootloader starts "${first}"`));
   }
 });
+
+test("partition-table answers --help and refuses an unknown option in one line", () => {
+  const run = (...a: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/host/tools/partition-table.ts", ...a], { encoding: "utf8", timeout: 60000 });
+  const help = run("--help");
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^usage: npm run partition-table -- --board/);
+  const bad = run("--bogus");
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  assert.match(bad.stderr, /^partition-table: Unknown option '--bogus'/);
+});

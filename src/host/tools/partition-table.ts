@@ -44,10 +44,25 @@ export function esptoolCommands(board: BoardConfig, tableFile: string, port = "/
   return out;
 }
 
+const USAGE = `usage: npm run partition-table -- --board boards/<name>.json --out partitions.bin [--port /dev/ttyUSB0]
+  --board FILE   board file (validated against boards/board.schema.json)
+  --out FILE     where to write the binary partition table
+  --port PORT    serial port to name in the printed esptool commands (default /dev/ttyUSB0)`;
+
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { board: { type: "string" }, out: { type: "string" }, port: { type: "string" } } });
+  let values: { board?: string; out?: string; port?: string; help?: boolean };
+  try {
+    values = parseArgs({ args: argv, options: { board: { type: "string" }, out: { type: "string" }, port: { type: "string" }, help: { type: "boolean", short: "h" } } }).values;
+  } catch (e) {
+    process.stderr.write(`partition-table: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
   if (!values.board || !values.out) {
-    process.stderr.write("usage: node --import tsx src/host/tools/partition-table.ts --board boards/<name>.json --out partitions.bin [--port /dev/ttyUSB0]\n");
+    process.stderr.write(USAGE + "\n");
     return 2;
   }
   try {
