@@ -15,15 +15,34 @@ import { buildCampaign } from "./campaign";
 import { renderReport, totals } from "./report";
 import { runScenarios } from "./runner";
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    seed: { type: "string", default: "1" },
-    concurrency: { type: "string", default: "2" },
-    only: { type: "string" },
-    out: { type: "string" },
-  },
-});
+const USAGE = `usage: npm run reliability -- [--quick] [--seed N] [--concurrency N] [--only a,b] [--out FILE]
+  --quick           the seeded subset CI runs (writes a report only with --out)
+  --seed N          campaign seed (fault offsets, matrix sample, double cuts); default 1
+  --concurrency N   scenarios at a time; default 2
+  --only a,b        only scenarios whose id contains one of these strings
+  --out FILE        where to write the report (default docs/reliability.md for a full run)`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      help: { type: "boolean", short: "h", default: false },
+      quick: { type: "boolean", default: false },
+      seed: { type: "string", default: "1" },
+      concurrency: { type: "string", default: "2" },
+      only: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+} catch (e) {
+  process.stderr.write(`reliability: ${(e as Error).message.split("\n")[0]} (see --help)\n`);
+  process.exit(2);
+}
+const args = parsed.values;
+if (args.help) {
+  process.stdout.write(USAGE + "\n");
+  process.exit(0);
+}
 
 function commitOf(): string {
   const root = join(BOARDS_DIR, "..");

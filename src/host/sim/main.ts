@@ -18,9 +18,23 @@ import { fleetProgressLine, fleetReport } from "./fleet-summary";
 import { NETWORK_PROFILES } from "./fleet-profiles";
 import { ATTACKS, ATTACK_HELP, attackRun, type Attack } from "./attacks";
 
-const { values: args } = parseArgs({
-  options: {
-    json: { type: "boolean", default: false },
+const USAGE = `usage: npm run sim -- [options]
+  (no option)          one simulated board updates 1.0.0 -> 1.1.0 over a weak link: one dropped
+                       connection and one power cut half way, then the trial boot and done
+  --json               one JSON summary line instead of the story
+  --broker aedes|mosquitto   which broker (default aedes)
+  --size N             image bytes (default 1.5 MiB less the signature trailer)
+  --attack NAME        a man in the middle instead: ${ATTACKS.join(", ")} (must end in fail)
+  --devices N          a fleet of N boards instead (with --network good|weak|lossy, --seed N, --timeout S)
+  --verbose            echo the device console
+  --help               this text`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      help: { type: "boolean", short: "h", default: false },
+      json: { type: "boolean", default: false },
     broker: { type: "string", default: "aedes" },
     size: { type: "string" },
     verbose: { type: "boolean", default: false },
@@ -29,8 +43,17 @@ const { values: args } = parseArgs({
     seed: { type: "string" },
     timeout: { type: "string" },
     attack: { type: "string" },
-  },
-});
+    },
+  });
+} catch (e) {
+  process.stderr.write(`sim: ${(e as Error).message.split("\n")[0]} (see --help)\n`);
+  process.exit(2);
+}
+const args = parsed.values;
+if (args.help) {
+  process.stdout.write(USAGE + "\n");
+  process.exit(0);
+}
 if (args.attack !== undefined && !(ATTACKS as readonly string[]).includes(args.attack)) {
   process.stderr.write(`sim: --attack must be one of ${ATTACKS.join(", ")}, got "${args.attack}"\n` + ATTACKS.map((a) => `  ${a}: ${ATTACK_HELP[a]}\n`).join(""));
   process.exit(2);

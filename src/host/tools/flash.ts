@@ -325,7 +325,7 @@ async function main(argv: string[]): Promise<number> {
       },
     }).values;
   } catch (e) {
-    process.stderr.write(`flash: ${(e as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`flash: ${(e as Error).message} (see --help)\n`);
     return 2;
   }
   if (values.help) {
