@@ -319,7 +319,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     st.attempts++;
     checkpoint();
     if (streak > d.retryBudget) {
-      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries; last: " + o.reason) });
+      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + o.reason) });
       return;
     }
     const wait = backoffDelay(streak - 1, d.backoffMinMs, d.backoffMaxMs, (ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);

@@ -53,7 +53,7 @@ export interface OtaState {
   offset: number;
   /** ROM-layout MD5 midstate (88 bytes) of exactly the first `offset` image bytes. */
   md5State: Uint8Array;
-  /** Download retries used for this update. Stored, but nothing reads it (issue 13): the agent only increments it. */
+  /** Failed requests for this update, kept across reboots; the fail -1 report states it. */
   attempts: number;
   /** Times a fresh URL was asked from the cloud (403 / expiry). */
   freshUrlRequests: number;

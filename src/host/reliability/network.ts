@@ -366,7 +366,12 @@ export function networkScenarios(): Scenario[] {
         h.scratch.deadUrl = "http://127.0.0.1:" + port + "/fw.bin";
       },
       offer: (h) => h.offer({ url: () => h.scratch.deadUrl }),
-      after: (h) => h.check(h.slotUntouched("ota_1"), "the target slot was written"),
+      after: (h) => {
+        h.check(h.slotUntouched("ota_1"), "the target slot was written");
+        const fail = h.record.reports.find((r) => r.report?.progress?.state === "fail");
+        const msg = String(fail?.report?.progress?.result_msg ?? "");
+        h.check(/no progress after \d+ retries \((\d+) failed requests for this update in all\)/.test(msg), "the fail report does not count the failed requests: " + msg);
+      },
     }),
   ];
 }
