@@ -55,3 +55,8 @@ export function otaError(code: OtaErrorCode, detail: string): OtaError {
 export function isOtaError(e: unknown): e is OtaError {
   return !!e && typeof (e as OtaError).code === "string";
 }
+
+/** The text of anything thrown: its message when it has one, else the value itself. */
+export function errorText(e: unknown): string {
+  return e && (e as Error).message ? (e as Error).message : String(e);
+}

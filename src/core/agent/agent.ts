@@ -6,7 +6,7 @@
 // of an instance costs memory, a closure's variables and inner functions less.
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
-import { isOtaError } from "../errors";
+import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import { Layout, readLayout, slotByOffset } from "./layout";
 import { SlotWriter } from "./slot-writer";
@@ -44,9 +44,6 @@ interface Failure {
   msg: string;
 }
 
-function errorText(e: unknown): string {
-  return isOtaError(e) ? e.message : e && (e as Error).message ? (e as Error).message : String(e);
-}
 
 export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   let state: State = "starting";

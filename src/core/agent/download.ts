@@ -9,7 +9,7 @@
 import type { BoardConfig } from "../board";
 import type { ClockPort, NetPort } from "../ports";
 import { fetchRange, RangeHandle, RangeResult } from "../http/range-request";
-import { isOtaError } from "../errors";
+import { errorText } from "../errors";
 import { SlotWriter } from "./slot-writer";
 
 export type SpanOutcome =
@@ -118,7 +118,7 @@ export class Download {
               o = { kind: "not-found" };
               break;
             case "sink-error":
-              o = { kind: "rejected", reason: isOtaError(r.error) ? r.error.message : String((r.error as Error).message || r.error) };
+              o = { kind: "rejected", reason: errorText(r.error) };
               break;
           }
         }

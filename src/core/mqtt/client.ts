@@ -20,7 +20,7 @@
 // PUBLISH (DUP set once it went out), t: time sent on this connection or -1, a: onAck }.
 
 import { backoffDelay } from "../backoff";
-import { otaError } from "../errors";
+import { otaError, errorText } from "../errors";
 import { ClockPort, NetPort, Socket, TimerId } from "../ports";
 import { mqttField, mqttFrame } from "./packets";
 
@@ -166,7 +166,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     try {
       s.write(data);
     } catch (e) {
-      end("write failed: " + (e && (e as Error).message ? (e as Error).message : e));
+      end("write failed: " + errorText(e));
       return false;
     }
     lastSent = clock.now();
@@ -207,7 +207,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     try {
       onDisconnected(reason);
     } catch (e) {
-      log("mqtt: onDisconnected threw: " + (e && (e as Error).message ? (e as Error).message : e));
+      log("mqtt: onDisconnected threw: " + errorText(e));
     }
     if (st !== St.Backoff || timer !== null) return;
     // attempts + 1: even the first retry is jittered ([min, 2*min]), so a fleet that lost
@@ -303,7 +303,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     try {
       for (let i = 0; i < topics.length; i++) body += mqttField(topics[i]) + "\x01";
     } catch (e) {
-      log("mqtt: cannot subscribe to " + topics.join(",") + ": " + (e && (e as Error).message ? (e as Error).message : e));
+      log("mqtt: cannot subscribe to " + topics.join(",") + ": " + errorText(e));
       return;
     }
     pendingSubs.push({ i: id, s: topics });
@@ -341,7 +341,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       if (!(kaSec >= 0 && kaSec <= 65535)) throw otaError("MQTT_PROTOCOL", "keepalive " + kaSec + " out of range 0..65535");
       connectPacket = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
     } catch (e) {
-      end("cannot build CONNECT: " + (e && (e as Error).message ? (e as Error).message : e));
+      end("cannot build CONNECT: " + errorText(e));
       return;
     }
     // The socket handlers made below keep this scope alive as long as the connection lasts:
@@ -438,7 +438,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
                 try {
                   onConnected();
                 } catch (e) {
-                  log("mqtt: onConnected threw: " + (e && (e as Error).message ? (e as Error).message : e));
+                  log("mqtt: onConnected threw: " + errorText(e));
                 }
               } else if (type === 3) {
                 let fresh = true;
@@ -460,7 +460,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
                   try {
                     onMessage(body.substr(2, topicLen), body.substring(at));
                   } catch (e) {
-                    log("mqtt: onMessage threw: " + (e && (e as Error).message ? (e as Error).message : e));
+                    log("mqtt: onMessage threw: " + errorText(e));
                   }
                 }
               } else if (type === 4) {
@@ -499,7 +499,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
               // answer requests this client never makes, so they are ignored.
             }
           } catch (e) {
-            if (g === gen) end("protocol error: " + (e && (e as Error).message ? (e as Error).message : e));
+            if (g === gen) end("protocol error: " + errorText(e));
           }
         },
         onClose: function () {
@@ -508,7 +508,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       });
     } catch (e) {
       // Espruino throws synchronously for an unknown host or a refused connection.
-      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + (e && (e as Error).message ? (e as Error).message : e));
+      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
       return;
     }
     if (g !== gen) {
@@ -553,7 +553,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       try {
         packet = mqttFrame(id ? 0x32 : 0x30, mqttField(topic) + (id ? String.fromCharCode(id >> 8, id & 255) : "") + payload);
       } catch (e) {
-        log("mqtt: cannot publish to " + topic + ": " + (e && (e as Error).message ? (e as Error).message : e));
+        log("mqtt: cannot publish to " + topic + ": " + errorText(e));
         return false;
       }
       if (!id) return write(packet);
