@@ -16,9 +16,10 @@ import { LINUX_BOARD } from "./real-board";
 import { runLeakProbe, runRealUpdate, RealRunFailure, type RealUpdateResult, type LeakProbeResult } from "./real-update";
 import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
 import { probeFormat, formatProblem } from "./esp32-format";
+import { signCostOnEspruino, signFigures, SIGN_ITEM, SIGN_JSVARS_TARGET } from "./sign-cost";
 import { DEFAULT_HEAP, ITEM, TARGETS, idleAndPeak, largestAppFigure, residentFigure, runFailed, timerGapFigure } from "./esp32-figures";
 
-const GROUPS = ["md5", "sim", "size", "real", "esp32"] as const;
+const GROUPS = ["md5", "sim", "size", "real", "esp32", "sign"] as const;
 const HELP = `usage: npm run bench -- [--json] [--verbose] [--heap N] [--only GROUP,...]
 
 Measures the agent's figures against their targets (docs/benchmarks.md).
@@ -96,7 +97,7 @@ try {
 } catch (e) {
   usageError((e as Error).message);
 }
-if (bin && (want("md5") || want("real") || want("esp32"))) {
+if (bin && (want("md5") || want("real") || want("esp32") || want("sign"))) {
   // The memory figures mean something only in the ESP32's JsVar format: refuse any other build.
   let problem: string | null;
   try {
@@ -385,6 +386,17 @@ if (want("esp32")) {
     no("memory.largestApp", `Largest application beside the agent, update completes (heap ${heap})`, "JsVars", ">= " + TARGETS.appJsVars);
     no("app.maxTimerGapMs", `Longest gap of a ${TARGETS.appJsVars}-JsVar application's 100 ms timer during an update`, "ms", "<= " + TARGETS.gapMs + " ms");
   }
+}
+
+// ---- issue #16: the signature check's cost ----
+if (!want("sign")) {
+  // not asked for
+} else if (bin) {
+  const r = await attempt("signature check on the real interpreter", () => signCostOnEspruino(bin, linux));
+  for (const f of signFigures(r)) figures.push(f);
+} else {
+  figures.push(notMeasured("sign.verifyJsVars", SIGN_ITEM, "Signature check: JsVars held above the level before it (real interpreter)", "JsVars", "<= " + SIGN_JSVARS_TARGET, noBin));
+  figures.push(notMeasured("sign.verifyMs", SIGN_ITEM, "Signature check: time per check (real interpreter, desktop CPU)", "ms", null, noBin));
 }
 
 const seconds = (Date.now() - t0) / 1000;

@@ -6,7 +6,7 @@ export type Verdict = "pass" | "FAIL" | "info" | "not measured" | "error";
 export interface Figure {
   /** Stable key for the JSON output. */
   key: string;
-  /** Issue #6 item the figure belongs to (1..6, 7 for the blocking turn); 8: issue #10's ESP32 memory model. */
+  /** Issue #6 item the figure belongs to (1..6, 7 for the blocking turn); 8: issue #10's ESP32 memory model; 9: issue #16's signature check. */
   item: number;
   label: string;
   /** null: not measured (see note). */
