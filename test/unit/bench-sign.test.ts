@@ -1,10 +1,11 @@
-// The signature-cost figures (src/host/bench/sign-cost.ts): parsing the harness's line and
-// judging it. The harness itself needs Espruino's interpreter (npm run bench -- --only sign).
+// The signature-cost and ROM-MD5-cost figures (src/host/bench/sign-cost.ts, md5-rom-cost.ts):
+// parsing their harnesses' lines and judging them. The harnesses need Espruino's interpreter (npm run bench -- --only sign).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "acorn";
 import { join } from "node:path";
 import { loadBoard, BOARDS_DIR } from "../../src/host/boards/load-board";
+import { parseRomCostLine, romCostFigures, symbolOffset, type RomCost } from "../../src/host/bench/md5-rom-cost";
 import { buildSignHarness, parseSignLine, signFigures, SIGN_JSVARS_TARGET, type SignCost } from "../../src/host/bench/sign-cost";
 
 const line = (o: object) => '>garbage@@SIGN ' + JSON.stringify(o);
@@ -53,4 +54,30 @@ test("the harness is ES5 and carries the agent's check, a signed trailer and the
   assert.match(code, /process\.memory\(\)\.usage/);
   // 1000-byte image + 80-byte trailer
   assert.match(code, /1080/);
+});
+
+// ---- issue #12 item 4: the ROM path's per-4 KB cost (src/host/bench/md5-rom-cost.ts) ----
+
+test("the stand-in's offset comes from nm's text symbols only", () => {
+  const nm = "000b9210 B jsVars\n0004f253 T mbedtls_md5_process\n0004f254 t mbedtls_md5_process_x\n         U memcpy\n";
+  assert.equal(symbolOffset(nm, "mbedtls_md5_process"), 0x4f253);
+  assert.equal(symbolOffset(nm, "jsVars"), null);
+  assert.equal(symbolOffset(nm, "memcpy"), null);
+});
+
+test("ROM cost: the line parses, and the JS side is update() less the stand-in's own time", () => {
+  const r: RomCost = { romFlatUs: 90, romStagedUs: 370, standInUs: 20, callUs: 11, jsUs: 33000, version: "2v29" };
+  assert.deepEqual(parseRomCostLine("x@@ROMCOST " + JSON.stringify(r)), r);
+  assert.equal(parseRomCostLine("@@SIGN {}"), null);
+  assert.throws(() => parseRomCostLine('@@ROMCOST {"error":"the ROM backend did not start: md5: ROM self-test failed"}'), /self-test failed/);
+  assert.throws(() => parseRomCostLine('@@ROMCOST {"romFlatUs":1}'), /no romStagedUs/);
+  const [js, rom] = romCostFigures(r);
+  assert.equal(js.key, "md5.jsPer4kMs");
+  assert.equal(js.value, 33);
+  assert.match(js.note!, /825-1650 ms/);
+  assert.equal(rom.key, "md5.romJsPer4kMs");
+  assert.equal(rom.value, (90 - 20 + 11) / 1000);
+  assert.match(rom.note!, /0\.361 ms when the input is staged/);
+  assert.match(rom.note!, /cannot run here/);
+  assert.deepEqual(romCostFigures(new Error("no nm")).map((f) => f.verdict), ["error", "error"]);
 });

@@ -12,6 +12,7 @@ import { espruinoBin } from "./espruino-process";
 import { bundleSizes } from "./footprint";
 import { cutsEvery256k, dropEvery64k, hostOta, type HostOtaResult } from "./host-ota";
 import { md5OnEspruino, md5OnHostRuntime, romOverheadInHostModel } from "./md5-speed";
+import { romCostFigures, romCostOnEspruino } from "./md5-rom-cost";
 import { LINUX_BOARD } from "./real-board";
 import { runLeakProbe, runRealUpdate, RealRunFailure, type RealUpdateResult, type LeakProbeResult } from "./real-update";
 import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
@@ -131,7 +132,13 @@ if (!want("md5")) {
       ),
     );
   }
-} else figures.push(notMeasured("md5.espruino", 1, "MD5 on the real interpreter: ours / naive loop", "x", ">= 6x", noBin));
+  const c = await attempt("MD5 per 4 KB, JS and ROM backends, on the real interpreter", () => romCostOnEspruino(bin, linux));
+  for (const f of romCostFigures(c)) figures.push(f);
+} else {
+  figures.push(notMeasured("md5.espruino", 1, "MD5 on the real interpreter: ours / naive loop", "x", ">= 6x", noBin));
+  figures.push(notMeasured("md5.jsPer4kMs", 1, "MD5 per 4 KB, JS backend (real interpreter, desktop CPU)", "ms", null, noBin));
+  figures.push(notMeasured("md5.romJsPer4kMs", 1, "MD5 per 4 KB, ROM backend's JS side (real interpreter, ROM time excluded)", "ms", null, noBin));
+}
 if (want("md5")) {
   const r = await attempt("MD5 in the host runtime", () => md5OnHostRuntime(linux));
   const label = "MD5 in the host runtime (V8): ours / naive loop";
