@@ -22,9 +22,13 @@ const only = process.env.BOARD; // build a single board: BOARD=host-sim npm run 
  */
 function boardConfig(board) {
   const id = "\0board-config";
-  const { provision, ...onDevice } = board;
+  // What no device code reads: each field left in the job's board object costs JsVars on the board.
+  const { provision, $schema, name, description, ...onDevice } = board;
   // The agent reads the real partition table from flash; the board's copy is for the host tools.
   onDevice.partitionTable = { offset: board.partitionTable.offset };
+  // The default export is the object the job passes around; the resident imports mqtt by name
+  // and md5 is a build flag, so the object leaves them out.
+  const inObject = Object.keys(onDevice).filter((k) => k !== "mqtt" && k !== "md5");
   return {
     name: "board-config",
     resolveId: (source) => (source === "board-config" ? id : null),
@@ -32,7 +36,7 @@ function boardConfig(board) {
     load: (source) =>
       source === id
         ? Object.keys(onDevice).map((k) => `export var ${k} = ${JSON.stringify(onDevice[k])};`).join("\n") +
-          `\nexport default { ${Object.keys(onDevice).map((k) => `${JSON.stringify(k)}: ${k}`).join(", ")} };`
+          `\nexport default { ${inObject.map((k) => `${JSON.stringify(k)}: ${k}`).join(", ")} };`
         : null,
   };
 }

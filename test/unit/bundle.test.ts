@@ -105,11 +105,17 @@ describe("bundle: one gated bundle per board file", () => {
       assert.equal(typeof value, "function");
     });
 
-    it(`${name}: has its own board name compiled in and no other board's`, () => {
+    it(`${name}: carries its own board's settings and none of what the device never reads`, () => {
       const code = builtJob(name);
-      assert.ok(mentions(code, name), `"${name}" not found in its bundle`);
-      const others = boardNames.filter((other) => other !== name && mentions(code, other));
-      assert.deepEqual(others, [], `${name}.js names other boards`);
+      const board = JSON.parse(readFileSync(join(BOARDS_DIR, name + ".json"), "utf8")) as { description: string; journal: { offset: string }; download: { spanBytes: number } };
+      // the journal offset and span size as terser prints numbers (decimal, or hex when shorter)
+      const seen = (n: number) => new RegExp("[^0-9A-Za-z_.]" + n + "[^0-9]").test(code) || new RegExp("0x" + n.toString(16) + "\\b", "i").test(code);
+      assert.ok(seen(Number(board.journal.offset)), `journal offset ${board.journal.offset} not in ${name}'s job`);
+      assert.ok(seen(board.download.spanBytes), `span ${board.download.spanBytes} not in ${name}'s job`);
+      // host-only fields cost JsVars in the job's board object for nothing
+      for (const text of [board.description.slice(0, 24), "$schema", "csv:"]) assert.ok(!code.includes(text), `${name}'s job carries ${text}`);
+      const others = boardNames.filter((other) => other !== name && (mentions(code, other) || mentions(built(name), other)));
+      assert.deepEqual(others, [], `${name}'s bundles name other boards`);
     });
 
     it(`${name}: carries only the features its board file uses (build flags)`, () => {

@@ -117,30 +117,200 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     link.check();
   }
 
+  // The table's actions, each a case here rather than a function of its own: on Espruino
+  // every closure the job creates costs JsVars for as long as the job is loaded, a case none.
   function act(a: Action, data: unknown): void {
     switch (a) {
       case "enterIdle":
         return;
-      case "startJob":
-        return startJob(data as UpdateFirmware);
-      case "takeFreshUrl":
-        return takeFreshUrl(data as UpdateFirmware);
+      case "startJob": {
+        const msg = data as UpdateFirmware;
+        stopDownload();
+        const L = layout!;
+        if (msg.fileSize > L.target.size) {
+          task = msg;
+          dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
+          return;
+        }
+        task = msg;
+        const s = saved;
+        let st: OtaState;
+        if (s && s.phase === "downloading" && sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset) {
+          st = s; // resume: same (version, md5, size) into the same slot
+          md5 = ports.md5.restore(s.md5State);
+          ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
+        } else {
+          md5 = ports.md5.create();
+          st = {
+            phase: "downloading",
+            version: msg.version,
+            md5: msg.md5,
+            size: msg.fileSize,
+            targetSlot: L.target.offset,
+            offset: 0,
+            md5State: md5.saveState(),
+            attempts: 0,
+            freshUrlRequests: 0,
+            failedMd5Count: failuresOf(s, msg.md5),
+            previousSlot: L.running.offset,
+            bootCount: 0,
+          };
+        }
+        st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
+        st.fwType = msg.fwType;
+        save(st);
+        streak = 0;
+        highWater = st.offset;
+        openWriter(st.offset);
+        throttle = new ProgressThrottle(board.progress.minStepPercent, board.progress.minIntervalMs);
+        progress(st.offset);
+        requestSpan();
+        return;
+      }
+      case "takeFreshUrl": {
+        const msg = data as UpdateFirmware;
+        task = msg;
+        if (!download) return;
+        download.url = msg.url;
+        cancelTimer();
+        if (!download.active) requestSpan();
+        return;
+      }
       case "requestSpan":
         return requestSpan();
-      case "scheduleRetry":
-        return scheduleRetry(data as number);
-      case "askFreshUrl":
-        return askFreshUrl();
-      case "verifyAndSwitch":
-        return verifyAndSwitch();
-      case "beginTrial":
-        return beginTrial();
-      case "confirmTrial":
-        return confirmTrial();
-      case "rollBack":
-        return rollBack(data as string);
-      case "reportFailure":
-        return reportFailure(data as Failure);
+      case "scheduleRetry": {
+        const ms = data as number;
+        armTimer(ms, () => dispatch("timer"));
+        return;
+      }
+      case "askFreshUrl": {
+        const st = saved!;
+        const limit = board.download.freshUrlRequests;
+        if (st.freshUrlRequests >= limit) {
+          dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
+          return;
+        }
+        st.freshUrlRequests++;
+        save(st);
+        // The platform re-pushes update_firmware (with a newly signed URL) to a device that
+        // reports a version other than the task's target.
+        publishVersion();
+        armTimer(Math.min(board.download.requestTimeoutMs, 60000), () => dispatch("timer"));
+        return;
+      }
+      case "verifyAndSwitch": {
+        const job = task!;
+        const st = saved!;
+        const got = toHex(md5!.digest());
+        md5 = null;
+        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+        const refused = got === job.md5 ? signCheck(board, id, ports, layout!.target.offset, job.fileSize, writer!.imageMd5, job.version, layout!.runningVersion) : "";
+        if (got !== job.md5 || refused) {
+          st.failedMd5Count++;
+          st.phase = "failed";
+          st.offset = 0;
+          st.md5State = ports.md5.create().saveState();
+          save(st);
+          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+          return;
+        }
+        const finish = () => {
+          st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
+          st.phase = "verified";
+          save(st);
+          // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
+          link.publish(otaReport("burning", job.version, echo()), 1, rebootAfter());
+          switchTo(layout!.target.offset, st, true);
+        };
+        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
+        if (__IMAGE_SHA256__) checkImage(ports, layout!.target.offset, job.fileSize, finish, (e) => dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + errorText(e)) }));
+        else finish(); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
+        return;
+      }
+      case "beginTrial": {
+        // At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
+        // re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
+        // judging the new image.
+        const L = layout!;
+        const st = saved!;
+        const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
+        task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+        const onTarget = L.running.offset === st.targetSlot;
+        if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
+          // Power was cut between a verified image and a finished switch: finish it.
+          ports.system.log("ota: completing an interrupted slot switch");
+          switchTo(st.targetSlot, st, true);
+          rebootAfter()();
+          return;
+        }
+        if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
+          // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
+          // before confirmation). That is no proof of a bad image: try again, within maxBoots.
+          st.bootCount++;
+          ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
+          switchTo(st.targetSlot, st, false);
+          rebootAfter()();
+          return;
+        }
+        if (!onTarget) {
+          dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
+          return;
+        }
+        if (st.phase === "rolledback") {
+          dispatch("unhealthy", "completing an interrupted rollback");
+          return;
+        }
+        st.phase = "trial";
+        st.bootCount++;
+        save(st);
+        if (st.bootCount > board.trial.maxBoots) {
+          dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
+          return;
+        }
+        ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
+        armTimer(board.trial.healthyWithinMs, () => dispatch("unhealthy", (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms"));
+        return;
+      }
+      case "confirmTrial": {
+        cancelTimer();
+        if (board.bootloaderRollback) ports.system.setOtaValid(true);
+        const st = saved!;
+        st.phase = "confirmed";
+        save(st);
+        task = null;
+        sendDone(st);
+        return;
+      }
+      case "rollBack": {
+        const reason = data as string;
+        const L = layout!;
+        const st = saved!;
+        ports.system.log("ota: rolling back: " + reason);
+        const previous = slotByOffset(L.table, st.previousSlot)!;
+        // Journaled first: the previous image, once booted, sees "rolledback" and reports fail
+        // -5; a power cut before the switch below completes makes this image finish it.
+        st.phase = "rolledback";
+        save(st);
+        applyOtadata(switchBack(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback));
+        link.reboot();
+        return;
+      }
+      case "reportFailure": {
+        const f = data as Failure;
+        stopDownload();
+        const job = task;
+        const st = saved;
+        if (st && st.phase !== "failed") {
+          if (st.failedMd5Count > 0) {
+            // Keep the count so this md5 is refused after its second failure.
+            st.phase = "failed";
+            save(st);
+          } else clearJournal();
+        }
+        if (job) publishFail(job.version, f, job);
+        task = null;
+        return;
+      }
       case "refuseUpdate":
         return publishFail((data as UpdateFirmware).version, { code: -5, msg: failMessage(-5, "flash layout unusable: " + layoutError) }, data as UpdateFirmware);
     }
@@ -214,48 +384,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
 
   // ---- actions ----
 
-  function startJob(msg: UpdateFirmware): void {
-    stopDownload();
-    const L = layout!;
-    if (msg.fileSize > L.target.size) {
-      task = msg;
-      dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
-      return;
-    }
-    task = msg;
-    const s = saved;
-    let st: OtaState;
-    if (s && s.phase === "downloading" && sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset) {
-      st = s; // resume: same (version, md5, size) into the same slot
-      md5 = ports.md5.restore(s.md5State);
-      ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
-    } else {
-      md5 = ports.md5.create();
-      st = {
-        phase: "downloading",
-        version: msg.version,
-        md5: msg.md5,
-        size: msg.fileSize,
-        targetSlot: L.target.offset,
-        offset: 0,
-        md5State: md5.saveState(),
-        attempts: 0,
-        freshUrlRequests: 0,
-        failedMd5Count: failuresOf(s, msg.md5),
-        previousSlot: L.running.offset,
-        bootCount: 0,
-      };
-    }
-    st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
-    st.fwType = msg.fwType;
-    save(st);
-    streak = 0;
-    highWater = st.offset;
-    openWriter(st.offset);
-    throttle = new ProgressThrottle(board.progress.minStepPercent, board.progress.minIntervalMs);
-    progress(st.offset);
-    requestSpan();
-  }
 
   function openWriter(offset: number): void {
     const L = layout!;
@@ -272,13 +400,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     download = new Download(ports, board, writer, job.fileSize, job.url, (pos: number) => progress(pos));
   }
 
-  function takeFreshUrl(msg: UpdateFirmware): void {
-    task = msg;
-    if (!download) return;
-    download.url = msg.url;
-    cancelTimer();
-    if (!download.active) requestSpan();
-  }
 
   function requestSpan(): void {
     download!.requestSpan((o: SpanOutcome) => onSpan(o));
@@ -331,53 +452,8 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     }
   }
 
-  function scheduleRetry(ms: number): void {
-    armTimer(ms, () => dispatch("timer"));
-  }
 
-  function askFreshUrl(): void {
-    const st = saved!;
-    const limit = board.download.freshUrlRequests;
-    if (st.freshUrlRequests >= limit) {
-      dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
-      return;
-    }
-    st.freshUrlRequests++;
-    save(st);
-    // The platform re-pushes update_firmware (with a newly signed URL) to a device that
-    // reports a version other than the task's target.
-    publishVersion();
-    armTimer(Math.min(board.download.requestTimeoutMs, 60000), () => dispatch("timer"));
-  }
 
-  function verifyAndSwitch(): void {
-    const job = task!;
-    const st = saved!;
-    const got = toHex(md5!.digest());
-    md5 = null;
-    // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-    const refused = got === job.md5 ? signCheck(board, id, ports, layout!.target.offset, job.fileSize, writer!.imageMd5, job.version, layout!.runningVersion) : "";
-    if (got !== job.md5 || refused) {
-      st.failedMd5Count++;
-      st.phase = "failed";
-      st.offset = 0;
-      st.md5State = ports.md5.create().saveState();
-      save(st);
-      dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
-      return;
-    }
-    const finish = () => {
-      st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
-      st.phase = "verified";
-      save(st);
-      // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
-      link.publish(otaReport("burning", job.version, echo()), 1, rebootAfter());
-      switchTo(layout!.target.offset, st, true);
-    };
-    // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-    if (__IMAGE_SHA256__) checkImage(ports, layout!.target.offset, job.fileSize, finish, (e) => dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + errorText(e)) }));
-    else finish(); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
-  }
 
   /** Points otadata at `slot` power-safely, journaling before (switching) and after (trial). */
   function switchTo(slot: number, st: OtaState, newTrial: boolean): void {
@@ -391,61 +467,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     save(st);
   }
 
-  /**
-   * At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
-   * re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
-   * judging the new image.
-   */
-  function beginTrial(): void {
-    const L = layout!;
-    const st = saved!;
-    const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
-    task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
-    const onTarget = L.running.offset === st.targetSlot;
-    if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
-      // Power was cut between a verified image and a finished switch: finish it.
-      ports.system.log("ota: completing an interrupted slot switch");
-      switchTo(st.targetSlot, st, true);
-      rebootAfter()();
-      return;
-    }
-    if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
-      // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
-      // before confirmation). That is no proof of a bad image: try again, within maxBoots.
-      st.bootCount++;
-      ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
-      switchTo(st.targetSlot, st, false);
-      rebootAfter()();
-      return;
-    }
-    if (!onTarget) {
-      dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
-      return;
-    }
-    if (st.phase === "rolledback") {
-      dispatch("unhealthy", "completing an interrupted rollback");
-      return;
-    }
-    st.phase = "trial";
-    st.bootCount++;
-    save(st);
-    if (st.bootCount > board.trial.maxBoots) {
-      dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
-      return;
-    }
-    ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
-    armTimer(board.trial.healthyWithinMs, () => dispatch("unhealthy", (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms"));
-  }
 
-  function confirmTrial(): void {
-    cancelTimer();
-    if (board.bootloaderRollback) ports.system.setOtaValid(true);
-    const st = saved!;
-    st.phase = "confirmed";
-    save(st);
-    task = null;
-    sendDone(st);
-  }
 
   /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
   function sendDone(st: OtaState): void {
@@ -454,33 +476,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     });
   }
 
-  function rollBack(reason: string): void {
-    const L = layout!;
-    const st = saved!;
-    ports.system.log("ota: rolling back: " + reason);
-    const previous = slotByOffset(L.table, st.previousSlot)!;
-    // Journaled first: the previous image, once booted, sees "rolledback" and reports fail
-    // -5; a power cut before the switch below completes makes this image finish it.
-    st.phase = "rolledback";
-    save(st);
-    applyOtadata(switchBack(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback));
-    link.reboot();
-  }
 
-  function reportFailure(f: Failure): void {
-    stopDownload();
-    const job = task;
-    const st = saved;
-    if (st && st.phase !== "failed") {
-      if (st.failedMd5Count > 0) {
-        // Keep the count so this md5 is refused after its second failure.
-        st.phase = "failed";
-        save(st);
-      } else clearJournal();
-    }
-    if (job) publishFail(job.version, f, job);
-    task = null;
-  }
 
   // ---- helpers ----
 
