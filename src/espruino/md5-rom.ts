@@ -58,12 +58,14 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
   const built = String(env.BOARD).split("_")[0].toLowerCase();
   env = null;
   const S = require("Storage");
+  // Decided before any write: Espruino turns every string that still maps a replaced file into null.
   const mark = S.read("ota.md5");
+  const proven = mark === id;
   if (!addr || built !== chip) {
     log("md5: " + (addr ? "firmware built for " + id.split(" ")[1] + " but the board file says " + chip : "no ROM MD5 known for " + chip) + ", using JS");
     return null;
   }
-  if (mark !== undefined && mark.indexOf("rom ") !== 0) {
+  if (mark !== undefined && !proven && mark.indexOf("rom ") !== 0) {
     log("md5: the ROM MD5 probe of an earlier boot never passed (a crash, a cut or a failed self-test): using JS for good; erase Storage file ota.md5 to try the ROM again");
     return null;
   }
@@ -135,7 +137,7 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
 
     // Not proven for this firmware: the mark must be durable before the first ROM call. Too little
     // room at the end of Storage would make Storage.write compact it (not power-safe): skip instead.
-    if (mark !== id && !(S.getFree() >= 128 && S.write("ota.md5", "probe") && S.read("ota.md5") === "probe")) {
+    if (!proven && !(S.getFree() >= 128 && S.write("ota.md5", "probe") && S.read("ota.md5") === "probe")) {
       log("md5: cannot record the ROM MD5 probe in Storage, using JS");
       return null;
     }
@@ -151,7 +153,7 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
       m.update(b, 0, b.length);
       if (toHex(m.digest()) !== known[t + 1]) why = known[t + 2];
     }
-    if (!why && mark !== id) {
+    if (!why && !proven) {
       // 150 bytes: two whole blocks plus a partial one.
       const data = new Uint8Array(150);
       for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 255;
@@ -185,7 +187,7 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
       log("md5: ROM self-test failed (" + why + "), using JS for good");
       return null;
     }
-    if (mark !== id) S.write("ota.md5", id);
+    if (!proven) S.write("ota.md5", id);
     log("md5: using ROM MD5");
     return f;
   } catch (e) {
