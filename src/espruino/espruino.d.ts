@@ -86,6 +86,10 @@ interface EspruinoStorage {
   read(name: string): string;
   /** Parsed JSON of a Storage file; with noExceptions, undefined when missing or unparsable. */
   readJSON(name: string, noExceptions: boolean): any;
+  /** Creates or replaces a file: header, then data, each a plain flash write (not atomic). */
+  write(name: string, data: string): boolean;
+  /** Bytes free after the last file: a file of up to this size is written without a compaction. */
+  getFree(): number;
 }
 declare function require(name: "Flash"): EspruinoFlash;
 declare function require(name: "Storage"): EspruinoStorage;

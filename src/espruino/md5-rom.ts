@@ -15,6 +15,13 @@
 // On the board each function costs memory even with its code in flash, so the backend is one
 // function (with the self-test inline) whose instances share three methods.
 //
+// Boot-loop guard (docs/rom-md5.md#boot-loop-guard): a wrong address faults the chip instead of
+// throwing, and the next boot would make the same call. So the ROM is only called when the
+// firmware says it was built for the board file's chip (process.env.BOARD), and a Storage file
+// (ota.md5) says either that this firmware already passed the self-test ("rom <BOARD> <VERSION>",
+// then nothing is written at boot) or, written and read back before the first call, "probe".
+// A boot that finds anything else never calls the ROM again; erasing the file re-enables it.
+//
 // Staging buffer: [0, 92) the context at its aligned offset k (0..3); [92, 92 + 4096) input that
 // is not flat itself, and the 16 digest bytes (MD5Final zeroes the context, so the digest lies
 // outside it). 4096 is the largest slice handed to one MD5Update call: well under 1 ms of ROM
@@ -44,8 +51,22 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
     : chip === "esp32c3" ? [0x40000614, 0x40000618, 0x4000061c]
     : chip === "esp32c6" ? [0x4000074c, 0x40000750, 0x40000754]
     : null;
-  if (!addr) {
-    log("md5: no ROM MD5 known for " + chip + ", using JS");
+  // Espruino's board IDs are the board file names (ESP32, ESP32_IDF4, ESP32C3_IDF4, ESP32S3_IDF4):
+  // the part before "_" is the chip. `env` is a fresh object per read: not kept in this scope.
+  let env: { BOARD: string; VERSION: string } | null = process.env;
+  const id = "rom " + env.BOARD + " " + env.VERSION;
+  const built = String(env.BOARD).split("_")[0].toLowerCase();
+  env = null;
+  const S = require("Storage");
+  // Decided before any write: Espruino turns every string that still maps a replaced file into null.
+  const mark = S.read("ota.md5");
+  const proven = mark === id;
+  if (!addr || built !== chip) {
+    log("md5: " + (addr ? "firmware built for " + id.split(" ")[1] + " but the board file says " + chip : "no ROM MD5 known for " + chip) + ", using JS");
+    return null;
+  }
+  if (mark !== undefined && !proven && mark.indexOf("rom ") !== 0) {
+    log("md5: the ROM MD5 probe of an earlier boot never passed (a crash, a cut or a failed self-test): using JS for good; erase Storage file ota.md5 to try the ROM again");
     return null;
   }
   try {
@@ -114,8 +135,15 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
     };
     const f: Md5Factory = { create: make, restore: make, backend: "rom" };
 
-    // Self-test: known answers, then against the JS backend with save/restore across backends
-    // mid-block. `why` names the first check that fails.
+    // Not proven for this firmware: the mark must be durable before the first ROM call. Too little
+    // room at the end of Storage would make Storage.write compact it (not power-safe): skip instead.
+    if (!proven && !(S.getFree() >= 128 && S.write("ota.md5", "probe") && S.read("ota.md5") === "probe")) {
+      log("md5: cannot record the ROM MD5 probe in Storage, using JS");
+      return null;
+    }
+
+    // Self-test: known answers, then (until proven) against the JS backend with save/restore
+    // across backends mid-block. `why` names the first check that fails.
     let why = "";
     const known = ["", "d41d8cd98f00b204e9800998ecf8427e", "empty input", "abc", "900150983cd24fb0d6963f7d28e17f72", "abc",
       "This is an MD5 test", "002e17691724327872f1af429f1ce4d9", "MD5 test string"];
@@ -125,7 +153,7 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
       m.update(b, 0, b.length);
       if (toHex(m.digest()) !== known[t + 1]) why = known[t + 2];
     }
-    if (!why) {
+    if (!why && !proven) {
       // 150 bytes: two whole blocks plus a partial one.
       const data = new Uint8Array(150);
       for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 255;
@@ -156,9 +184,10 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
       }
     }
     if (why) {
-      log("md5: ROM self-test failed (" + why + "), using JS");
+      log("md5: ROM self-test failed (" + why + "), using JS for good");
       return null;
     }
+    if (!proven) S.write("ota.md5", id);
     log("md5: using ROM MD5");
     return f;
   } catch (e) {

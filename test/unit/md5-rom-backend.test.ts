@@ -64,11 +64,36 @@ let rom: (addr: number, sig: string) => ((...a: number[]) => number) | undefined
   },
 };
 
+// Storage as the guard uses it (read, write, getFree), recording each write and how many ROM
+// calls had been made when it happened; and the firmware's identity in process.env.
+const files = new Map<string, string>();
+let writes: { name: string; data: string; callsBefore: number }[] = [];
+let free = 100000;
+(globalThis as Record<string, unknown>).require = (name: string) => {
+  assert.equal(name, "Storage");
+  return {
+    read: (n: string) => files.get(n),
+    write: (n: string, d: string) => {
+      writes.push({ name: n, data: d, callsBefore: nativeCalls });
+      files.set(n, d);
+      return true;
+    },
+    getFree: () => free,
+  };
+};
+process.env.BOARD = "ESP32";
+process.env.VERSION = "2v29";
+
 const { romMd5 } = await import("../../src/espruino/md5-rom");
 
+/** A fresh heap and ROM, and a board that never probed (no ota.md5). */
 function reset(): void {
   heap = new FakeHeap();
   rom = (addr, sig) => romFunction(addr, sig, heap);
+  files.clear();
+  writes = [];
+  free = 100000;
+  process.env.BOARD = "ESP32";
 }
 
 function flatCopy(data: Uint8Array): Uint8Array {
@@ -169,7 +194,8 @@ test("falls back to JS (null) when the ROM is absent, crashes or computes garbag
   assert.equal(romMd5("esp8266", (s) => logs.push(s)), null);
   assert.match(logs.pop()!, /no ROM MD5 known/);
 
-  // Wrong addresses: the model has no code there, so the first call "crashes".
+  // Wrong addresses (a C3's, on a chip the model makes an ESP32): the first call "crashes".
+  process.env.BOARD = "ESP32C3_IDF4";
   assert.equal(romMd5("esp32c3", (s) => logs.push(s)), null);
   assert.match(logs.pop()!, /unavailable/);
 
@@ -190,4 +216,91 @@ test("falls back to JS (null) when the ROM is absent, crashes or computes garbag
   } finally {
     E.toFlatString = saved;
   }
+});
+
+test("the first boot records the probe before any ROM call and the proof after the self-test; a proven boot writes nothing", () => {
+  reset();
+  const calls0 = nativeCalls;
+  assert.ok(romMd5("esp32", () => undefined));
+  assert.deepEqual(writes.map((w) => [w.name, w.data, w.callsBefore - calls0]), [
+    ["ota.md5", "probe", 0],
+    ["ota.md5", "rom ESP32 2v29", writes[1].callsBefore - calls0],
+  ]);
+  assert.ok(writes[1].callsBefore - calls0 > 10, "the proof comes after the self-test's ROM calls");
+  const probing = nativeCalls - calls0;
+
+  writes = [];
+  const calls1 = nativeCalls;
+  const logs: string[] = [];
+  const f = romMd5("esp32", (s) => logs.push(s));
+  assert.ok(f, logs.join("\n"));
+  assert.deepEqual(writes, [], "no Storage write at a boot of a proven ROM");
+  assert.ok(nativeCalls - calls1 < probing, `the known answers only, no comparison with JS (${nativeCalls - calls1} < ${probing} calls)`);
+  const data = pattern(5000, 9), m = f.create();
+  m.update(data, 0, data.length);
+  assert.equal(hex(m.digest()), nodeMd5(data));
+});
+
+test("a probe that never finished (the chip crashed in it) means JS for good, with no ROM call and no write", () => {
+  reset();
+  files.set("ota.md5", "probe");
+  const calls = nativeCalls, logs: string[] = [];
+  for (let boot = 0; boot < 3; boot++) assert.equal(romMd5("esp32", (s) => logs.push(s)), null);
+  assert.equal(nativeCalls, calls);
+  assert.deepEqual(writes, []);
+  assert.match(logs[0], /probe of an earlier boot never passed.*erase Storage file ota\.md5/);
+  // A torn write of either string is no proof either.
+  files.set("ota.md5", "\xff\xff\xff\xff\xff");
+  assert.equal(romMd5("esp32", () => undefined), null);
+  assert.equal(nativeCalls, calls);
+});
+
+test("a failed self-test leaves the mark: later boots use JS without calling the ROM", () => {
+  reset();
+  rom = (addr, sig) => (addr === 0x4005da9c ? () => 0 : romFunction(addr, sig, heap));
+  assert.equal(romMd5("esp32", () => undefined), null);
+  assert.equal(files.get("ota.md5"), "probe");
+  const calls = nativeCalls;
+  assert.equal(romMd5("esp32", () => undefined), null);
+  assert.equal(nativeCalls, calls);
+});
+
+test("firmware built for another chip than the board file's: JS, no ROM call, no write", () => {
+  for (const [board, chip] of [["ESP32C3_IDF4", "esp32"], ["ESP32S3_IDF4", "esp32"], ["ESP32", "esp32s3"], ["LINUX", "esp32"]]) {
+    reset();
+    process.env.BOARD = board;
+    const calls = nativeCalls, logs: string[] = [];
+    assert.equal(romMd5(chip, (s) => logs.push(s)), null, board);
+    assert.equal(nativeCalls, calls, board);
+    assert.deepEqual(writes, [], board);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0], new RegExp("firmware built for " + board + " but the board file says " + chip));
+  }
+  // Espruino's other ESP32 board IDs name the same chip.
+  for (const board of ["ESP32_IDF4", "ESP32_CYD"]) {
+    reset();
+    process.env.BOARD = board;
+    assert.ok(romMd5("esp32", () => undefined), board);
+  }
+});
+
+test("a new firmware (another VERSION) probes again; no room at the end of Storage means no probe at all", () => {
+  reset();
+  assert.ok(romMd5("esp32", () => undefined));
+  process.env.VERSION = "2v30";
+  try {
+    writes = [];
+    assert.ok(romMd5("esp32", () => undefined));
+    assert.deepEqual(writes.map((w) => w.data), ["probe", "rom ESP32 2v30"]);
+  } finally {
+    process.env.VERSION = "2v29";
+  }
+
+  reset();
+  free = 100;
+  const calls = nativeCalls, logs: string[] = [];
+  assert.equal(romMd5("esp32", (s) => logs.push(s)), null);
+  assert.equal(nativeCalls, calls, "no ROM call without a durable mark");
+  assert.deepEqual(writes, [], "and no write that could make Storage compact");
+  assert.match(logs[0], /cannot record/);
 });

@@ -15,6 +15,7 @@ import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
 import { makeTestCert } from "./test-cert";
 import { signImage, SIGN_TRAILER, type SignKind } from "../sign/trailer";
+import type { RomFunctionFactory } from "../runtime/rom-types";
 
 /** Default image size: its signed file fills the sim board's 1.5 MiB slot exactly. */
 export const SLOT_IMAGE = (1536 * 1024 - SIGN_TRAILER) & ~15;
@@ -59,6 +60,8 @@ export interface OtaRunOptions {
   /** Look at the finished run (flash, logs) before everything is shut down. */
   inspect?: (run: OtaRun) => void;
   echo?: boolean;
+  /** The board's mask ROM behind E.nativeCall; default the runtime's model. */
+  romFunction?: RomFunctionFactory;
 }
 
 export interface OtaRunResult {
@@ -141,6 +144,7 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
     broken: o.broken,
     files: o.files,
     echo: o.echo,
+    romFunction: o.romFunction,
   });
   const watch = new FlashWatch(sim.flash, board);
   return {

@@ -16,6 +16,7 @@ import { applyFlashOps } from "../../core/esp32/otadata";
 import { md5Bytes } from "../../core/crypto/md5";
 import { NorFlash } from "../runtime/nor-flash";
 import { Device } from "../runtime/device";
+import type { RomFunctionFactory } from "../runtime/rom-types";
 import { VirtualNetwork } from "../runtime/virtual-network";
 import { assertBundle } from "../gate/check-bundle";
 import { buildFlashImage } from "../image/flash-image";
@@ -44,6 +45,8 @@ export interface SimDeviceOptions {
   broken?: BrokenImage[];
   onLog?: (line: string) => void;
   echo?: boolean;
+  /** The mask ROM behind E.nativeCall; default the runtime's model (e.g. a wrapper that faults once). */
+  romFunction?: RomFunctionFactory;
 }
 
 export interface Route {
@@ -79,6 +82,7 @@ export class SimDevice {
       rebootDelayMs: 50,
       onBoot: () => this.bootloader(),
       onSetOTAValid: (valid) => this.setOtaValid(valid),
+      romFunction: opts.romFunction,
     });
   }
 
