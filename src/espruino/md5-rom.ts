@@ -22,10 +22,12 @@
 // then nothing is written at boot) or, written and read back before the first call, "probe".
 // A boot that finds anything else never calls the ROM again; erasing the file re-enables it.
 //
-// Staging buffer: [0, 92) the context at its aligned offset k (0..3); [92, 92 + 4096) input that
+// Staging buffer: [0, 92) the context at its aligned offset k (0..3); [92, 92 + 512) input that
 // is not flat itself, and the 16 digest bytes (MD5Final zeroes the context, so the digest lies
-// outside it). 4096 is the largest slice handed to one MD5Update call: well under 1 ms of ROM
-// time, keeps the loop responsive.
+// outside it). A flat source is hashed in place, up to 4096 bytes per MD5Update call (well under
+// 1 ms of ROM time, keeps the loop responsive); anything else goes through the stage 512 bytes at
+// a time. The slot writer reads flash back in 512-byte pieces, so a larger stage would only hold
+// ~260 more JsVars (14-byte blocks) for as long as the job is loaded.
 
 import type { Md5, Md5Factory } from "../core/ports";
 import { jsMd5 } from "../core/crypto/md5";
@@ -71,7 +73,7 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
   }
   try {
     // A zeroed buffer backed by one flat string (E.toFlatString defragments and retries).
-    const flat = E.toFlatString({ data: 0, count: 92 + 4096 });
+    const flat = E.toFlatString({ data: 0, count: 92 + 512 });
     const stage = flat === undefined ? null : new Uint8Array(E.toArrayBuffer(flat));
     if (!stage || !E.getAddressOf(stage, true)) throw otaError("MD5_STATE", "no flat memory for the MD5 staging buffer");
     const init: (ctx: number) => number = E.nativeCall(addr[0], "void(int)");
@@ -85,10 +87,11 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
           throw otaError("CRYPTO_USAGE", "MD5 update range outside the data");
         }
         while (length > 0) {
-          const n = length < 4096 ? length : 4096;
           // The ROM memcpy's its input, so any flat (or memory-mapped) source works in place;
           // anything else is staged first (an allocation, so addresses are read after it).
           let src = E.getAddressOf(data, true);
+          const most = src ? 4096 : 512;
+          const n = length < most ? length : most;
           if (!src) stage.set(data.subarray(offset, offset + n), 92);
           const base = E.getAddressOf(stage, true);
           if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");

@@ -131,6 +131,13 @@ test("esp32: self-test passes and the backend hashes flat and non-flat input", (
   m.update(flat, 0, flat.length);
   assert.equal(hex(m.digest()), nodeMd5(data));
   assert.equal(nativeCalls - before, 1 + Math.ceil(data.length / 4096) + 1, "one MD5Update per 4 KB, straight from the flat buffer");
+
+  // Non-flat input larger than the 512-byte stage goes through it slice by slice.
+  const staged = f.create();
+  const calls = nativeCalls;
+  staged.update(data, 0, 5000);
+  assert.equal(nativeCalls - calls, Math.ceil(5000 / 512), "one MD5Update per 512 staged bytes");
+  assert.equal(hex(staged.digest()), nodeMd5(data.subarray(0, 5000)));
 });
 
 test("saved states continue across ROM and JS", () => {
