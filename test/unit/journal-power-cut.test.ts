@@ -240,43 +240,45 @@ test("many random power cuts in a row", () => {
   }
 });
 
-test("a download resumed after power cuts from the journaled offset and midstate gives the exact MD5", () => {
+test("a download resumed after power cuts from the journaled offset and midstate gives the exact MD5, with whole records or progress notes", () => {
   const image = new Uint8Array(700000);
   for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24;
   const want = createHash("md5").update(image).digest("hex");
   const region = REGIONS[0];
-  const span = 65536;
-  for (let seed = 1; seed <= 12; seed++) {
-    const r = makeRig(region, seed, false);
-    const base: OtaState = { ...state("9.9.9", "downloading", 0), md5: want, size: image.length, md5State: jsMd5.create().saveState() };
-    saveOtaState(new Journal(r.port, region), base);
-    let boots = 0;
-    for (;;) {
-      boots++;
-      // Each boot: resume from the journal, hash and "write" spans, checkpointing after each span.
-      const j = new Journal(r.port, region);
-      const st = loadOtaState(j)!;
-      assert.ok(st && st.phase === "downloading" && (st.offset % span === 0 || st.offset === image.length), "boot " + boots);
-      if (st.offset === image.length) break;
-      const md5 = jsMd5.restore(st.md5State);
-      r.nor.cutPowerAfter(seed + boots * 3);
-      try {
-        for (let off = st.offset; off < image.length; off += span) {
-          const n = Math.min(span, image.length - off);
-          md5.update(image, off, n);
-          saveOtaState(j, { ...st, offset: off + n, md5State: md5.saveState() });
+  // every 64 KB as a whole record; every 4 KB sector as a progress note (the MD5's input buffer then comes from an older record)
+  for (const [span, progress, seeds] of [[65536, false, 12], [4096, true, 6]] as const) {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const r = makeRig(region, seed, false);
+      const base: OtaState = { ...state("9.9.9", "downloading", 0), md5: want, size: image.length, md5State: jsMd5.create().saveState() };
+      saveOtaState(new Journal(r.port, region), base);
+      let boots = 0;
+      for (;;) {
+        boots++;
+        // Each boot: resume from the journal, hash and "write" spans, checkpointing after each span.
+        const j = new Journal(r.port, region);
+        const st = loadOtaState(j)!;
+        assert.ok(st && st.phase === "downloading" && (st.offset % span === 0 || st.offset === image.length), "boot " + boots);
+        if (st.offset === image.length) break;
+        const md5 = jsMd5.restore(st.md5State);
+        r.nor.cutPowerAfter(progress ? 20 + seed * 7 + boots * 3 : seed + boots * 3);
+        try {
+          for (let off = st.offset; off < image.length; off += span) {
+            const n = Math.min(span, image.length - off);
+            md5.update(image, off, n);
+            saveOtaState(j, { ...st, offset: off + n, md5State: md5.saveState() }, progress);
+          }
+        } catch (e) {
+          if (!(e instanceof PowerCutError)) throw e;
+          r.nor.powerOn();
         }
-      } catch (e) {
-        if (!(e instanceof PowerCutError)) throw e;
-        r.nor.powerOn();
+        r.nor.cutPowerAfter(null);
+        assert.ok(boots < 60, "download makes progress");
       }
-      r.nor.cutPowerAfter(null);
-      assert.ok(boots < 40, "download makes progress");
+      assert.ok(boots > 2, "power was cut along the way");
+      const final = loadOtaState(new Journal(r.port, region))!;
+      const digest = Buffer.from(jsMd5.restore(final.md5State).digest()).toString("hex");
+      assert.equal(digest, want);
+      assertUntouchedOutside(r);
     }
-    assert.ok(boots > 2, "power was cut along the way");
-    const final = loadOtaState(new Journal(r.port, region))!;
-    const digest = Buffer.from(jsMd5.restore(final.md5State).digest()).toString("hex");
-    assert.equal(digest, want);
-    assertUntouchedOutside(r);
   }
 });
