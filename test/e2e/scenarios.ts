@@ -70,11 +70,16 @@ export function endToEndSuite(broker: BrokerKind): void {
   });
 
   test(`${broker}: power cut mid-download resumes from the journal`, async () => {
-    const { r, f } = await run(broker, { powerCutsAtBytes: [SIZE / 2 + 5000] });
+    const cut = SIZE / 2 + 5000;
+    let ranges: (string | null)[] = [];
+    const { r, f } = await run(broker, { powerCutsAtBytes: [cut], inspect: (x) => (ranges = x.server.requests.map((q) => q.range)) });
     const s = story(r.reports);
     assert.deepEqual(s, ["version 1.0.0", "downloading 0", "version 1.0.0", "downloading 100", "burning", "version 1.1.0", "done"]);
     assert.equal(r.powerCuts, 1);
     assert.ok(r.bytesFetched <= r.imageBytes + board.download.spanBytes, `at most one span fetched again (fetched ${r.bytesFetched})`);
+    // every completed 4 KB sector was journaled: the resume starts at the sector the cut was in
+    const sector = cut - (cut % 4096);
+    assert.ok(ranges.some((x) => x !== null && x.startsWith("bytes=" + sector + "-")), `a request resumes at ${sector}: ${ranges.join(", ")}`);
     assertUpdated(f);
   });
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   OtaState,
   encodeOtaState,
+  saveOtaState,
   decodeOtaState,
   sameUpdate,
   md5Refused,
@@ -165,4 +166,56 @@ test("an md5 that failed verification twice is refused, another md5 is not", () 
   assert.equal(md5Refused(failedTwice, "ffffffffffffffffffffffffffffffff"), false);
   assert.equal(failuresOf(failedTwice, "ffffffffffffffffffffffffffffffff"), 0);
   assert.equal(md5Refused(null, failedTwice.md5), false);
+});
+
+/** The 20-byte progress note saveOtaState hands the journal for a checkpoint of `s`. */
+function noteOf(s: OtaState): Uint8Array {
+  let note: Uint8Array | undefined;
+  saveOtaState({ append: (_p: Uint8Array, n?: Uint8Array) => (note = n) }, s, true);
+  assert.ok(note, "a note for offset " + s.offset);
+  return note;
+}
+
+test("a progress note is the offset and the 16 chaining bytes; applied, it gives the checkpoint's state", () => {
+  const at = downloading(8192);
+  const later = { ...at, offset: 12288, md5State: midstate(12288, 5) };
+  const note = noteOf(later);
+  assert.equal(note.length, 20);
+  assert.equal(new DataView(note.buffer).getUint32(0, true), 12288);
+  assert.deepEqual(note.subarray(4), later.md5State.subarray(0, 16));
+  const got = decodeOtaState(encodeOtaState(at), note)!;
+  assert.equal(got.offset, 12288);
+  assert.deepEqual(got.md5State.subarray(0, 16), later.md5State.subarray(0, 16), "chaining words from the note");
+  assert.equal(new DataView(got.md5State.buffer).getUint32(16, true), 12288 * 8, "bit count from the offset");
+  assert.deepEqual(got.md5State.subarray(24), at.md5State.subarray(24), "the input buffer (no pending bytes) is the record's");
+  assert.deepEqual({ ...got, md5State: null }, { ...later, md5State: null });
+});
+
+test("a progress save writes no note where the MD5 has pending input or the phase is not downloading", () => {
+  for (const s of [downloading(8200), { ...downloading(1500000), phase: "verified" as const }]) {
+    let note: Uint8Array | undefined = new Uint8Array(0);
+    saveOtaState({ append: (_p: Uint8Array, n?: Uint8Array) => (note = n) }, s, true);
+    assert.equal(note, undefined);
+  }
+  // without `progress` never a note
+  let note: Uint8Array | undefined = new Uint8Array(0);
+  saveOtaState({ append: (_p: Uint8Array, n?: Uint8Array) => (note = n) }, downloading(8192));
+  assert.equal(note, undefined);
+});
+
+test("a note that does not fit the state record is ignored: the record's own checkpoint is used", () => {
+  const at = downloading(8192);
+  const payload = encodeOtaState(at);
+  const good = noteOf({ ...at, offset: 12288, md5State: midstate(12288) });
+  const bad = (offset: number) => {
+    const n = new Uint8Array(good);
+    new DataView(n.buffer).setUint32(0, offset, true);
+    return n;
+  };
+  assert.deepEqual(decodeOtaState(payload, bad(12300)), at, "offset not a multiple of 64");
+  assert.deepEqual(decodeOtaState(payload, bad(at.size + 64)), at, "offset past the image");
+  assert.deepEqual(decodeOtaState(payload, good.subarray(0, 3)), at, "too short");
+  const verified = { ...downloading(1500000), phase: "verified" as const };
+  assert.deepEqual(decodeOtaState(encodeOtaState(verified), good), verified, "not downloading");
+  assert.equal(decodeOtaState(payload.subarray(1), good), null, "a bad record stays no state");
 });

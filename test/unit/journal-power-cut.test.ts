@@ -1,5 +1,5 @@
-// Power cut at every flash operation of a long run of journal appends, sector switches and
-// clears: after each cut the journal must hold exactly the state of the last operation that
+// Power cut at every flash operation of a long run of journal appends, progress notes, sector
+// switches and clears: after each cut the journal must hold exactly the state of the last operation that
 // returned (or the one in flight), never garbage and never anything older, and it must go on
 // working from there.
 import { test } from "node:test";
@@ -15,11 +15,13 @@ import type { FlashPort } from "../../src/core/ports";
 const GUARD = 0x1000;
 const SIZE = 1200000;
 
-type Action = { save: OtaState } | { clear: true };
+/** `progress`: only offset and midstate changed since the last save, so a progress note may stand for it. */
+type Action = { save: OtaState; progress?: boolean } | { clear: true };
 
+/** A midstate of `bytes` hashed: the chaining words depend on both, the input buffer on the salt only (a note keeps it). */
 function midstate(bytes: number, salt: number): Uint8Array {
   const st = new Uint8Array(88);
-  for (let i = 0; i < 88; i++) st[i] = (i * 11 + salt * 3 + bytes / 4096) & 255;
+  for (let i = 0; i < 88; i++) st[i] = (i * 11 + salt * 3 + (i < 16 ? bytes / 4096 : 0)) & 255;
   writeU32(st, 16, bytes * 8);
   writeU32(st, 20, 0);
   return st;
@@ -33,7 +35,7 @@ function state(version: string, phase: OtaState["phase"], offset: number, extra?
     size: SIZE,
     targetSlot: 0x190000,
     offset,
-    md5State: midstate(offset, version.length + offset),
+    md5State: midstate(offset, version.length),
     attempts: offset % 3,
     freshUrlRequests: 0,
     failedMd5Count: 0,
@@ -53,7 +55,12 @@ function scenario(): Action[] {
 
 function updates(suffix: string): Action[] {
   const a: Action[] = [];
-  for (let off = 0; off < SIZE; off += 65536) a.push({ save: state("2.0.0" + suffix, "downloading", off, { taskId: "77" }) });
+  for (let off = 0; off < SIZE; off += 65536) {
+    const full = state("2.0.0" + suffix, "downloading", off, { taskId: "77" });
+    a.push({ save: full });
+    // progress notes between the whole records, as the agent notes every 4 KB sector
+    for (let k = 1; k <= 3 && off + k * 4096 < SIZE; k++) a.push({ save: progressed(full, off + k * 4096), progress: true });
+  }
   a.push({ save: state("2.0.0" + suffix, "verified", SIZE) });
   a.push({ save: state("2.0.0" + suffix, "switching", SIZE) });
   a.push({ save: state("2.0.0" + suffix, "trial", SIZE, { bootCount: 1 }) });
@@ -66,10 +73,18 @@ function updates(suffix: string): Action[] {
     a.push({ save: state("3.0.0" + suffix, "failed", 327680, { failedMd5Count: attempt }) });
   }
   a.push({ clear: true });
-  for (let off = 0; off <= 262144; off += 65536) a.push({ save: state("4.1.0" + suffix, "downloading", off) });
+  // more notes than fit in what is left of a journal sector: the state moves on as a whole record
+  const start = state("4.1.0" + suffix, "downloading", 0);
+  a.push({ save: start });
+  for (let off = 4096; off <= 130 * 4096; off += 4096) a.push({ save: progressed(start, off), progress: true });
   a.push({ clear: true });
   a.push({ save: state("4.1.1" + suffix, "downloading", 0) });
   return a;
+}
+
+/** `s` moved on to `offset` (a note's change). */
+function progressed(s: OtaState, offset: number): OtaState {
+  return { ...s, offset, md5State: midstate(offset, s.version.length) };
 }
 
 const ACTIONS = scenario();
@@ -79,7 +94,7 @@ function expected(a: Action): OtaState | null {
 }
 
 function apply(j: Journal, a: Action): void {
-  if ("save" in a) saveOtaState(j, a.save);
+  if ("save" in a) saveOtaState(j, a.save, a.progress);
   else j.clear();
 }
 
@@ -101,7 +116,7 @@ function makeRig(region: JournalRegion, seed: number, junk: boolean): Rig {
   const port: FlashPort = {
     read: (o, n) => inner.read(o, n),
     write: (o, d) => {
-      log.push(d.length === 4 ? "commit" : "write");
+      log.push(d.length === 4 ? "commit" : d.length === 32 ? "note" : "write");
       inner.write(o, d);
     },
     eraseSector: (o) => {
@@ -181,7 +196,7 @@ test("a single power cut at every flash operation, including erases, commits and
       const baseline = makeRig(region, 1, junk);
       runDevice(baseline, []);
       const total = baseline.log.length;
-      const cutKinds: Record<string, number> = { erase: 0, write: 0, commit: 0 };
+      const cutKinds: Record<string, number> = { erase: 0, write: 0, commit: 0, note: 0 };
       for (let n = 1; n <= total; n++) {
         const r = makeRig(region, 1000 + n, junk);
         assert.equal(runDevice(r, [n]), 1, "cut " + n + " fired");
@@ -189,7 +204,7 @@ test("a single power cut at every flash operation, including erases, commits and
       }
       // Every erase of the run was interrupted once (a sector switch or the first sector).
       assert.equal(cutKinds.erase, baseline.log.filter((k) => k === "erase").length);
-      assert.ok(cutKinds.erase >= 3 && cutKinds.commit > 30 && cutKinds.write > 30, JSON.stringify(cutKinds));
+      assert.ok(cutKinds.erase >= 3 && cutKinds.commit > 30 && cutKinds.write > 30 && cutKinds.note > 150, JSON.stringify(cutKinds));
     }
   }
 });
@@ -225,43 +240,45 @@ test("many random power cuts in a row", () => {
   }
 });
 
-test("a download resumed after power cuts from the journaled offset and midstate gives the exact MD5", () => {
+test("a download resumed after power cuts from the journaled offset and midstate gives the exact MD5, with whole records or progress notes", () => {
   const image = new Uint8Array(700000);
   for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24;
   const want = createHash("md5").update(image).digest("hex");
   const region = REGIONS[0];
-  const span = 65536;
-  for (let seed = 1; seed <= 12; seed++) {
-    const r = makeRig(region, seed, false);
-    const base: OtaState = { ...state("9.9.9", "downloading", 0), md5: want, size: image.length, md5State: jsMd5.create().saveState() };
-    saveOtaState(new Journal(r.port, region), base);
-    let boots = 0;
-    for (;;) {
-      boots++;
-      // Each boot: resume from the journal, hash and "write" spans, checkpointing after each span.
-      const j = new Journal(r.port, region);
-      const st = loadOtaState(j)!;
-      assert.ok(st && st.phase === "downloading" && (st.offset % span === 0 || st.offset === image.length), "boot " + boots);
-      if (st.offset === image.length) break;
-      const md5 = jsMd5.restore(st.md5State);
-      r.nor.cutPowerAfter(seed + boots * 3);
-      try {
-        for (let off = st.offset; off < image.length; off += span) {
-          const n = Math.min(span, image.length - off);
-          md5.update(image, off, n);
-          saveOtaState(j, { ...st, offset: off + n, md5State: md5.saveState() });
+  // every 64 KB as a whole record; every 4 KB sector as a progress note (the MD5's input buffer then comes from an older record)
+  for (const [span, progress, seeds] of [[65536, false, 12], [4096, true, 6]] as const) {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const r = makeRig(region, seed, false);
+      const base: OtaState = { ...state("9.9.9", "downloading", 0), md5: want, size: image.length, md5State: jsMd5.create().saveState() };
+      saveOtaState(new Journal(r.port, region), base);
+      let boots = 0;
+      for (;;) {
+        boots++;
+        // Each boot: resume from the journal, hash and "write" spans, checkpointing after each span.
+        const j = new Journal(r.port, region);
+        const st = loadOtaState(j)!;
+        assert.ok(st && st.phase === "downloading" && (st.offset % span === 0 || st.offset === image.length), "boot " + boots);
+        if (st.offset === image.length) break;
+        const md5 = jsMd5.restore(st.md5State);
+        r.nor.cutPowerAfter(progress ? 20 + seed * 7 + boots * 3 : seed + boots * 3);
+        try {
+          for (let off = st.offset; off < image.length; off += span) {
+            const n = Math.min(span, image.length - off);
+            md5.update(image, off, n);
+            saveOtaState(j, { ...st, offset: off + n, md5State: md5.saveState() }, progress);
+          }
+        } catch (e) {
+          if (!(e instanceof PowerCutError)) throw e;
+          r.nor.powerOn();
         }
-      } catch (e) {
-        if (!(e instanceof PowerCutError)) throw e;
-        r.nor.powerOn();
+        r.nor.cutPowerAfter(null);
+        assert.ok(boots < 60, "download makes progress");
       }
-      r.nor.cutPowerAfter(null);
-      assert.ok(boots < 40, "download makes progress");
+      assert.ok(boots > 2, "power was cut along the way");
+      const final = loadOtaState(new Journal(r.port, region))!;
+      const digest = Buffer.from(jsMd5.restore(final.md5State).digest()).toString("hex");
+      assert.equal(digest, want);
+      assertUntouchedOutside(r);
     }
-    assert.ok(boots > 2, "power was cut along the way");
-    const final = loadOtaState(new Journal(r.port, region))!;
-    const digest = Buffer.from(jsMd5.restore(final.md5State).digest()).toString("hex");
-    assert.equal(digest, want);
-    assertUntouchedOutside(r);
   }
 });

@@ -13,6 +13,12 @@ import {
   commitBytes,
   decodeRecord,
   readU32,
+  NOTE_SIZE,
+  NOTE_DATA,
+  NOTE_MAGIC,
+  NOTES_PER_SLOT,
+  encodeNote,
+  decodeNote,
 } from "../../src/core/journal/record";
 
 /** A slot as flash would hold it: erased, then body and (optionally) commit programmed. */
@@ -86,4 +92,35 @@ test("any single flipped bit in the body is caught by the CRC", () => {
 test("an erased slot and an all-zero slot are not records", () => {
   assert.equal(decodeRecord(new Uint8Array(RECORD_SIZE).fill(0xff)), null);
   assert.equal(decodeRecord(new Uint8Array(RECORD_SIZE)), null);
+});
+
+test("a progress note is 32 bytes: magic OTAN, the record's sequence, 20 data bytes, CRC-32 of the first 28", () => {
+  const data = payloadOf(NOTE_DATA, 3);
+  const e = encodeNote(0x01020304, data);
+  assert.equal(e.length, NOTE_SIZE);
+  // golden bytes of the note format's first release (its CRC checked independently below)
+  assert.equal(Buffer.from(e).toString("hex"), "4f54414e" + "04030201" + "032241607f9ebddcfb1a39587796b5d4f3123150" + "adf342d7");
+  assert.equal(Buffer.from(e.subarray(0, 4)).toString("latin1"), "OTAN");
+  assert.equal(readU32(e, 0), NOTE_MAGIC);
+  assert.equal(readU32(e, 28), CRC32.buf(e.subarray(0, 28), 0) >>> 0);
+  assert.deepEqual(decodeNote(e, 0x01020304), data);
+});
+
+test("a note is only read for its own record, and no prefix of its write reads as a note", () => {
+  const e = encodeNote(77, payloadOf(NOTE_DATA, 9));
+  assert.equal(decodeNote(e, 78), null, "another record's sequence");
+  for (let n = 0; n < NOTE_SIZE; n++) {
+    const torn = new Uint8Array(NOTE_SIZE).fill(0xff);
+    torn.set(e.subarray(0, n));
+    assert.equal(decodeNote(torn, 77), null, "prefix of " + n + " bytes");
+  }
+  assert.equal(decodeNote(new Uint8Array(NOTE_SIZE).fill(0xff), 0xffffffff), null, "erased flash");
+  assert.equal(decodeNote(new Uint8Array(NOTE_SIZE), 0), null, "zeroed flash (a cut erase)");
+  const flipped = new Uint8Array(e);
+  flipped[12] ^= 1;
+  assert.equal(decodeNote(flipped, 77), null, "a changed data bit");
+  // a slot of notes is never taken for a record
+  const slot = new Uint8Array(RECORD_SIZE).fill(0xff);
+  for (let k = 0; k < NOTES_PER_SLOT; k++) slot.set(encodeNote(77, payloadOf(NOTE_DATA, k)), k * NOTE_SIZE);
+  assert.equal(decodeRecord(slot), null);
 });

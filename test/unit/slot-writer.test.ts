@@ -10,6 +10,8 @@ import { jsMd5 } from "../../src/core/crypto/md5";
 import { toHex } from "../../src/core/crypto/hex";
 import { nodeBytes } from "../helpers/node-bytes-port";
 import { SIGN_TRAILER } from "../../src/core/sign/verify";
+import { buildAppImage } from "../../src/host/image/app-image-builder";
+import { CHIP_ID_ESP32, CHIP_ID_ESP32S3, IMAGE_PREFLIGHT_BYTES, preflightImage } from "../../src/core/esp32/app-image";
 
 const SLOT = 0x190000;
 const bin = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -25,19 +27,46 @@ function feed(w: SlotWriter, bytes: Uint8Array, from: number, sizes: number[]): 
   }
 }
 
-test("erases each sector only when its data is complete and programs it in one write", () => {
+/** The NOR port with a log of every write (offset, length) and erase. */
+function logged(nor: NorFlash) {
+  const port = nor.asPort();
+  const writes: [number, number][] = [];
+  const erases: number[] = [];
+  const write = port.write;
+  const erase = port.eraseSector;
+  port.write = (off, d) => {
+    writes.push([off, d.length]);
+    write(off, d);
+  };
+  port.eraseSector = (off) => {
+    erases.push(off);
+    erase(off);
+  };
+  return { port, writes, erases };
+}
+
+test("programs bytes as they arrive: a sector is erased when the stream enters it, writes are aligned and <= 512 bytes", () => {
   const nor = new NorFlash({ size: 0x400000 });
+  const { port, writes, erases } = logged(nor);
   const img = data(0x3000 + 10);
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0);
+  const w = new SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
   feed(w, img.subarray(0, 0x1fff), 0, [536, 1, 1000]);
-  assert.equal(nor.stats.erases, 1, "one full sector so far");
-  assert.equal(w.written, 0x1000);
+  assert.deepEqual(erases, [SLOT, SLOT + 0x1000], "the second sector is erased once the stream is in it");
   assert.equal(w.position, 0x1fff);
+  // all but the last 3 bytes (not a whole word) are programmed
+  assert.deepEqual(nor.read(SLOT, 0x1ffc), img.subarray(0, 0x1ffc));
+  assert.equal(writes.reduce((n, x) => n + x[1], 0), 0x1ffc);
+  assert.equal(w.resumePoint()[0], 0x1000, "the resume point is the last sector boundary passed");
+  assert.ok(nor.read(SLOT + 0x1ffc, 4).every((b) => b === 0xff), "the carried bytes are not in flash yet");
   feed(w, img, 0x1fff, [536]);
-  assert.equal(nor.stats.erases, 4);
-  assert.equal(nor.stats.writes, 4, "one program call per sector (fewer Flash.write calls on Espruino)");
-  assert.equal(w.written, img.length);
+  assert.deepEqual(erases, [SLOT, SLOT + 0x1000, SLOT + 0x2000, SLOT + 0x3000]);
+  for (const [off, len] of writes) {
+    assert.ok(len > 0 && len <= 512 && off % 4 === 0 && len % 4 === 0, `write of ${len} at ${off.toString(16)}`);
+    assert.equal(Math.floor(off / 4096), Math.floor((off + len - 1) / 4096), "no write spans two sectors");
+  }
+  assert.equal(w.position, img.length);
   assert.deepEqual(nor.read(SLOT, img.length), img);
+  assert.deepEqual(nor.read(SLOT + img.length, 2), new Uint8Array([0xff, 0xff]), "the last word is padded with 0xFF");
   assert.deepEqual(nor.violations, []);
 });
 
@@ -67,25 +96,56 @@ test("resumes at a sector boundary: re-erases from there, leaves earlier sectors
   const img = data(0x3800);
   const md5 = jsMd5.create();
   md5.update(img, 0, 0x2000);
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.restore(md5.saveState()), SLOT, img.length, 0x2000);
+  const resumed = jsMd5.restore(md5.saveState());
+  const w = new SlotWriter(nor.asPort(), nodeBytes, resumed, SLOT, img.length, 0x2000);
   feed(w, img, 0x2000, [536]);
   assert.equal(nor.stats.erases, 2);
   assert.deepEqual(nor.read(SLOT + 0x2000, 0x1800), img.subarray(0x2000));
   assert.ok(nor.read(SLOT, 0x2000).every((b) => b === 0), "sectors before the resume point untouched");
-  assert.equal(toHex(jsMd5.restore(w.md5State()).digest()), createHash("md5").update(img).digest("hex"));
+  assert.equal(w.position, img.length);
+  assert.equal(toHex(resumed.digest()), createHash("md5").update(img).digest("hex"));
 });
 
-test("the first sector is shown to the preflight before any erase; a refusal touches nothing", () => {
+test("the preflight sees the image header before any erase; a refusal touches nothing", () => {
+  for (const sizes of [[536], [7], [0x120, 1]]) {
+    const nor = new NorFlash({ size: 0x400000 });
+    const img = data(0x2000);
+    let seen: Uint8Array | null = null;
+    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
+      seen = new Uint8Array(first);
+      throw new Error("refused");
+    });
+    assert.throws(() => feed(w, img, 0, sizes), /refused/);
+    const got = seen as Uint8Array | null;
+    assert.ok(got && got.length >= IMAGE_PREFLIGHT_BYTES && got.length <= 512, "chunks of " + sizes + ": " + got?.length);
+    assert.deepEqual(got, img.subarray(0, got!.length));
+    assert.equal(nor.ops, 0);
+  }
+  // an image shorter than the header is shown whole, at its end
   const nor = new NorFlash({ size: 0x400000 });
-  const img = data(0x2000);
   let seen = -1;
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
+  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, 100, 0, (first) => {
     seen = first.length;
-    throw new Error("refused");
   });
-  assert.throws(() => feed(w, img, 0, [536]), /refused/);
-  assert.equal(seen, 0x1000);
-  assert.equal(nor.ops, 0);
+  feed(w, data(100), 0, [30]);
+  assert.equal(seen, 100);
+});
+
+test("a real preflight accepts an image fed a few bytes at a time and refuses a wrong chip before erasing", () => {
+  const img = buildAppImage({ version: "1.2.3", projectName: "demo", size: 0x1800, seed: 5 });
+  for (const [chip, ok] of [[CHIP_ID_ESP32, true], [CHIP_ID_ESP32S3, false]] as const) {
+    const nor = new NorFlash({ size: 0x400000 });
+    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
+      preflightImage(first, chip, 0x100000, img.length, null);
+    });
+    if (ok) {
+      feed(w, img, 0, [5, 11]);
+      assert.deepEqual(nor.read(SLOT, img.length), img);
+    } else {
+      assert.throws(() => feed(w, img, 0, [5, 11]), /IMG_CHIP|chip id/);
+      assert.equal(nor.ops, 0);
+    }
+  }
 });
 
 test("a chunk that would pass the image end is refused whole", () => {
@@ -95,7 +155,8 @@ test("a chunk that would pass the image end is refused whole", () => {
   assert.equal(w.append("x".repeat(41)), false);
   assert.equal(w.position, 60);
   assert.equal(w.append("x".repeat(40)), true);
-  assert.equal(w.written, 100, "the short last sector is programmed at the image end");
+  assert.equal(w.position, 100);
+  assert.deepEqual(nor.read(SLOT, 100), new Uint8Array(100).fill(0x78), "the short last sector is programmed at the image end");
 });
 
 test("sign: the MD5 state at the image end (file size - trailer) is kept, and the journal point stops at its sector", () => {
@@ -122,4 +183,24 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
   feed(w, file.subarray(0, 0x2000), 0, [4096]);
   assert.equal(w.resumePoint()[0], 0x2000);
   assert.equal(w.imageMd5, null);
+});
+
+test("each sector boundary is announced before anything more is programmed, with the MD5 state of exactly those bytes", () => {
+  const nor = new NorFlash({ size: 0x400000 });
+  const img = data(0x5000 + SIGN_TRAILER + 100);
+  const md5 = jsMd5.create();
+  const seen: number[] = [];
+  let w: SlotWriter | null = null;
+  w = new SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0, undefined, () => {
+    const [at, state] = w!.resumePoint();
+    seen.push(at);
+    assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(img.subarray(0, at)).digest("hex"), "state at " + at);
+    assert.deepEqual(nor.read(SLOT, at), img.subarray(0, at), "the bytes before it are in flash");
+    assert.ok(nor.read(SLOT + at, 4).every((b) => b === 0xff), "nothing programmed past it yet");
+  });
+  // one chunk spanning three sectors, then small ones
+  feed(w, img, 0, [0x3100, 700]);
+  // 0x5000 is the start of the sector holding the image end (sign): no resume point after it
+  assert.deepEqual(seen, [0x1000, 0x2000, 0x3000, 0x4000, 0x5000]);
+  assert.equal(w.resumePoint()[0], 0x5000);
 });

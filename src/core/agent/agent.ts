@@ -401,7 +401,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, (first: Uint8Array) => {
       // Before the first erase: refuse an image that cannot run here.
       preflightImage(first, chipIdOf(board.chip), L.target.size, job.fileSize, board.image.projectName);
-    });
+    }, checkpoint); // a progress note as each 4 KB sector is complete
     download = new Download(ports, board, writer, job.fileSize, job.url, (pos: number) => progress(pos));
   }
 
@@ -440,7 +440,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     streak++;
     const st = saved!;
     st.attempts++;
-    checkpoint();
+    checkpoint(true);
     if (streak > d.retryBudget) {
       dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + o.reason) });
       return;
@@ -502,13 +502,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     applyFlashOps(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden }), ops);
   }
 
-  function checkpoint(): void {
+  /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */
+  function checkpoint(full?: boolean): void {
     const st = saved!;
     const r = writer!.resumePoint(); // sign: [offset, md5 state], never past the image end's sector
-    if (st.offset === r[0] && st.phase === "downloading") return;
+    if (!full && st.offset === r[0] && st.phase === "downloading") return;
     st.offset = r[0];
     st.md5State = r[1];
-    save(st);
+    saveOtaState(journal, st, !full);
   }
 
   function progress(position: number): void {

@@ -1,99 +1,144 @@
-// Streams downloaded bytes into the target app slot, one 4 KB sector at a time:
-// erase the sector just ahead of the data (never the whole slot up front), program it,
-// read it back and feed the MD5 with what the flash actually holds. The MD5 therefore
-// verifies the stored image, not the stream, and a power cut can never leave a
-// "verified" prefix that differs from flash.
+// Streams downloaded bytes into the target app slot as they arrive: erase a sector when the
+// stream enters it (never the whole slot up front), program the received bytes at once, read
+// them back and feed the MD5 with what the flash actually holds. The MD5 therefore verifies the
+// stored image, not the stream, and a power cut can never leave a "verified" prefix that differs
+// from flash.
+//
+// Memory (Espruino): no sector buffer. One 512-byte buffer (~40 JsVars on an ESP32, a 4 KB one
+// was ~300) holds what is received but not programmed yet: at most 3 bytes between chunks (flash
+// writes stay 4-byte aligned in address and length), and before the first program the image
+// header the preflight needs. Writes and read-backs are at most 512 bytes each.
+//
+// Resume points: only a sector boundary can be resumed from (a resume erases the sector it starts
+// in), and there the MD5 has no pending input (4096 is a multiple of 64), so the journal can keep
+// such a point as a small progress note (src/core/journal). `resumePoint()` is the last boundary
+// reached, with the MD5 state taken exactly there.
+//
+// The state lives in the constructor's closure; the instance carries only what the download and
+// the agent read (position, imageMd5, append, resumePoint).
 import type { BytesPort, FlashPort, Md5 } from "../ports";
 import { SIGN_TRAILER } from "../sign/verify";
 
-export const SECTOR = 4096;
-/** Bytes read back from flash at a time to hash what it holds. */
-const READ_BACK = 512;
-
-export class SlotWriter {
-  /** Bytes of the image that are programmed, read back and hashed (always a multiple of 4096 until the end). */
-  written: number;
-  private buf: Uint8Array;
-  private fill = 0;
-  // sign: the MD5 state at the image's end (file size - SIGN_TRAILER), and the resume point
-  // [offset, state] at the start of the sector holding that end (see resumePoint).
-  imageMd5: Uint8Array | null = null;
-  private hold: [number, Uint8Array] | null = null;
-
-  /**
-   * @param flash    the guarded flash (only the target slot is writable through it for this stream)
-   * @param slot     offset of the target slot
-   * @param size     total image size
-   * @param written  resume point: bytes already durable (a multiple of 4096)
-   * @param beforeFirstProgram  sees the first sector's bytes before anything is erased, and may throw to refuse the image
-   */
-  constructor(
-    private flash: FlashPort,
-    private bytes: BytesPort,
-    private md5: Md5,
-    private slot: number,
-    private size: number,
-    written: number,
-    private beforeFirstProgram?: (first: Uint8Array) => void,
-  ) {
-    this.written = written;
-    this.buf = new Uint8Array(SECTOR);
-  }
-
-  /** Offset of the next byte the writer expects from the network. */
-  get position(): number {
-    return this.written + this.fill;
-  }
-
-  /** Appends a binary-string chunk; programs every full sector. Returns false when the chunk would pass the image end. */
-  append(chunk: string): boolean {
-    let i = 0;
-    const n = chunk.length;
-    if (this.position + n > this.size) return false;
-    while (i < n) {
-      const take = Math.min(SECTOR - this.fill, n - i);
-      this.bytes.copyString(i === 0 && take === n ? chunk : chunk.substring(i, i + take), this.buf, this.fill);
-      this.fill += take;
-      i += take;
-      if (this.fill === SECTOR) this.program();
-    }
-    if (this.position === this.size && this.fill > 0) this.program();
-    return true;
-  }
-
-  /** The MD5 midstate over exactly the `written` bytes (journal it together with `written`). */
-  md5State(): Uint8Array {
-    return this.md5.saveState();
-  }
-
-  /**
-   * What to journal: [offset, MD5 midstate]. sign: never past the sector holding the image's
-   * end, so a resume after a power cut hashes that sector again and finds imageMd5 again.
-   */
-  resumePoint(): [number, Uint8Array] {
-    return this.hold || [this.written, this.md5.saveState()];
-  }
-
-  private program(): void {
-    const at = this.slot + this.written;
-    const len = this.fill;
-    if (this.written === 0 && this.beforeFirstProgram) this.beforeFirstProgram(this.buf.subarray(0, len));
-    this.flash.eraseSector(at);
-    this.flash.write(at, len === SECTOR ? this.buf : this.buf.subarray(0, len));
-    const cut = this.size - SIGN_TRAILER - this.written; // sign: the image ends in this sector
-    if (cut >= 0 && cut < len) this.hold = [this.written, this.md5.saveState()];
-    // Read back and hash in pieces: a whole sector read would allocate another 4 KB (about
-    // 300 JsVars on an ESP32) on top of the sector buffer at the agent's peak.
-    for (let o = 0; o < len; o += READ_BACK) {
-      const n = len - o < READ_BACK ? len - o : READ_BACK;
-      const back = this.flash.read(at + o, n);
-      if (cut >= o && cut < o + n) {
-        this.md5.update(back, 0, cut - o);
-        this.imageMd5 = this.md5.saveState();
-        this.md5.update(back, cut - o, n - (cut - o));
-      } else this.md5.update(back, 0, n);
-    }
-    this.written += len;
-    this.fill = 0;
-  }
+const enum W {
+  Sector = 4096,
+  /** Received bytes held before programming; also the largest write and read-back. */
+  Buf = 512,
+  /** The preflight reads the first IMAGE_PREFLIGHT_BYTES (src/core/esp32/app-image.ts) of the image. */
+  Header = 0x120,
 }
+
+export interface SlotWriter {
+  /** Offset of the next byte the writer expects from the network (programmed or held). */
+  position: number;
+  /** sign: the MD5 state at the image's end (file size - SIGN_TRAILER), once the stream passed it. */
+  imageMd5: Uint8Array | null;
+  /** Appends a binary-string chunk and programs what it can. Returns false when the chunk would pass the image end. */
+  append(chunk: string): boolean;
+  /**
+   * What to journal: [offset, MD5 midstate of exactly `offset` bytes], the last sector boundary
+   * reached. sign: never past the sector holding the image's end, so a resume after a power cut
+   * hashes that sector again and finds imageMd5 again.
+   */
+  resumePoint(): [number, Uint8Array];
+}
+
+/**
+ * `new SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?, onResumePoint?)`
+ * @param flash    the guarded flash (only the target slot is writable through it for this stream)
+ * @param slot     offset of the target slot
+ * @param size     total image size
+ * @param written  resume point: bytes already durable (a multiple of 4096); `md5` hashed exactly those
+ * @param beforeFirstProgram  sees the image's first bytes (0x120 of them, or the whole image if shorter) before anything is erased, and may throw to refuse the image
+ * @param onResumePoint  called as soon as resumePoint() moved on (a sector is complete), before anything else is programmed: journal it there, whatever the chunk sizes
+ */
+export const SlotWriter = function (
+  this: SlotWriter,
+  flash: FlashPort,
+  bytes: BytesPort,
+  md5: Md5,
+  slot: number,
+  size: number,
+  written: number,
+  beforeFirstProgram?: (first: Uint8Array) => void,
+  onResumePoint?: () => void,
+): void {
+  const self = this;
+  const buf = new Uint8Array(W.Buf);
+  /** Received bytes in `buf` not programmed yet. */
+  let fill = 0;
+  /** [offset, MD5 state] at the last sector boundary reached. */
+  let mark: [number, Uint8Array] = [written, md5.saveState()];
+  const cut = size - SIGN_TRAILER; // sign: where the image ends and the trailer starts
+  self.position = written;
+  self.imageMd5 = null;
+
+  /**
+   * Programs the buffered bytes: all of them at the image end (the last word padded with 0xFF,
+   * which programs nothing), else the whole words, one write per sector touched. The rest
+   * (< 4 bytes) moves to the front of the buffer.
+   */
+  function program(): void {
+    const end = written + fill === size;
+    const len = end ? fill : fill - (fill % 4);
+    let p = 0;
+    if (written === 0 && beforeFirstProgram) beforeFirstProgram(buf.subarray(0, fill));
+    while (p < len) {
+      const at = written;
+      let n = W.Sector - (at % W.Sector);
+      if (n > len - p) n = len - p;
+      if (at % W.Sector === 0) flash.eraseSector(slot + at);
+      let w = n;
+      while (w % 4) buf[p + w++] = 255;
+      flash.write(slot + at, buf.subarray(p, p + w));
+      const back = flash.read(slot + at, n);
+      const c = cut - at;
+      if (c >= 0 && c < n) {
+        md5.update(back, 0, c);
+        self.imageMd5 = md5.saveState();
+        md5.update(back, c, n - c);
+      } else md5.update(back, 0, n);
+      written = at + n;
+      p += n;
+      // A boundary is a resume point unless the sector holding the image end was entered (sign;
+      // an image shorter than the trailer, refused anyway, resumes from 0).
+      if ((written % W.Sector === 0 || end) && written <= cut - (cut % W.Sector)) {
+        mark = [written, md5.saveState()];
+        if (onResumePoint) onResumePoint();
+      }
+    }
+    for (let k = 0; p + k < fill; k++) buf[k] = buf[p + k];
+    fill -= p;
+  }
+
+  self.append = function (chunk: string): boolean {
+    const n = chunk.length;
+    let i = 0;
+    if (written + fill + n > size) return false;
+    while (i < n) {
+      let take = W.Buf - fill;
+      if (take > n - i) take = n - i;
+      bytes.copyString(i === 0 && take === n ? chunk : chunk.substring(i, i + take), buf, fill);
+      fill += take;
+      i += take;
+      // Nothing is programmed before the preflight has seen the header.
+      if (written > 0 || fill >= W.Header || written + fill === size) program();
+    }
+    self.position = written + fill;
+    return true;
+  };
+
+  self.resumePoint = function (): [number, Uint8Array] {
+    return mark;
+  };
+} as unknown as {
+  new (
+    flash: FlashPort,
+    bytes: BytesPort,
+    md5: Md5,
+    slot: number,
+    size: number,
+    written: number,
+    beforeFirstProgram?: (first: Uint8Array) => void,
+    onResumePoint?: () => void,
+  ): SlotWriter;
+};

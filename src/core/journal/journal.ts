@@ -7,17 +7,25 @@
 // record is durable in another sector, and a cut during that erase leaves the newest record
 // untouched. The newest valid record (highest sequence number) is the journal's content.
 //
-// Power cuts: a torn body or a missing commit word makes a slot invalid (record.ts), so load()
-// falls back to the previous record, which is the last append that returned. Any slot that is
-// not all 0xFF is skipped by append(), never programmed over, so a torn write is never "fixed
-// up" into a record that mixes two writes. A half-erased sector is just more invalid slots.
+// Progress notes (record.ts): append(payload, note) may store the 20-byte note instead of the
+// whole payload, as a 32-byte entry in the slots after the newest state record, in that record's
+// sector only. The caller promises that `payload` is the newest state amended by `note`, so either
+// form reads back the same. Notes never cross into another sector: when the head's sector has no
+// free entry left, the payload is appended as a record (in the next sector, which it erases), and
+// the notes of the old sector are history. So a note is only ever read together with the record
+// it amends, and its sequence number must match that record's too.
 //
-// Wear: one sector erase buys 16 slots, so erases = appends / 16 (+1 for the first sector of a
-// fresh or junk-filled region, +1 per torn slot skipped after a power cut, at most). Appending
-// once per 64 KB downloaded is 16 appends per MiB = 1 erase per MiB; an update also appends a
-// handful of phase changes (downloading, verified, switching, trial boots, done: well under 32),
-// worth at most 2 more erases. For an update of M >= 1 MiB that is at most M + 3 <= 4 * M
-// erases, within the budget of 4 sector erases per MiB downloaded.
+// Power cuts: a torn body or a missing commit word makes a slot invalid (record.ts), so load()
+// falls back to the previous record, which is the last append that returned; a torn note fails
+// its CRC and the previous note (or the record) is the newest. Any slot or note entry that is not
+// all 0xFF is skipped, never programmed over, so a torn write is never "fixed up" into something
+// that mixes two writes. A half-erased sector is just more invalid slots.
+//
+// Wear: one sector erase buys 16 slots; a sector that starts with a state record and fills with
+// notes holds 1 + 15 * 8 = 121 appends. Noting every 4 KB sector of a download is 256 notes per
+// MiB, about 2.1 erases per MiB; an update also appends a handful of whole records (start,
+// failed requests, phase changes: downloading, verified, switching, trial boots, done), each
+// costing at most the rest of a sector. Within the budget of 4 sector erases per MiB downloaded.
 //
 // Memory (Espruino): one constructor whose closure holds the few numbers the journal needs (no
 // fields, no stats) and two functions; clear() is append() without a payload.
@@ -26,6 +34,7 @@ import { FlashPort } from "../ports";
 import { otaError } from "../errors";
 import { u32le, putU32le } from "../le";
 import { Rec, encodeRecordBody, decodeRecord } from "./record";
+import { crc32Update } from "../esp32/crc32";
 
 export const SECTOR_SIZE = 4096;
 export const SLOTS_PER_SECTOR = 16;
@@ -45,11 +54,17 @@ export interface Journal {
    */
   load(): Uint8Array | null;
   /**
+   * The newest note amending the payload load() returned last (20 bytes), or null. Set by load().
+   */
+  note: Uint8Array | null;
+  /**
    * Durably stores `payload` (<= 236 bytes) as the new content. Throws JOURNAL_STATE for a longer
    * payload (before touching flash), JOURNAL_WRITE if the flash refuses it. Without a payload it is
-   * clear().
+   * clear(). With a `note` (20 bytes) the caller promises that `payload` is the current content
+   * amended by `note`; the journal then stores only the note when it can (a progress note after
+   * the current state record, in its sector), else the whole payload.
    */
-  append(payload?: Uint8Array): void;
+  append(payload?: Uint8Array, note?: Uint8Array): void;
   /**
    * Makes load() return null. It appends a "cleared" record instead of erasing: a cut before the
    * record commits leaves the old state, a cut after leaves null, and there is no erase order
@@ -66,22 +81,28 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
     throw otaError("BOARD_INVALID", "journal region must be >= 2 whole 4096-byte sectors, got " + JSON.stringify(region));
   }
   const slots = size >> 8;
+  const self = { note: null } as unknown as Journal;
   /** Slot index (over the whole region) of the newest valid record; -1 if none, -2 before the first scan. */
   let head = -2;
   /** Its sequence number (-1 if none). */
   let seq = -1;
   /** True when load() reads null because there is no record or the newest one is a clear record. */
   let empty = true;
+  /** Note entry index (32-byte units over the region) to try next; 0 when the head takes no notes. */
+  let spot = 0;
 
   /**
    * Finds the newest valid record and remembers where it is. Each pass reads magic, commit word and
    * sequence of every slot (two tiny reads each, no CRC) and picks the best candidate below the one
    * that failed last (ordered by sequence, then slot), then checks its CRC: normally only one record
-   * pays for it (CRC in JS is slow on the device), and no per-slot table is kept in RAM.
+   * pays for it (CRC in JS is slow on the device), and no per-slot table is kept in RAM. For a state
+   * record it then reads the note entries after it, newest first, and checks CRCs only until one holds.
    */
   function load(): Uint8Array | null {
     let failedSeq = -1;
     let failedSlot = -1;
+    self.note = null;
+    spot = 0;
     for (;;) {
       let best = -1;
       let bestSeq = -1;
@@ -104,7 +125,20 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
       if (rec && rec.seq === bestSeq) {
         const ours = rec.format === Rec.Format;
         empty = ours && rec.kind === Rec.Clear;
-        return ours && rec.kind === Rec.State && rec.length <= Rec.PayloadMax ? rec.payload : null;
+        if (!ours || rec.kind !== Rec.State || rec.length > Rec.PayloadMax) return null;
+        // Notes live from the next slot to the end of this record's sector; new ones go after
+        // the last entry in use (byte 0 of a note is never 0xFF), even past an unused one.
+        const first = (best + 1) * Rec.NotesPerSlot;
+        for (let e = ((best | 15) + 1) * Rec.NotesPerSlot - 1; e >= first; e--) {
+          const n = flash.read(base + e * Rec.NoteSize, Rec.NoteSize);
+          if (!spot && n[0] !== 255) spot = e + 1;
+          if (u32le(n, 0) === Rec.NoteMagic && u32le(n, 4) === bestSeq && crc32Update(0, n, 0, Rec.NoteCrc) >>> 0 === u32le(n, Rec.NoteCrc)) {
+            self.note = new Uint8Array(n.subarray(8, Rec.NoteCrc));
+            break;
+          }
+        }
+        if (!spot) spot = first;
+        return rec.payload;
       }
       failedSeq = bestSeq;
       failedSlot = best;
@@ -114,44 +148,65 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
   /**
    * Writes one record into the next programmable slot after the head. It may move into the next
    * sector (erasing it) at most once per call: with >= 2 sectors that can never be the head's own
-   * sector, whatever the flash does.
+   * sector, whatever the flash does. With a note and a state record at the head, it first tries
+   * the free note entries left in the head's sector.
    */
-  function append(payload?: Uint8Array): void {
+  function append(payload?: Uint8Array, note?: Uint8Array): void {
     if (payload && payload.length > Rec.PayloadMax) {
       throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
     }
     if (head < -1) load();
     if (!payload && empty) return;
     const kind = payload ? Rec.State : Rec.Clear;
-    const data = payload || new Uint8Array(0);
+    const commit = new Uint8Array(4);
+    putU32le(commit, 0, Rec.CommitWord);
+    // Where the head's sector ends, in note entries: notes never go past it.
+    const end = ((head | 15) + 1) * Rec.NotesPerSlot;
     // An empty (or junk-only) region starts as if the last slot were the head, so the first
     // record goes to a freshly erased sector 0 rather than into slots of unknown history.
     let slot = head < 0 ? slots - 1 : head;
     let next = seq;
     let moved = false;
-    const commit = new Uint8Array(4);
-    putU32le(commit, 0, Rec.CommitWord);
     for (;;) {
-      slot = (slot + 1) % slots;
-      const addr = base + slot * Rec.Size;
-      if (slot % 16 === 0) {
-        // first slot of a sector (SLOTS_PER_SECTOR)
-        if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
-        moved = true;
-        flash.eraseSector(addr);
+      // spot > 0 only while the head is a state record of this format (load, or the last append).
+      const isNote = !!note && spot > 0 && spot < end;
+      let addr: number;
+      let len: number = Rec.Size;
+      if (isNote) {
+        len = Rec.NoteSize;
+        addr = base + spot++ * len;
+      } else {
+        slot = (slot + 1) % slots;
+        addr = base + slot * len;
+        if (slot % 16 === 0) {
+          // first slot of a sector (SLOTS_PER_SECTOR)
+          if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
+          moved = true;
+          flash.eraseSector(addr);
+        }
       }
-      const old = flash.read(addr, Rec.Size);
+      const old = flash.read(addr, len);
       let i = 0;
-      while (i < Rec.Size && old[i] === 255) i++;
-      if (i < Rec.Size) continue; // not erased: never program over it
-      if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
-      // A fresh sequence number per attempt: a slot that failed read-back might still hold a
-      // valid record, and two valid records must never share a sequence number.
-      next++;
-      // Body first, then the commit word, each read back before going on.
-      const body = encodeRecordBody(next, kind, data);
+      while (i < len && old[i] === 255) i++;
+      if (i < len) continue; // not erased: never program over it
+      let body: Uint8Array;
+      if (isNote) {
+        body = new Uint8Array(Rec.NoteSize);
+        putU32le(body, 0, Rec.NoteMagic);
+        putU32le(body, 4, seq);
+        body.set(note as Uint8Array, 8);
+        putU32le(body, Rec.NoteCrc, crc32Update(0, body, 0, Rec.NoteCrc));
+      } else {
+        if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
+        // A fresh sequence number per attempt: a slot that failed read-back might still hold a
+        // valid record, and two valid records must never share a sequence number.
+        next++;
+        body = encodeRecordBody(next, kind, payload || new Uint8Array(0));
+      }
+      // Body first, then a record's commit word, each read back before going on.
+      const steps = isNote ? 1 : 2;
       let step = 0;
-      for (; step < 2; step++) {
+      for (; step < steps; step++) {
         const bytes = step ? commit : body;
         const at = step ? addr + Rec.Commit : addr;
         flash.write(at, bytes);
@@ -160,13 +215,18 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
         while (i < bytes.length && back[i] === bytes[i]) i++;
         if (i < bytes.length) break;
       }
-      if (step < 2) continue;
+      if (step < steps) continue;
+      if (isNote) return;
       head = slot;
       seq = next;
       empty = kind === Rec.Clear;
+      spot = empty ? 0 : (slot + 1) * Rec.NotesPerSlot;
       return;
     }
   }
 
-  return { load: load, append: append, clear: append };
+  self.load = load;
+  self.append = append;
+  self.clear = append;
+  return self;
 } as unknown as { new (flash: FlashPort, region: JournalRegion): Journal };

@@ -15,6 +15,15 @@
 //  12 u32 size   16 u32 offset   20 u32 targetSlot   24 u32 previousSlot   28 u32 reserved, zero
 //  32 md5 (16 bytes)            48 md5State (88 bytes)
 // 136 version, taskId, fwType: each a u8 length then the bytes (length 0 when absent)
+//
+// Progress note (journal.ts, record.ts): while downloading, a checkpoint at a 64-byte multiple
+// (the agent's are at 4 KB sector boundaries) changes only the offset and the MD5 midstate, and
+// there the midstate has no pending input: its bit count is offset * 8 and its 64-byte input
+// buffer is never read again. So saveOtaState(journal, s, true) hands the journal, besides the
+// payload, a 20-byte note (u32 offset, then the 16-byte chaining state buf[0..3]) that it may store
+// instead; loadOtaState applies the journal's newest note to the state record it amends. A note
+// that does not fit the state (not downloading, offset past the size or not a multiple of 64) is
+// ignored: the record itself, an earlier checkpoint, is used.
 // Anything inconsistent on load (unknown layout, offset > size, offset < size once verified,
 // midstate not covering exactly `offset` bytes while downloading, stray bytes...) means "no
 // usable state": loadOtaState returns null. saveOtaState refuses the same states, so a bug shows at
@@ -83,21 +92,24 @@ const enum S {
 /** After this many verification failures of the same md5 the agent refuses that image. */
 export const MAX_MD5_FAILURES = S.MaxMd5Failures;
 
-/** Something with the journal's load(): a Journal, or a fixed payload (decodeOtaState). */
+/** Something with the journal's load() and the note it found: a Journal, or a fixed payload (decodeOtaState). */
 interface PayloadSource {
   load(): Uint8Array | null;
+  note?: Uint8Array | null;
 }
 
 /** Something with the journal's append(): a Journal. */
 interface PayloadSink {
-  append(payload: Uint8Array): void;
+  append(payload: Uint8Array, note?: Uint8Array): void;
 }
 
 /**
  * Durably records `s` in the journal and returns its payload; with a null journal it only encodes.
- * Throws JOURNAL_STATE when the state is inconsistent, before touching flash.
+ * Throws JOURNAL_STATE when the state is inconsistent, before touching flash. `progress`: the
+ * caller promises that only offset and md5State changed since the last save, so a progress note
+ * may stand for the whole state (see above).
  */
-export function saveOtaState(journal: PayloadSink | null, s: OtaState): Uint8Array {
+export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?: boolean): Uint8Array {
   let why = s ? "" : "missing";
   const phase = s ? Phase.Names.split(" ").indexOf(s.phase) : -1;
   // In payload order: three strings (1..32, 0..32, 0..16 printable ASCII bytes; the last two optional),
@@ -162,7 +174,13 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState): Uint8Arr
     b[o++] = t.length;
     for (let k = 0; k < t.length; k++) b[o++] = t.charCodeAt(k);
   }
-  if (journal) journal.append(b);
+  let note: Uint8Array | undefined;
+  if (progress && s.phase === "downloading" && s.offset % 64 === 0) {
+    note = new Uint8Array(20);
+    putU32le(note, 0, s.offset);
+    note.set(s.md5State.subarray(0, 16), 4);
+  }
+  if (journal) journal.append(b, note);
   return b;
 }
 
@@ -205,6 +223,15 @@ export function loadOtaState(journal: PayloadSource): OtaState | null {
   }
   if (again.length !== b.length) return null;
   for (o = 0; o < b.length; o++) if (again[o] !== b[o]) return null;
+  const n = journal.note;
+  const at = n && n.length === 20 ? u32le(n, 0) : -1; // -1: no note to apply
+  if (at % 64 === 0 && at <= s.size && s.phase === "downloading") {
+    const m = new Uint8Array(s.md5State);
+    m.set(n!.subarray(4, 20), 0);
+    putU32le(m, 16, at * 8); // bits[0]; bits[1] stays 0: 16 MiB is 2^27 bits
+    s.offset = at;
+    s.md5State = m;
+  }
   return s;
 }
 
@@ -213,9 +240,9 @@ export function encodeOtaState(s: OtaState): Uint8Array {
   return saveOtaState(null, s);
 }
 
-/** Parses a journal payload; null for anything that is not a consistent state (tests and host tools). */
-export function decodeOtaState(b: Uint8Array | null): OtaState | null {
-  return loadOtaState({ load: () => b });
+/** Parses a journal payload, amended by a progress note if given; null for anything that is not a consistent state (tests and host tools). */
+export function decodeOtaState(b: Uint8Array | null, note?: Uint8Array | null): OtaState | null {
+  return loadOtaState({ load: () => b, note: note });
 }
 
 /**

@@ -15,6 +15,21 @@
 // that landed whole but whose commit never did still reads 0xFF (or a prefix) there.
 // All integers are little-endian, written with byte math (no DataView alignment worries).
 //
+// A progress note: a 32-byte entry that amends the newest state record with a few bytes, so that
+// frequent small updates (the download's offset and MD5 chaining state at every 4 KB sector) do
+// not cost a 256-byte record each. Notes fill the slots after their state record, 8 per slot,
+// in the same journal sector only (journal.ts):
+//
+//   +0   u32 magic            NOTE_MAGIC ("OTAN"; a slot of notes is never a record: other magic)
+//   +4   u32 sequence         of the state record it amends
+//   +8   20 bytes of note data (what they mean is the payload owner's business: ota-state.ts)
+//   +28  u32 CRC-32 of bytes [0, 28)
+//
+// A note is one flash write. A cut leaves a prefix of it, which fails the CRC (the CRC is the
+// last word written), so the previous note, or the state record itself, stays the newest.
+// Journals written before notes existed simply have none; code that predates them never looks at
+// a slot whose magic is not RECORD_MAGIC, so it reads the state record and resumes from there.
+//
 // Memory (Espruino): the layout is a const enum, so the numbers are inlined into the code and no
 // constant lives in RAM; the named exports below are for tests and host tools (the device bundle
 // does not reference them, so they are not in it).
@@ -36,6 +51,11 @@ export const enum Rec {
   State = 1,
   /** The journal was cleared: load() reports "no state". */
   Clear = 2,
+  NoteSize = 32,
+  NoteMagic = 0x4e41544f, // "OTAN" in flash byte order
+  NoteData = 20,
+  NoteCrc = 28,
+  NotesPerSlot = 8,
 }
 
 export const RECORD_SIZE = Rec.Size;
@@ -49,6 +69,10 @@ export const PAYLOAD_MAX = Rec.PayloadMax;
 export const COMMIT_WORD = Rec.CommitWord;
 export const KIND_STATE = Rec.State;
 export const KIND_CLEAR = Rec.Clear;
+export const NOTE_SIZE = Rec.NoteSize;
+export const NOTE_MAGIC = Rec.NoteMagic;
+export const NOTE_DATA = Rec.NoteData;
+export const NOTES_PER_SLOT = Rec.NotesPerSlot;
 
 export { readU32, writeU32 };
 
@@ -100,4 +124,21 @@ export function decodeRecord(slot: Uint8Array): DecodedRecord | null {
     // a typed copy: on Espruino Uint8Array.slice returns a plain Array
     payload: readable ? new Uint8Array(slot.subarray(Rec.Header, Rec.Header + length)) : new Uint8Array(0),
   };
+}
+
+/** A whole note entry for the state record `seq` (tests and host tools; the journal builds the same bytes inline). */
+export function encodeNote(seq: number, data: Uint8Array): Uint8Array {
+  const e = new Uint8Array(Rec.NoteSize);
+  writeU32(e, 0, Rec.NoteMagic);
+  writeU32(e, 4, seq);
+  e.set(data.subarray(0, Rec.NoteData), 8);
+  writeU32(e, Rec.NoteCrc, crc32Update(0, e, 0, Rec.NoteCrc));
+  return e;
+}
+
+/** The note data of a 32-byte entry amending record `seq`; null unless magic, sequence and CRC hold (tests and host tools; the journal checks inline). */
+export function decodeNote(entry: Uint8Array, seq: number): Uint8Array | null {
+  if (entry.length < Rec.NoteSize || readU32(entry, 0) !== Rec.NoteMagic || readU32(entry, 4) !== seq) return null;
+  if (crc32Update(0, entry, 0, Rec.NoteCrc) >>> 0 !== readU32(entry, Rec.NoteCrc)) return null;
+  return new Uint8Array(entry.subarray(8, 8 + Rec.NoteData));
 }
