@@ -61,14 +61,14 @@ function buildFlags(board) {
 }
 
 /** Fails the build unless the final bundle passes the Espruino gate. */
-function espruinoGate() {
+function espruinoGate(options) {
   return {
     name: "espruino-gate",
     generateBundle(_options, bundle) {
       for (const chunk of Object.values(bundle)) {
         if (chunk.type !== "chunk") continue;
         try {
-          assertBundle(chunk.code, chunk.fileName);
+          assertBundle(chunk.code, chunk.fileName, options);
         } catch (e) {
           this.error(e.message);
         }
@@ -103,21 +103,6 @@ const boards = boardFiles()
 if (only && boards.length === 0) throw new Error(`BOARD=${only}: no boards/${only}.json`);
 
 /**
- * Makes the job bundle one expression: rollup's iife assigns it to a name, and the resident
- * session evaluates the Storage file and calls the value, so nothing lands in global scope.
- */
-function jobExpression() {
-  return {
-    name: "job-expression",
-    renderChunk(code) {
-      const m = /^var __job\s*=\s*([\s\S]*?);?\s*$/.exec(code);
-      if (!m) throw new Error("job bundle: expected `var __job=...` from rollup's iife output");
-      return { code: "(" + m[1] + ")", map: null };
-    },
-  };
-}
-
-/**
  * The Rollup options that build one of `board`'s two bundles (also used by
  * src/host/build/bundle.ts): "boot", the resident agent (dist/<board>.js, Storage .boot0),
  * or "job", what it loads when there is work (dist/<board>.job.js, Storage ota.job).
@@ -128,9 +113,12 @@ export function bundleConfig(board, part = "boot") {
   input: job ? "src/espruino/job.ts" : "src/espruino/boot.ts",
   output: {
     file: job ? `dist/${board.name}.job.js` : `dist/${board.name}.js`,
-    // One function scope: the application shares Espruino's global scope, so the agent defines no global name.
-    format: "iife",
-    name: job ? "__job" : undefined,
+    // The application shares Espruino's global scope, so the agent defines no global name: the
+    // resident is one function scope, and the job a Storage module whose exports is the job
+    // function. require() gives a module one scope of its own, so each of the job's functions
+    // carries a one-level scope chain; evaluated inside the resident it carried three or more,
+    // a JsVar per level and function on the board.
+    format: job ? "cjs" : "iife",
     exports: job ? "default" : "auto",
     generatedCode: "es5",
     strict: false,
@@ -142,16 +130,13 @@ export function bundleConfig(board, part = "boot") {
     boardConfig(board),
     buildFlags(board),
     typescript({ tsconfig: "./tsconfig.json", noEmit: false, include: ["src/core/**/*.ts", "src/espruino/**/*.ts"] }),
-    terser(terserOptions),
-    ...(job ? [jobExpression()] : []),
+    terser(job ? { ...terserOptions, mangle: { ...terserOptions.mangle, toplevel: true } } : terserOptions),
     espruinoPostPassPlugin(),
-    espruinoGate(),
+    espruinoGate({ module: job }),
   ],
   onwarn(warning, warn) {
     // a circular import can reorder declarations, which Espruino (no hoisting) cannot survive
     if (warning.code === "CIRCULAR_DEPENDENCY") throw new Error(warning.message);
-    // boot.ts evaluates the job file from Storage on purpose: that is how its code stays in flash
-    if (warning.code === "EVAL" && /src[\\/]espruino[\\/]boot\.ts$/.test(warning.id ?? "")) return;
     warn(warning);
   },
   };

@@ -11,7 +11,7 @@ export const PROVISION_FILE = "ota.cfg";
  * application can use the memory it needs, and an application that throws cannot stop it.
  */
 export const AGENT_BOOT_FILE = ".boot0";
-/** Storage file holding the job (download, verify, switch, trial), evaluated only when needed. */
+/** Storage file holding the job (download, verify, switch, trial): a module the resident require()s only when needed. */
 export const JOB_FILE = "ota.job";
 
 export interface Provision {

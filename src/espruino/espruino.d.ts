@@ -97,6 +97,10 @@ declare function require(name: "net"): EspruinoNet;
 declare function require(name: "tls"): EspruinoNet;
 declare function require(name: "crypto"): EspruinoCrypto;
 declare function require(name: "Wifi"): EspruinoWifi;
+/** The agent's job: a Storage file that require() evaluates as a module (its exports is the job function). */
+declare function require(name: "ota.job"): (link: import("../core/agent/session").Link) => import("../core/agent/session").Job;
+/** require()'s cache of loaded modules (src/jswrap_modules.c). */
+declare var Modules: { removeCached(id: string): void };
 
 // Board features fixed at build time (rollup.config.js buildFlags): each becomes a literal
 // true or false, so the code a board does not use is not in its bundle.

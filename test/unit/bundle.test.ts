@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rollup, type RollupOptions, type OutputOptions } from "rollup";
 import { assertBundle, espruinoGlobals } from "../../src/host/gate/check-bundle";
+import { JOB_FILE } from "../../src/core/provision";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BOARDS_DIR = join(ROOT, "boards");
@@ -96,13 +97,21 @@ describe("bundle: one gated bundle per board file", () => {
       const code = built(name);
       const job = builtJob(name);
       assert.doesNotThrow(() => assertBundle(code, `${name}.js`));
-      assert.doesNotThrow(() => assertBundle(job, `${name}.job.js`));
+      assert.doesNotThrow(() => assertBundle(job, `${name}.job.js`, { module: true }));
+      // the job is a Storage module: the gate refuses it as a plain script (module is no global)
+      assert.throws(() => assertBundle(job, `${name}.job.js`), /"module" is not available/);
       t.diagnostic(`${name}.js: ${Buffer.byteLength(code, "utf8")} bytes minified; ${name}.job.js: ${Buffer.byteLength(job, "utf8")}`);
     });
 
-    it(`${name}: the job bundle is one expression whose value is a function`, () => {
-      const value = new Function("return " + builtJob(name))();
-      assert.equal(typeof value, "function");
+    it(`${name}: the job bundle is a Storage module whose exports is a function, and defines no global`, () => {
+      const m = { exports: {} as unknown };
+      const before = Object.keys(globalThis).length;
+      new Function("module", "exports", builtJob(name))(m, m.exports);
+      assert.equal(typeof m.exports, "function");
+      assert.equal(Object.keys(globalThis).length, before);
+      // the resident loads it by the name the installer gives it
+      assert.ok(built(name).includes('require("' + JOB_FILE + '")'), "the resident requires " + JOB_FILE);
+      assert.ok(built(name).includes('Modules.removeCached("' + JOB_FILE + '")'), "and drops it from require()'s cache");
     });
 
     it(`${name}: carries its own board's settings and none of what the device never reads`, () => {

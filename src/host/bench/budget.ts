@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "acorn";
 import { full } from "acorn-walk";
-import type { Provision } from "../../core/provision";
+import { JOB_FILE, type Provision } from "../../core/provision";
 import { agentStorageFiles, type AgentCode } from "../build/install";
 import { isBootFile } from "./linux-flash";
 
@@ -32,8 +32,12 @@ export function loadBudget(file = BUDGET_FILE): Budget {
 
 type Node = { type: string; start: number; id?: { name: string } | null; declarations?: { id: { type: string; name?: string } }[] };
 
-/** Functions (declarations, expressions, methods), top-level names (var and function declarations) and bytes of one script. */
-export function codeStats(code: string): CodeStats {
+/**
+ * Functions (declarations, expressions, methods), top-level names (var and function declarations)
+ * and bytes of one script. Top-level names are globals, shared with the application; a Storage
+ * module (`module`: the job, which require() runs in a scope of its own) has none.
+ */
+export function codeStats(code: string, module = false): CodeStats {
   const ast = parse(code, { ecmaVersion: "latest", sourceType: "script" }) as unknown as { body: Node[] };
   let functions = 0;
   full(ast as never, (n: { type: string }) => {
@@ -44,7 +48,7 @@ export function codeStats(code: string): CodeStats {
     if ((s.type === "FunctionDeclaration" || s.type === "ClassDeclaration") && s.id) names.add(s.id.name);
     if (s.type === "VariableDeclaration") for (const d of s.declarations ?? []) if (d.id.type === "Identifier" && d.id.name) names.add(d.id.name);
   }
-  return { functions, topLevelNames: names.size, bytes: Buffer.byteLength(code, "latin1") };
+  return { functions, topLevelNames: module ? 0 : names.size, bytes: Buffer.byteLength(code, "latin1") };
 }
 
 const add = (a: CodeStats, b: CodeStats): CodeStats => ({ functions: a.functions + b.functions, topLevelNames: a.topLevelNames + b.topLevelNames, bytes: a.bytes + b.bytes });
@@ -75,7 +79,7 @@ export function agentCodeStats(code: AgentCode, provision: Provision): AgentCode
   const codeFiles: string[] = [];
   for (const f of agentStorageFiles(code, provision)) {
     if (!isBootFile(f.name) && isData(f.data)) continue;
-    const s = codeStats(f.data);
+    const s = codeStats(f.data, f.name === JOB_FILE);
     all = add(all, s);
     codeFiles.push(f.name);
     if (isBootFile(f.name)) {

@@ -68,8 +68,10 @@ function checkRequire(call: AnyNode, modules: readonly string[]): GateIssue | nu
   return issueAt("require-module", "require() needs a string literal naming an Espruino module", call);
 }
 
-export function checkGlobals(analysis: ScopeAnalysis, allowList: EspruinoGlobals = espruinoGlobals): GateIssue[] {
+export function checkGlobals(analysis: ScopeAnalysis, allowList: EspruinoGlobals = espruinoGlobals, scopeNames: readonly string[] = []): GateIssue[] {
   const known = new Map(Object.entries(allowList.globals));
+  // names the code's own scope provides: a Storage module's `module` (whose exports it sets) and `exports`
+  for (const name of scopeNames) if (!known.has(name)) known.set(name, { members: ["exports"], confirmed: "the module scope of require()" });
   const issues: GateIssue[] = [];
   for (const reference of analysis.references) {
     if (reference.declarations.length > 0 || known.has(reference.name)) continue;

@@ -12,8 +12,16 @@ export type { GateIssue } from "./issues";
 export { espruinoGlobals } from "./espruino-globals";
 export type { EspruinoGlobal, EspruinoGlobals } from "./espruino-globals";
 
+export interface GateOptions {
+  /**
+   * The code is a Storage module that require() evaluates (the job, ota.job): Espruino gives it
+   * its own scope holding `module` and `exports`, so its top-level names are not globals.
+   */
+  module?: boolean;
+}
+
 /** Every problem found, sorted by position. `filename` only names the bundle in errors. */
-export function checkBundle(code: string, filename: string): GateIssue[] {
+export function checkBundle(code: string, filename: string, options: GateOptions = {}): GateIssue[] {
   if (typeof code !== "string") throw new TypeError(`${filename}: bundle code must be a string`);
   const parsed = parseEs5(code);
   if (!parsed.ok) {
@@ -24,7 +32,7 @@ export function checkBundle(code: string, filename: string): GateIssue[] {
   return sortAndDedupe([
     ...checkEspruinoSyntax(parsed.program),
     ...checkHoisting(analysis),
-    ...checkGlobals(analysis),
+    ...checkGlobals(analysis, undefined, options.module ? ["module", "exports"] : []),
     ...checkMemberTraps(parsed.program, analysis),
   ]);
 }
@@ -35,8 +43,8 @@ export function formatIssues(filename: string, issues: readonly GateIssue[]): st
 }
 
 /** Throws one Error listing every issue, or returns when the bundle passes. */
-export function assertBundle(code: string, filename: string): void {
-  const issues = checkBundle(code, filename);
+export function assertBundle(code: string, filename: string, options: GateOptions = {}): void {
+  const issues = checkBundle(code, filename, options);
   if (issues.length === 0) return;
   const count = issues.length === 1 ? "1 issue" : `${issues.length} issues`;
   throw new Error(`Espruino gate rejected ${filename} (${count}):\n${formatIssues(filename, issues)}`);

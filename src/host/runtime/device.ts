@@ -31,7 +31,7 @@ import { EspruinoTimers } from "./timers";
 import { VirtualNetwork } from "./virtual-network";
 import { createWifiModule, type WifiOptions } from "./wifi-module";
 
-export type GateFunction = (code: string, filename: string) => void;
+export type GateFunction = (code: string, filename: string, options?: { module?: boolean }) => void;
 
 /** Storage files Espruino runs at boot, in this order (jsfLoadBootCodeFromFlash). */
 export const BOOT_FILES = [".boot0", ".boot1", ".boot2", ".boot3", ".bootcde"];
@@ -225,9 +225,9 @@ export class Device {
 
   // ---------------------------------------------------------------------------------------------
 
-  private gateOnce(code: string, filename: string): void {
+  private gateOnce(code: string, filename: string, module = false): void {
     if (!this.opts.gate || this.gated.has(code)) return;
-    this.opts.gate(code, filename);
+    this.opts.gate(code, filename, { module: module });
     this.gated.add(code);
   }
 
@@ -384,6 +384,15 @@ export class Device {
         }),
     };
     const loaded = new Map<string, unknown>();
+    // A Storage file as require() runs it (jspEvaluateModule): one scope of its own holding
+    // `module` and `exports`, its value module.exports.
+    const storageModule = (name: string, code: string): unknown => {
+      this.gateOnce(code, name, true);
+      const run = session.evaluate("(function (module, exports) {" + code + "\n})", name) as (m: unknown, e: unknown) => void;
+      const m = session.evaluate("({ exports: {} })", name) as { exports: unknown };
+      run(m, m.exports);
+      return m.exports;
+    };
     const E = createE(sys);
     const ESP32 = createESP32(sys);
     const proc = createProcess(sys);
@@ -393,6 +402,12 @@ export class Device {
       if (session.alive) this.emitLog(formatPrintArgs(args));
     };
     const consoleObj = api.object();
+    // require()'s cache (jswrap_modules.c): what a program may drop to free a module it loaded.
+    const modulesObj = api.object();
+    modulesObj.removeCached = api.bridge((id: unknown) => {
+      if (typeof id !== "string") throw api.error("First argument must be String");
+      if (!loaded.delete(id)) throw api.error("Module " + id + " not found");
+    }, "removeCached");
     for (const name of ["log", "error", "warn", "info", "debug"]) consoleObj[name] = api.bridge(print, name);
 
     const globals: Record<string, unknown> = {
@@ -414,11 +429,14 @@ export class Device {
         if (n === "ESP32") return ESP32;
         if (!loaded.has(n)) {
           const make = modules[n];
-          if (!make) throw api.error('Module "' + n + '" not found');
-          loaded.set(n, make());
+          const file = make ? undefined : this.storage.get(n);
+          if (!make && !file) throw api.error('Module "' + n + '" not found');
+          loaded.set(n, make ? make() : storageModule(n, bytesToBinary(file!)));
         }
         return loaded.get(n);
       }, "require"),
+      // require()'s cache (jswrap_modules.c): what a program may drop to free a module it loaded.
+      Modules: modulesObj,
       E,
       ESP32,
       process: proc,
