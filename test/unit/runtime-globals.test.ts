@@ -269,3 +269,19 @@ test("process reports plausible memory and the ESP32 environment", (t) => {
   assert.equal(d.evaluate("process.env.VERSION + '/' + process.env.BOARD"), "2v29/ESP32");
   assert.equal(d.evaluate("typeof ESP32.getState().freeHeap"), "number");
 });
+
+test("require() runs a Storage file as a module, in a scope of its own, cached until Modules.removeCached", (t) => {
+  const d = start("", {
+    files: { "m.js": "var hidden = 7; function twice(x) { return 2 * x; } runs = (typeof runs == 'number' ? runs : 0) + 1; module.exports = function (x) { return twice(x) + hidden; };" },
+  });
+  t.after(() => d.stop());
+  assert.equal(d.evaluate('require("m.js")(5)'), 17);
+  assert.equal(d.evaluate("typeof hidden + ' ' + typeof twice"), "undefined undefined", "the module's names stay in its scope");
+  assert.equal(d.evaluate('require("m.js") === require("m.js")'), true, "cached");
+  assert.equal(d.evaluate("runs"), 1, "run once while cached");
+  d.evaluate('Modules.removeCached("m.js")');
+  d.evaluate('require("m.js")');
+  assert.equal(d.evaluate("runs"), 2, "run again after removeCached");
+  assert.throws(() => d.evaluate('Modules.removeCached("nope")'), /not found/);
+  assert.throws(() => d.evaluate('require("nope")'), /not found/);
+});
