@@ -1,10 +1,11 @@
 // A TCP proxy that is the firmware link: every byte from the server to the device passes
 // through one token bucket of `bytesPerSecond`, shared by all connections (one radio link),
-// so a simulated update can be timed against the ideal `image size / link rate`.
+// so a simulated update can be timed against the ideal `image size / link rate`. The log has
+// one entry per request, so a kept-alive connection still shows its gaps between spans.
 import net from "node:net";
 
-export interface LinkConnection {
-  /** performance.now() times: device connected, first and last byte delivered to it. */
+export interface LinkExchange {
+  /** performance.now() times: the device connected (its first request) or sent another request on the connection; first and last byte delivered to it. */
   opened: number;
   firstByte: number;
   lastByte: number;
@@ -13,7 +14,10 @@ export interface LinkConnection {
 
 export interface ThrottleProxy {
   port: number;
-  connections: LinkConnection[];
+  /** One per request the device sent: a new connection or another request on a kept one. */
+  exchanges: LinkExchange[];
+  /** TCP connections the device opened. */
+  connections: number;
   /** Server-to-device bytes that went through. */
   bytes: number;
   close(): Promise<void>;
@@ -27,10 +31,11 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
   /** When the link is free again (ms, performance.now clock). */
   let linkFreeAt = 0;
   const state = { bytes: 0 };
-  const connections: LinkConnection[] = [];
+  const exchanges: LinkExchange[] = [];
+  let connections = 0;
 
   /** Sends `data` on `to` at the link rate; resolves once it has been handed to the socket. */
-  async function paced(to: net.Socket, data: Buffer, log: LinkConnection): Promise<void> {
+  async function paced(to: net.Socket, data: Buffer, log: LinkExchange): Promise<void> {
     for (let i = 0; i < data.length; i += PIECE) {
       const piece = data.subarray(i, Math.min(data.length, i + PIECE));
       const now = performance.now();
@@ -50,14 +55,16 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
 
   const server = net.createServer((client) => {
     sockets.add(client);
-    const log: LinkConnection = { opened: performance.now(), firstByte: 0, lastByte: 0, bytes: 0 };
-    connections.push(log);
+    connections++;
+    let log: LinkExchange = { opened: performance.now(), firstByte: 0, lastByte: 0, bytes: 0 };
+    exchanges.push(log);
     const upstream = net.connect(targetPort, "127.0.0.1");
     sockets.add(upstream);
     let chain = Promise.resolve();
     upstream.on("data", (d: Buffer) => {
       upstream.pause();
-      chain = chain.then(() => paced(client, d, log)).then(() => {
+      const to = log;
+      chain = chain.then(() => paced(client, d, to)).then(() => {
         if (!upstream.destroyed) upstream.resume();
       });
     });
@@ -65,7 +72,14 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
     upstream.on("end", () => void chain.then(() => client.end()));
     upstream.on("close", () => void chain.then(() => client.destroy()));
     upstream.on("error", () => undefined);
-    client.on("data", (d: Buffer) => upstream.write(d));
+    client.on("data", (d: Buffer) => {
+      // a request after a response on the same connection: the next span
+      if (log.bytes > 0) {
+        log = { opened: performance.now(), firstByte: 0, lastByte: 0, bytes: 0 };
+        exchanges.push(log);
+      }
+      upstream.write(d);
+    });
     client.on("end", () => upstream.end());
     client.on("close", () => upstream.destroy());
     client.on("error", () => undefined);
@@ -75,7 +89,10 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   return {
     port: (server.address() as net.AddressInfo).port,
-    connections,
+    exchanges,
+    get connections() {
+      return connections;
+    },
     get bytes() {
       return state.bytes;
     },

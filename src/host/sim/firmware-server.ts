@@ -58,7 +58,7 @@ export interface FirmwareServer {
   /** Read at each request; may be changed at any time. Default keep-alive without a limit. */
   connections: ConnectionPolicy;
   requests: RequestLog[];
-  /** TCP connections accepted so far. */
+  /** TCP connections that carried a request so far. */
   connectionCount(): number;
   /** Resolves once no response is still being written (a stalled one counts as finished). */
   settled(): Promise<void>;
@@ -255,7 +255,8 @@ class FaultyResponse {
       for (const f of this.faults) if (f.kind === "garbage-after") await this.out(Buffer.from(f.data, "latin1"));
       this.log.end = "complete";
       if (this.closeAfter) {
-        this.socket.end();
+        // closed both ways, as a server closes its descriptor: a request already on its way gets a reset
+        this.socket.destroySoon();
         return;
       }
       // the connection lives on for the next request: this response no longer watches it
