@@ -5,7 +5,7 @@
 import net from "node:net";
 
 export interface LinkExchange {
-  /** performance.now() times: the device connected (its first request) or sent another request on the connection; first and last byte delivered to it. */
+  /** performance.now() times: the device connected (its first request) or sent another request on the connection; the link starting to send the first byte, the last byte delivered. */
   opened: number;
   firstByte: number;
   lastByte: number;
@@ -47,7 +47,8 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
       if (to.destroyed) return;
       state.bytes += piece.length;
       log.bytes += piece.length;
-      if (!log.firstByte) log.firstByte = performance.now();
+      // the first byte went out when its piece's slot began: the link was busy from then on
+      if (!log.firstByte) log.firstByte = start;
       log.lastByte = performance.now();
       to.write(piece);
     }
@@ -55,10 +56,15 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
 
   const server = net.createServer((client) => {
     sockets.add(client);
+    // the pacing is the link: without this the kernel holds each sub-MSS piece until the device
+    // ACKs the last one (Nagle), and on a long-lived connection the device's delayed ACKs add up
+    // to ~15 ms per span that no radio link has
+    client.setNoDelay(true);
     connections++;
     let log: LinkExchange = { opened: performance.now(), firstByte: 0, lastByte: 0, bytes: 0 };
     exchanges.push(log);
     const upstream = net.connect(targetPort, "127.0.0.1");
+    upstream.setNoDelay(true);
     sockets.add(upstream);
     let chain = Promise.resolve();
     upstream.on("data", (d: Buffer) => {
