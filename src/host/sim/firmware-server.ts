@@ -38,8 +38,8 @@ export interface RequestLog {
 }
 
 /**
- * What the server does with a connection after a response. "keep-alive": HTTP/1.1's default
- * (as COS and S3 do), kept open unless the response's framing or a fault ends it; with
+ * What the server does with a connection after a response. "keep-alive": HTTP/1.1's default,
+ * kept open unless the response's framing or a fault ends it; with
  * `maxRequests` the n-th response on a connection says `Connection: close` and closes, as
  * nginx's keepalive_requests does. "close": `Connection: close` and close after every response.
  * "silent-close": closes after every response without saying so (a server that ignores keep-alive).
