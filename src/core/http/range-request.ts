@@ -436,8 +436,9 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         // a chunked or close-delimited 206 that filled its range must still end cleanly: waiting
         // for its end is what makes "more bytes than announced" detectable at all
         if (received === want && (!extraIsError || framing === Framing.ByLength)) {
-          // the body ends with this read and nothing follows it: the socket can carry the next request
-          keep = framing === Framing.ByLength && left === 0 && pos === n && !serverCloses;
+          // the body ends with this read and nothing follows it: the socket can carry the next
+          // request, if there is one (a socket closed at the file's end is gone before onDone)
+          keep = framing === Framing.ByLength && left === 0 && pos === n && !serverCloses && end + 1 < size;
           finish({ kind: "ok", end: start + received - 1 });
           return;
         }
