@@ -34,12 +34,17 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
   const exchanges: LinkExchange[] = [];
   let connections = 0;
 
-  /** Sends `data` on `to` at the link rate; resolves once it has been handed to the socket. */
-  async function paced(to: net.Socket, data: Buffer, log: LinkExchange): Promise<void> {
+  /**
+   * Sends `data`, which reached the proxy at `arrived`, on `to` at the link rate; resolves once it
+   * has been handed to the socket. A piece waiting for the link starts the moment the link is free,
+   * even when this process's timer fires late: the late write catches up, as a radio clocking out
+   * its queue loses no time to the proxy's scheduling (a link idles only when it has nothing to send).
+   */
+  async function paced(to: net.Socket, data: Buffer, log: LinkExchange, arrived: number): Promise<void> {
     for (let i = 0; i < data.length; i += PIECE) {
       const piece = data.subarray(i, Math.min(data.length, i + PIECE));
       const now = performance.now();
-      const start = Math.max(now, linkFreeAt);
+      const start = Math.max(arrived, linkFreeAt);
       linkFreeAt = start + (piece.length * 1000) / bytesPerSecond;
       // the piece is on the wire when its last byte has been clocked out
       const wait = linkFreeAt - now;
@@ -67,12 +72,11 @@ export async function startThrottleProxy(targetPort: number, bytesPerSecond: num
     upstream.setNoDelay(true);
     sockets.add(upstream);
     let chain = Promise.resolve();
+    // the server's bytes queue here (the link's buffer) with the time they arrived
     upstream.on("data", (d: Buffer) => {
-      upstream.pause();
       const to = log;
-      chain = chain.then(() => paced(client, d, to)).then(() => {
-        if (!upstream.destroyed) upstream.resume();
-      });
+      const arrived = performance.now();
+      chain = chain.then(() => paced(client, d, to, arrived));
     });
     // an end or reset from the server reaches the device after the data before it
     upstream.on("end", () => void chain.then(() => client.end()));
