@@ -160,11 +160,14 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let socket: Socket | null = null;
   let connected = false;
   let socketClosed = false;
-  /** The request, until it is written ("" after). */
+  /** Host and port as the Host header names them. */
   const origin =
     (u.host.indexOf(":") >= 0 ? "[" + u.host + "]" : u.host) +
     (u.port !== (u.tls ? 443 : 80) ? ":" + u.port : "");
-  // no Connection header: HTTP/1.1 connections persist unless the server says otherwise
+  /**
+   * The request, until it is written ("" after). No Connection header: HTTP/1.1 connections
+   * persist unless the server says otherwise.
+   */
   let request =
     "GET " + u.path + " HTTP/1.1\r\nHost: " + origin +
     "\r\nRange: bytes=" + start + "-" + end +
