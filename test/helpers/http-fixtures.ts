@@ -1,8 +1,8 @@
 // Shared pieces of the HTTP download tests: binary test images and a harness that runs one
 // fetchRange and checks the callback contract on every call (contiguous offsets, binary
 // strings only, onDone exactly once, nothing after onDone or after abort).
-import { fetchRange, type RangeHandle, type RangeRequest, type RangeResult } from "../../src/core/http/range-request";
-import type { ClockPort, NetPort } from "../../src/core/ports";
+import { fetchRange, type Conn, type RangeHandle, type RangeRequest, type RangeResult } from "../../src/core/http/range-request";
+import type { ClockPort, NetPort, Socket } from "../../src/core/ports";
 
 /** `size` bytes: every byte value in the first 256, then a seeded xorshift stream. */
 export function makeImage(size: number, seed = 1): Uint8Array {
@@ -32,6 +32,9 @@ export interface FetchRun {
   violations: string[];
   /** Whether fetchRange returned before onDone ran (onDone must never be synchronous). */
   returnedBeforeDone: boolean;
+  /** The request's connection record; `kept` tells whether its socket was open for reuse at onDone. */
+  conn: Conn | null;
+  kept: boolean;
 }
 
 export interface RunOptions {
@@ -43,12 +46,14 @@ export interface RunOptions {
   afterAbortMs?: number;
   /** Keep watching this long after onDone for late callbacks. */
   lingerMs?: number;
+  /** Leave a socket the request kept open (FetchRun.conn) for the caller; by default it is closed after onDone. */
+  keepConn?: boolean;
 }
 
 export function runFetch(ports: { net: NetPort; clock: ClockPort }, req: RangeRequest, opts: RunOptions = {}): Promise<FetchRun> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
-    const run: FetchRun = { result: null, bytes: Buffer.alloc(0), chunks: 0, violations: [], returnedBeforeDone: false };
+    const run: FetchRun = { result: null, bytes: Buffer.alloc(0), chunks: 0, violations: [], returnedBeforeDone: false, conn: null, kept: false };
     let next = req.start;
     let returned = false;
     let aborted = false;
@@ -80,6 +85,10 @@ export function runFetch(ports: { net: NetPort; clock: ClockPort }, req: RangeRe
         if (aborted) run.violations.push("onDone after abort");
         run.returnedBeforeDone = returned;
         run.result = result;
+        run.conn = (handle as RangeHandle).conn;
+        run.kept = run.conn.s !== null;
+        // a kept socket is the caller's to reuse or close (Download closes it unless the next span uses it)
+        if (run.kept && !opts.keepConn) (run.conn.s as Socket).close();
         if (!aborted) setTimeout(finish, opts.lingerMs ?? 30);
       },
     };

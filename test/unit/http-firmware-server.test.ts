@@ -69,6 +69,7 @@ test("every request is logged with its range, status, bytes, faults and ending",
     bytesSent: 100,
     faults: [],
     end: "complete",
+    connection: a.connection,
   });
   assert.equal(b.bytesSent, 10);
   assert.deepEqual(b.faults, ["reset-after"]);

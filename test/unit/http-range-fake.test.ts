@@ -2,7 +2,7 @@
 // port's quirks. The real-server tests are in http-range-server.test.ts.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { fetchRange } from "../../src/core/http/range-request";
+import { fetchRange, type Conn } from "../../src/core/http/range-request";
 import { isOtaError } from "../../src/core/errors";
 import { createNodeClock } from "../helpers/node-net-port";
 import { chunked, fakeNet, rawResponse, type FakeReply } from "../helpers/http-fake-net";
@@ -44,7 +44,8 @@ test("request line and headers are exactly what the server needs", async () => {
   assert.ok(lines.includes("Host: fw.example:8080"));
   assert.ok(lines.includes("Range: bytes=10-99"));
   assert.ok(lines.includes("Accept-Encoding: identity"));
-  assert.ok(lines.includes("Connection: close"));
+  // HTTP/1.1 persists by default: no Connection header, so a server may keep the socket for the next span
+  assert.ok(!lines.some((l) => l.toLowerCase().startsWith("connection:")));
   assert.ok(lines.includes('If-Range: "v1"'));
   assert.ok(lines.some((l) => l.startsWith("User-Agent: ")));
   assert.ok(net.written[0].endsWith("\r\n\r\n"));
@@ -235,14 +236,14 @@ test("synchronous connect errors become connect-failed, reported after fetchRang
 });
 
 test("an Espruino-style port that reports close synchronously still gets exactly one deferred onDone", async () => {
-  const r = await run({ pieces: [r206(0, 99)], syncCloseCallback: true, closeAfter: false }, req(0, 99));
+  const r = await run({ pieces: [r206(0, 99, ["Connection: close"])], syncCloseCallback: true, closeAfter: false }, req(0, 99));
   assert.equal(r.result?.kind, "ok");
   assert.equal(r.returnedBeforeDone, true);
   assert.equal(r.net.clientCloses, 1);
 });
 
 test("a port that never confirms close still gets onDone (after the grace period)", async () => {
-  const r = await run({ pieces: [r206(0, 99)], swallowClose: true, closeAfter: false }, req(0, 99));
+  const r = await run({ pieces: [r206(0, 99, ["Connection: close"])], swallowClose: true, closeAfter: false }, req(0, 99));
   assert.equal(r.result?.kind, "ok");
   assert.equal(r.bytes.length, 100);
 });
@@ -291,4 +292,83 @@ test("invalid requests throw MSG_INVALID synchronously", () => {
     assert.throws(() => fetchRange({ net, clock }, b, sink), (e: unknown) => isOtaError(e) && e.code === "MSG_INVALID", JSON.stringify(b));
   }
   assert.equal(net.connects.length, 0);
+});
+
+// ---- keep-alive: when a socket may carry the next span, and what a kept one does ----
+
+test("a Content-Length response that ends with a read and says nothing about closing keeps its socket", async () => {
+  const r = await run({ pieces: [r206(0, 99)], closeAfter: false }, req(0, 99));
+  assert.equal(r.result?.kind, "ok");
+  assert.equal(r.kept, true);
+  const closing: [string, FakeReply][] = [
+    ["Connection: close", { pieces: [r206(0, 99, ["Connection: close"])], closeAfter: false }],
+    ["HTTP/1.0", { pieces: [r206(0, 99).replace("HTTP/1.1", "HTTP/1.0")], closeAfter: false }],
+    ["bytes after the body in the same read", { pieces: [r206(0, 99) + "HTTP/1.1 200 OK\r\n"], closeAfter: false }],
+    ["the file's last span (no request follows it)", { pieces: [r206(900, 999)], closeAfter: false }],
+    ["chunked (its trailer is not read)", { pieces: [rawResponse("HTTP/1.1 206 Partial Content", ["Content-Range: bytes 0-99/1000", "Transfer-Encoding: chunked"], chunked(FILE.substring(0, 100), 50))], closeAfter: false }],
+  ];
+  for (const [why, reply] of closing) {
+    const n = await run(reply, why.startsWith("the file's last") ? req(900, 999) : req(0, 99));
+    assert.equal(n.result?.kind, "ok", why);
+    assert.equal(n.kept, false, why);
+    assert.equal(n.net.clientCloses, 1, why);
+  }
+});
+
+test("bytes on a kept socket while it idles close it", async () => {
+  const r = await run({ pieces: [r206(0, 99), "junk"], closeAfter: false }, req(0, 99), { keepConn: true, lingerMs: 50 });
+  assert.equal(r.result?.kind, "ok");
+  assert.equal(r.conn?.s, null, "no longer offered for reuse");
+  assert.equal(r.net.clientCloses, 1);
+});
+
+/** A kept socket scripted by hand: what the next request writes on it, and what comes back. */
+function keptSocket(origin: string, reply: string[], closeAfterReply: boolean) {
+  const written: string[] = [];
+  let closes = 0;
+  const conn: Conn = { onConnect() {}, onData() {}, onClose() {}, s: null, o: origin };
+  conn.s = {
+    write(d: string) {
+      written.push(d);
+      setImmediate(() => {
+        for (const p of reply) conn.onData(p);
+        if (closeAfterReply) conn.onClose();
+      });
+    },
+    close() {
+      closes++;
+      setImmediate(() => conn.onClose());
+    },
+  };
+  return { conn, written, closes: () => closes };
+}
+
+test("the next request goes out on a kept socket of the same origin, without connecting", async () => {
+  const k = keptSocket("fw.example:8080", [r206(100, 199)], false);
+  const r = await run({ pieces: [] }, req(100, 199, { conn: k.conn }));
+  assert.equal(r.result?.kind, "ok");
+  assert.equal(r.bytes.toString("latin1"), FILE.substring(100, 200));
+  assert.equal(r.net.connects.length, 0);
+  assert.match(k.written[0], /^GET \/a\.bin\?sig=1 HTTP\/1\.1\r\n[^]*Range: bytes=100-199\r\n/);
+  assert.equal(r.kept, true, "kept again for the span after");
+});
+
+test("a kept socket that closes before any byte of the answer is stale; one of another origin is closed, not used", async () => {
+  const stale = keptSocket("fw.example:8080", [], true);
+  const r = await run({ pieces: [] }, req(100, 199, { conn: stale.conn }));
+  assert.deepEqual(r.result, { kind: "stale", status: 0, received: 0 });
+  const other = keptSocket("other.example:8080", [], false);
+  const o = await run({ pieces: [r206(100, 199)] }, req(100, 199, { conn: other.conn }));
+  assert.equal(o.result?.kind, "ok");
+  assert.equal(other.written.length, 0);
+  assert.equal(other.closes(), 1);
+  assert.equal(o.net.connects.length, 1);
+});
+
+test("garbage in front of the next response on a kept socket is a protocol error, nothing delivered", async () => {
+  const k = keptSocket("fw.example:8080", ["\r\n<html>junk</html>\r\n" + r206(100, 199)], false);
+  const r = await run({ pieces: [] }, req(100, 199, { conn: k.conn }));
+  assert.equal(r.result?.kind, "protocol");
+  assert.equal(r.bytes.length, 0);
+  assert.equal(r.kept, false);
 });

@@ -228,7 +228,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
           switchTo(layout!.target.offset, st, true);
         };
         // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-        if (__IMAGE_SHA256__) checkImage(ports, layout!.target.offset, job.fileSize, finish, (e) => dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + errorText(e)) }));
+        if (__IMAGE_SHA256__) checkImage(ports, layout!.target.offset, job.fileSize, download && download.check, finish, (e) => dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + errorText(e)) }));
         else finish(); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
         return;
       }

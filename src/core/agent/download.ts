@@ -1,14 +1,17 @@
 // One update's download: Range requests of board.download.spanBytes from the current
 // position, each answered only by a 206 whose Content-Range matches (range-request.ts),
 // streamed through the SlotWriter (erase ahead, program, read back, hash). A request that
-// breaks keeps every byte it delivered; the next one continues at the exact byte.
+// breaks keeps every byte it delivered; the next one continues at the exact byte. After a
+// span that ended cleanly the next request goes out on the same socket when the server kept
+// it open (keep-alive), so the link does not idle through a new connection per span.
 //
 // Memory (Espruino): the state lives in the constructor's closure (short local names after
 // minification) and the instance carries only what the agent reads: url, active and the two
 // methods. The fetch sink is made once, not per span.
 import type { BoardConfig } from "../board";
-import type { ClockPort, NetPort } from "../ports";
-import { fetchRange, RangeHandle, RangeResult } from "../http/range-request";
+import type { BytesPort, ClockPort, NetPort } from "../ports";
+import { ImageVerifier } from "../esp32/app-image";
+import { Conn, fetchRange, RangeHandle, RangeResult } from "../http/range-request";
 import { errorText } from "../errors";
 import { SlotWriter } from "./slot-writer";
 
@@ -35,9 +38,15 @@ export class Download {
   requestSpan: (done: (o: SpanOutcome) => void) => void;
   /** Abandons the request in flight, if any (no callback follows). */
   abort: () => void;
+  /**
+   * Boards with image.verifySha256: the image check, fed each chunk as it arrives so it is done
+   * when the last byte is; null when this boot did not see every byte from 0 in order (resumed
+   * from the journal, or a chunk it could not take): image-check.ts then reads the slot back.
+   */
+  check: ImageVerifier | null;
 
   constructor(
-    ports: { net: NetPort; clock: ClockPort },
+    ports: { net: NetPort; clock: ClockPort; bytes: BytesPort },
     board: BoardConfig,
     writer: SlotWriter,
     size: number,
@@ -49,9 +58,13 @@ export class Download {
     // the closures below keep this scope: don't let it hold on to a URL the agent replaced
     url = "";
     this.active = false;
+    // __IMAGE_SHA256__ is fixed at build time: boards without the check carry none of this
+    this.check = __IMAGE_SHA256__ && writer.position === 0 ? new ImageVerifier(true) : null;
     /** Strong ETag / Last-Modified of the file, sent as If-Range so a changed file cannot be merged. */
     let validator: string | undefined;
     let handle: RangeHandle | null = null;
+    /** The socket the last span left open, for the next span (only between two spans). */
+    let conn: Conn | null = null;
     /** The server answers Range with the whole (same) file: read on from within that body. */
     let wholeFile = false;
     /** The span in flight: where it started and whom to tell. */
@@ -61,11 +74,25 @@ export class Download {
     const sink = {
       onData: function (chunk: string): void {
         if (!writer.append(chunk)) throw new Error("server sent bytes past the end of the image");
+        if (__IMAGE_SHA256__ && self.check) {
+          // the MD5 (of what flash reads back) proves these are the bytes in the slot
+          try {
+            const b = new Uint8Array(chunk.length);
+            ports.bytes.copyString(chunk, b, 0);
+            self.check.feed(b, 0, b.length);
+          } catch (e) {
+            // a structural error: the read-back check at the end reports it as before
+            self.check = null;
+          }
+        }
         onBytes(writer.position);
       },
       onDone: function (r: RangeResult): void {
+        const c = (handle as RangeHandle).conn;
         handle = null;
         self.active = false;
+        // the server closed the kept socket as the request went out: ask again on a new one
+        if (r.kind === "stale") return self.requestSpan(done as (o: SpanOutcome) => void);
         let o: SpanOutcome | null = null;
         let restart = "";
         const progressed = writer.position > start;
@@ -126,9 +153,15 @@ export class Download {
           validator = undefined;
           o = { kind: "restart", reason: restart };
         }
+        if (!o) o = { kind: "retry", reason: "unknown outcome", progressed: progressed };
+        // only a span that leads to the next one keeps its socket
+        if (c.s) {
+          if (o.kind === "progress") conn = c;
+          else c.s.close();
+        }
         const cb = done as (o: SpanOutcome) => void;
         done = null;
-        cb(o || { kind: "retry", reason: "unknown outcome", progressed: progressed });
+        cb(o);
       },
     };
 
@@ -154,9 +187,11 @@ export class Download {
           // Without a validator a 200 to a resume may be the same file: skip what we have.
           // With one, a 200 means If-Range failed: the file changed, so start over.
           skipToStartOn200: !validator || wholeFile,
+          conn: conn,
         },
         sink,
       );
+      conn = null;
       self.active = true;
     };
 
@@ -165,6 +200,8 @@ export class Download {
         handle.abort();
         handle = null;
       }
+      if (conn && conn.s) conn.s.close();
+      conn = null;
       self.active = false;
       done = null;
     };

@@ -5,10 +5,14 @@
 import type { Ports } from "../ports";
 import { ImageVerifier } from "../esp32/app-image";
 
-/** Calls `ok()` when the `size`-byte image at `slot` is sound, else `bad(reason)`. */
-export function checkImage(ports: Ports, slot: number, size: number, ok: () => void, bad: (e: unknown) => void): void {
-  const v = new ImageVerifier(true);
-  let off = 0;
+/**
+ * Calls `ok()` when the `size`-byte image at `slot` is sound, else `bad(reason)`. `fed`: a
+ * verifier that already took every byte as it was downloaded (Download.check), so only its
+ * verdict is left; without one the slot is read back.
+ */
+export function checkImage(ports: Ports, slot: number, size: number, fed: ImageVerifier | null, ok: () => void, bad: (e: unknown) => void): void {
+  const v = fed || new ImageVerifier(true);
+  let off = fed ? size : 0;
   const step = () => {
     try {
       for (let k = 0; k < 4 && off < size; k++, off += 4096) {

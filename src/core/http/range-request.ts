@@ -5,7 +5,17 @@
 // Contract: onData(chunk, offset) gets body bytes in order, each at its absolute file
 // offset, and only bytes inside the range the server announced. onDone is called exactly
 // once, from a timer (never from inside a socket callback), after the socket is closed or
-// given up on; nothing is called after it. After abort() nothing is called at all.
+// given up on, or kept for the next request; nothing is called after it. After abort()
+// nothing is called at all.
+//
+// Keep-alive: a response framed by Content-Length that ends exactly at the end of a socket
+// read, without `Connection: close`, leaves its socket open in handle.conn; the next request
+// given that conn sends on it instead of connecting (no handshake, no slow start per span).
+// Only one request is ever outstanding on a socket (no pipelining): bytes after a response or
+// while the socket idles cannot belong to anything asked, so they close it. A kept socket the
+// server closed just as the next request went out ends that request as `stale`: ask again on
+// a new connection. The conn is the socket's handler record, re-pointed at each new request,
+// so a long-lived connection holds one request's state, never a growing history.
 //
 // Memory (Espruino): one factory whose closure holds the request's state in local variables
 // (short names after minification, no per-request record of long property names) and only
@@ -14,13 +24,22 @@
 // lock count saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed
 // (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or one
 // substring of it; chunked framing is decoded in place, never byte by byte.
-import type { ClockPort, NetPort, Socket, TimerId } from "../ports";
+import type { ClockPort, NetPort, Socket, SocketHandlers, TimerId } from "../ports";
 import { isOtaError, otaError } from "../errors";
 import { parseUrl, ParsedUrl } from "./url";
 import { parseResponseHead } from "./response-head";
 
+/** A connection's handler record; `s` is its socket while it is kept open for another request. */
+export interface Conn extends SocketHandlers {
+  s: Socket | null;
+  /** Scheme, host and port: a kept socket only serves a URL of the same origin. */
+  o: string;
+}
+
 export interface RangeRequest {
   url: string;
+  /** A previous request's handle.conn: its socket is used when it is still kept open (same origin). */
+  conn?: Conn | null;
   /** First byte wanted (file offset). */
   start: number;
   /** Last byte wanted, inclusive. */
@@ -46,6 +65,8 @@ export interface RangeSink {
 export interface RangeHandle {
   /** Closes the socket; no onData or onDone follows. Safe to call at any time, more than once. */
   abort(): void;
+  /** This request's connection; after onDone its `s` is set only when the socket was kept open. */
+  conn: Conn;
 }
 
 export type RangeOutcome =
@@ -73,6 +94,8 @@ export type RangeOutcome =
   /** Malformed response or framing, or a body beyond the announced range. */
   | { kind: "protocol"; message: string }
   | { kind: "connect-failed"; message: string }
+  /** A kept connection closed before any byte of the response: nothing was lost, ask again on a new one. */
+  | { kind: "stale" }
   /** sink.onData threw `error`; `received` counts the chunks it accepted before. */
   | { kind: "sink-error"; error: unknown };
 
@@ -137,16 +160,30 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let socket: Socket | null = null;
   let connected = false;
   let socketClosed = false;
-  /** The request, until it is written ("" after). */
-  let request =
-    "GET " + u.path + " HTTP/1.1\r\nHost: " +
+  /** Host and port as the Host header names them. */
+  const origin =
     (u.host.indexOf(":") >= 0 ? "[" + u.host + "]" : u.host) +
-    (u.port !== (u.tls ? 443 : 80) ? ":" + u.port : "") +
+    (u.port !== (u.tls ? 443 : 80) ? ":" + u.port : "");
+  /**
+   * The request, until it is written ("" after). No Connection header: HTTP/1.1 connections
+   * persist unless the server says otherwise.
+   */
+  let request =
+    "GET " + u.path + " HTTP/1.1\r\nHost: " + origin +
     "\r\nRange: bytes=" + start + "-" + end +
-    "\r\nAccept-Encoding: identity\r\nConnection: close\r\nUser-Agent: " + USER_AGENT +
+    "\r\nAccept-Encoding: identity\r\nUser-Agent: " + USER_AGENT +
     (ifRange !== undefined ? "\r\nIf-Range: " + ifRange : "") +
     "\r\n\r\n";
   let headBuf = "";
+  /** The socket's handler record, made once the handlers exist (or req.conn when its socket is kept). */
+  let link: Conn;
+  let kept = req.conn;
+  /** Sending on a kept socket: a close before any byte means `stale`, not a failure. */
+  let reused = false;
+  /** The response ended cleanly and the server did not say it closes: keep the socket. */
+  let keep = false;
+  /** The response head said the server closes after it. */
+  let serverCloses = false;
   let result: RangeResult | null = null;
   let status = 0;
   let validator: string | undefined;
@@ -192,7 +229,10 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     result = r;
     phase = Phase.Closing;
     if (timer !== null) clock.cancel(timer);
-    if (socket !== null && !socketClosed) {
+    if (keep && !socketClosed) {
+      link.s = socket;
+      timer = clock.after(0, tick);
+    } else if (socket !== null && !socketClosed) {
       timer = clock.after(CLOSE_GRACE_MS, tick);
       try {
         socket.close();
@@ -234,7 +274,14 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         }
         return;
       }
-      if (phase >= Phase.Closing) return;
+      if (phase >= Phase.Closing) {
+        // bytes on a kept socket that nothing asked for: it can no longer be trusted
+        if (link.s !== null) {
+          link.s = null;
+          (socket as Socket).close();
+        }
+        return;
+      }
       lastByteAt = clock.now();
       if (phase === Phase.Connecting) {
         connected = true;
@@ -258,6 +305,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         buf = "";
         status = h.status;
         validator = h.validator;
+        serverCloses = h.close;
         // the acceptance rules: anything but a usable 206 or 200 ends the request here
         let o: RangeOutcome | null = null;
         if (status === 206 || status === 200) {
@@ -391,6 +439,9 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         // a chunked or close-delimited 206 that filled its range must still end cleanly: waiting
         // for its end is what makes "more bytes than announced" detectable at all
         if (received === want && (!extraIsError || framing === Framing.ByLength)) {
+          // the body ends with this read and nothing follows it: the socket can carry the next
+          // request, if there is one (a socket closed at the file's end is gone before onDone)
+          keep = framing === Framing.ByLength && left === 0 && pos === n && !serverCloses && end + 1 < size;
           finish({ kind: "ok", end: start + received - 1 });
           return;
         }
@@ -406,6 +457,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
 
   function onClose(): void {
     socketClosed = true;
+    link.s = null;
     if (phase === Phase.Done) return;
     if (phase === Phase.Closing) {
       // closed as asked: onDone now rather than after the grace period
@@ -414,17 +466,33 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
       return;
     }
     if (!connected) finish({ kind: "connect-failed", message: "connection failed" });
+    else if (reused && lastByteAt === startedAt) finish({ kind: "stale" });
     else if (phase === Phase.Body && framing === Framing.ByClose && (received === want || (whole200 && bodyBytes >= size))) finish(null);
     else finish({ kind: "short" });
   }
 
   timer = clock.after(stallMs < requestMs ? stallMs : requestMs, tick);
-  if (u.tls && !net.hasTls) {
+  link = { onConnect: onSocket, onData: onSocket, onClose: onClose, s: null, o: (u.tls ? "s" : "") + origin };
+  reused = !!(kept && kept.s && kept.o === link.o);
+  if (reused) {
+    // the kept socket's events come here from now on; the request that kept it is over
+    link = kept as Conn;
+    link.onConnect = link.onData = onSocket;
+    link.onClose = onClose;
+    socket = link.s;
+    link.s = null;
+    connected = true;
+    phase = Phase.Head;
+    (socket as Socket).write(request);
+    request = "";
+  } else if (u.tls && !net.hasTls) {
     finish({ kind: "connect-failed", message: "TLS is not available on this platform" });
   } else {
+    // a socket kept for another origin (the URL changed) is of no further use
+    if (kept && kept.s) kept.s.close();
     let sock: Socket | null = null;
     try {
-      sock = net.connect(u.host, u.port, u.tls, { onConnect: onSocket, onData: onSocket, onClose: onClose });
+      sock = net.connect(u.host, u.port, u.tls, link);
     } catch (e) {
       // Espruino throws here for an unknown host or a refused connection
       finish({ kind: "connect-failed", message: e instanceof Error ? e.message : String(e) });
@@ -450,7 +518,9 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   // (a signed URL's path and query can be a few hundred bytes) and the caller's request record.
   u = null;
   req = null!;
+  kept = null;
   return {
+    conn: link,
     abort: function () {
       if (phase === Phase.Done) return;
       phase = Phase.Done;

@@ -30,6 +30,8 @@ export interface ResponseHead {
   validator?: string;
   /** Retry-After in milliseconds when given as delay-seconds; HTTP dates are ignored (no wall clock needed). */
   retryMs?: number;
+  /** The server closes the connection after this response: HTTP/1.0, or `Connection: close`. */
+  close: boolean;
 }
 
 /** Non-negative decimal integer made only of digits (at most 15 of them), else -1. */
@@ -62,7 +64,7 @@ export function parseResponseHead(buf: string, from: number): ResponseHead | nul
     throw otaError("HTTP_PROTOCOL", "response head over " + MAX_HEAD_BYTES + " bytes");
   }
   if (end < 0) return null;
-  const h: ResponseHead = { status: 0, end: end, cl: -1, te: "", ce: "", range: null, first: -1, last: -1, total: -1 };
+  const h: ResponseHead = { status: 0, end: end, cl: -1, te: "", ce: "", range: null, first: -1, last: -1, total: -1, close: false };
   let etag = "";
   let modified = "";
   let retry = "";
@@ -90,6 +92,8 @@ export function parseResponseHead(buf: string, from: number): ResponseHead | nul
       if (line.substring(0, 7) !== "HTTP/1." || line.charAt(8) !== " ") why = "bad status line '" + line.substring(0, 40) + "'";
       else if (code < 100 || code > 599 || (afterCode !== "" && afterCode !== " ")) why = "bad status code in '" + line.substring(0, 40) + "'";
       h.status = code;
+      // HTTP/1.0 closes unless it negotiates keep-alive, which the device never asks for
+      h.close = line.charAt(7) === "0";
       continue;
     }
     // obsolete line folding lets a value hide on the next line: refuse rather than misread
@@ -126,6 +130,8 @@ export function parseResponseHead(buf: string, from: number): ResponseHead | nul
       modified = value;
     } else if (name === "retry-after") {
       retry = value;
+    } else if (name === "connection") {
+      if (value.toLowerCase().indexOf("close") >= 0) h.close = true;
     } else if (name === "content-range") {
       // "bytes a-b/total", "bytes a-b/*" or "bytes */total"; anything else leaves -1/-1/-1
       h.range = value;

@@ -53,10 +53,12 @@ export interface HostOtaResult {
 export interface LinkTimeline {
   /** Push of the update until the device opened its first firmware connection. */
   beforeFirstRequest: number;
-  /** Time the link spent delivering firmware bytes (first to last byte of each connection). */
+  /** Time the link spent delivering firmware bytes (first to last byte of each response). */
   busy: number;
-  /** Time between one connection's last byte and the next one's first byte. */
+  /** Time between one response's last byte and the next one's first byte. */
   betweenSpans: number;
+  /** TCP connections the device opened for the firmware (one when the server keeps it alive). */
+  connections: number;
   /** Last firmware byte until "burning" (MD5 digest, image check, journal). */
   afterLastByte: number;
 }
@@ -146,8 +148,8 @@ export async function hostOta(o: HostOtaOptions): Promise<HostOtaResult> {
     );
     const totalMs = performance.now() - t0;
     let link: LinkTimeline | undefined;
-    if (proxy && proxy.connections.length) {
-      const c = proxy.connections.filter((x) => x.bytes > 0);
+    if (proxy && proxy.exchanges.length) {
+      const c = proxy.exchanges.filter((x) => x.bytes > 0);
       let busy = 0;
       let between = 0;
       for (let i = 0; i < c.length; i++) {
@@ -155,7 +157,8 @@ export async function hostOta(o: HostOtaOptions): Promise<HostOtaResult> {
         if (i > 0) between += c[i].firstByte - c[i - 1].lastByte;
       }
       link = {
-        beforeFirstRequest: proxy.connections[0].opened - t0,
+        beforeFirstRequest: proxy.exchanges[0].opened - t0,
+        connections: proxy.connections,
         busy,
         betweenSpans: between,
         afterLastByte: burningAt ? burningAt - c[c.length - 1].lastByte : NaN,

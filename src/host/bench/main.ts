@@ -220,7 +220,7 @@ if (done(link)) {
         value: link.downloadMs / ideal,
         unit: "ratio",
         note: l
-          ? `${link.downloadMs.toFixed(0)} ms vs ${ideal.toFixed(0)} ms: link busy ${l.busy.toFixed(0)}, between spans ${l.betweenSpans.toFixed(0)}, before first request ${l.beforeFirstRequest.toFixed(0)}, after last byte ${l.afterLastByte.toFixed(0)} ms`
+          ? `${link.downloadMs.toFixed(0)} ms vs ${ideal.toFixed(0)} ms: ${link.requests} requests on ${l.connections} connection(s): link busy ${l.busy.toFixed(0)}, between spans ${l.betweenSpans.toFixed(0)}, before first request ${l.beforeFirstRequest.toFixed(0)}, after last byte ${l.afterLastByte.toFixed(0)} ms`
           : undefined,
       },
       "<=",

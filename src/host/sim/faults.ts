@@ -43,6 +43,8 @@ export type Fault =
   | { kind: "close-delimited" }
   /** Append `bytes` junk bytes to the body (Content-Length grows with them, Content-Range does not). */
   | { kind: "extra-bytes"; bytes: number }
+  /** After the complete response, write these raw bytes on the connection (not counted by Content-Length): junk between responses. */
+  | { kind: "garbage-after"; data: string }
   /** Replace the file just before this request is served (new bytes, new ETag): the file changed between spans. */
   | { kind: "replace-file"; bytes: Uint8Array; etag?: string };
 

@@ -33,6 +33,20 @@ export interface RequestLog {
   faults: string[];
   /** How the response ended. */
   end: "pending" | "complete" | "reset" | "stalled" | "short" | "client-closed";
+  /** 1-based number of the TCP connection it came on, in the order the server accepted them. */
+  connection: number;
+}
+
+/**
+ * What the server does with a connection after a response. "keep-alive": HTTP/1.1's default,
+ * kept open unless the response's framing or a fault ends it; with
+ * `maxRequests` the n-th response on a connection says `Connection: close` and closes, as
+ * nginx's keepalive_requests does. "close": `Connection: close` and close after every response.
+ * "silent-close": closes after every response without saying so (a server that ignores keep-alive).
+ */
+export interface ConnectionPolicy {
+  mode: "keep-alive" | "close" | "silent-close";
+  maxRequests?: number;
 }
 
 export interface FirmwareServer {
@@ -41,7 +55,11 @@ export interface FirmwareServer {
   /** Publishes (or replaces) a file. The ETag defaults to the quoted MD5 of the bytes (strong, as COS does). */
   setFile(filePath: string, bytes: Uint8Array, opts?: { etag?: string }): void;
   faults: FaultPlan;
+  /** Read at each request; may be changed at any time. Default keep-alive without a limit. */
+  connections: ConnectionPolicy;
   requests: RequestLog[];
+  /** TCP connections that carried a request so far. */
+  connectionCount(): number;
   /** Resolves once no response is still being written (a stalled one counts as finished). */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -79,21 +97,25 @@ class FaultyResponse {
   private trickle: { pieceBytes: number; delayMs: number } | null = null;
   private piecesWritten = 0;
   private cutKind = "";
+  private readonly onClose = () => {
+    this.dead = true;
+    if (this.log.end === "pending") this.log.end = "client-closed";
+    this.kick();
+    this.done();
+  };
 
+  /** `closeAfter`: end the connection after this response; `announce`: say so with `Connection: close`. */
   constructor(
     private socket: net.Socket,
     private log: RequestLog,
     private faults: Fault[],
     private plan: FaultPlan,
     private done: () => void,
+    private closeAfter: boolean,
+    private announce: boolean,
   ) {
     for (const f of faults) if (f.kind === "trickle") this.trickle = f;
-    socket.on("close", () => {
-      this.dead = true;
-      if (this.log.end === "pending") this.log.end = "client-closed";
-      this.kick();
-      this.done();
-    });
+    socket.on("close", this.onClose);
   }
 
   /** Takes over `res`: whatever `send` writes lands here instead of in node's HTTP writer. */
@@ -188,7 +210,10 @@ class FaultyResponse {
       headers["content-length"] = String(parseInt(headers["content-length"], 10) + extra);
     }
     if (framing === "chunked") headers["transfer-encoding"] = "chunked";
-    headers["connection"] = "close";
+    // a body that ends with the connection cannot leave it open
+    if (framing === "close") this.closeAfter = true;
+    if (this.announce || framing === "close") headers["connection"] = "close";
+    else delete headers["connection"];
     this.log.status = status;
     this.log.contentRange = headers["content-range"] ?? null;
     let head = "HTTP/1.1 " + status + " " + (http.STATUS_CODES[status] || "Unknown") + CRLF;
@@ -227,8 +252,16 @@ class FaultyResponse {
         if (budget <= 0) return this.cutNow();
       }
       if (framing === "chunked") await this.out(Buffer.from("0" + CRLF + CRLF));
+      for (const f of this.faults) if (f.kind === "garbage-after") await this.out(Buffer.from(f.data, "latin1"));
       this.log.end = "complete";
-      this.socket.end();
+      if (this.closeAfter) {
+        // closed both ways, as a server closes its descriptor: a request already on its way gets a reset
+        this.socket.destroySoon();
+        return;
+      }
+      // the connection lives on for the next request: this response no longer watches it
+      this.socket.off("close", this.onClose);
+      this.done();
     } catch {
       // the client went away mid-write: the close handler records it
     }
@@ -282,6 +315,10 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
   const requests: RequestLog[] = [];
   const faults = new FaultPlan();
   const sockets = new Set<net.Socket>();
+  /** Per connection: its number and the requests it carried so far. */
+  const perSocket = new WeakMap<net.Socket, { n: number; requests: number }>();
+  let accepted = 0;
+  const policy = { connections: { mode: "keep-alive" } as ConnectionPolicy };
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
   let mtimeSeconds = Math.floor(Date.now() / 1000) - 100000;
@@ -316,8 +353,14 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
       const v = req.headers[name];
       return typeof v === "string" ? v : null;
     };
+    const conn = perSocket.get(socket) ?? { n: ++accepted, requests: 0 };
+    perSocket.set(socket, conn);
+    conn.requests++;
+    const p = policy.connections;
+    const capped = p.mode === "keep-alive" && p.maxRequests !== undefined && conn.requests >= p.maxRequests;
     const log: RequestLog = {
       n,
+      connection: conn.n,
       path: pathname,
       query: parsed.search,
       range: header("range"),
@@ -333,12 +376,20 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
     log.faults = chosen.map((f) => f.kind);
     inFlight++;
     let settled = false;
-    const writer = new FaultyResponse(socket, log, chosen, faults, () => {
-      if (!settled) {
-        settled = true;
-        settle();
-      }
-    });
+    const writer = new FaultyResponse(
+      socket,
+      log,
+      chosen,
+      faults,
+      () => {
+        if (!settled) {
+          settled = true;
+          settle();
+        }
+      },
+      p.mode !== "keep-alive" || capped,
+      p.mode === "close" || capped,
+    );
     for (const f of chosen) if (f.kind === "replace-file") setFile(pathname, f.bytes, { etag: f.etag });
     const status = chosen.find((f) => f.kind === "status");
     if (status && status.kind === "status") {
@@ -378,7 +429,14 @@ export async function startFirmwareServer(opts?: { tls?: { key: string | Buffer;
     url: (filePath: string) => scheme + "://127.0.0.1:" + port + filePath,
     setFile,
     faults,
+    get connections() {
+      return policy.connections;
+    },
+    set connections(c: ConnectionPolicy) {
+      policy.connections = c;
+    },
     requests,
+    connectionCount: () => accepted,
     settled: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
     close: async () => {
       for (const s of sockets) s.destroy();
