@@ -111,8 +111,14 @@ export async function buildRomCostHarness(board: BoardConfig, binPath: string, o
   const bundle = await rollup({ ...config, input: ENTRY, plugins: [entry, ...config.plugins], output: undefined });
   try {
     // Outside the gate, like the bench's device stub: the Linux build's fs reads the load
-    // addresses, handed over in Storage (which the gated harness may read).
-    return 'require("Storage").write("maps", require("fs").readFileSync("/proc/self/maps"));\n' + (await bundle.generate(config.output)).output[0].code;
+    // addresses, handed over in Storage (which the gated harness may read); and process.env
+    // names the ESP32 firmware, whose ROM the stand-in plays, or the ROM guard's chip check
+    // (tested in test/unit/md5-rom-backend.test.ts) keeps the backend from starting.
+    return (
+      'require("Storage").write("maps", require("fs").readFileSync("/proc/self/maps"));\n' +
+      'process.env = { BOARD: "ESP32", VERSION: process.env.VERSION };\n' +
+      (await bundle.generate(config.output)).output[0].code
+    );
   } finally {
     await bundle.close();
   }
