@@ -20,7 +20,6 @@ import { OtaState, failuresOf, loadOtaState, md5Refused, sameUpdate, saveOtaStat
 import { utf8Decode } from "../mqtt/packets";
 import type { Job, Link } from "./session";
 import {
-  Echo,
   FailCode,
   InvalidUpdate,
   UpdateFirmware,
@@ -169,7 +168,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         openWriter(st.offset);
         throttle = new ProgressThrottle(board.progress.minStepPercent, board.progress.minIntervalMs);
         progress(st.offset);
-        requestSpan();
+        download!.requestSpan(onSpan);
         return;
       }
       case "takeFreshUrl": {
@@ -178,11 +177,11 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         if (!download) return;
         download.url = msg.url;
         cancelTimer();
-        if (!download.active) requestSpan();
+        if (!download.active) download.requestSpan(onSpan);
         return;
       }
       case "requestSpan":
-        return requestSpan();
+        return download!.requestSpan(onSpan);
       case "scheduleRetry": {
         const ms = data as number;
         armTimer(ms, () => dispatch("timer"));
@@ -224,7 +223,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
           st.phase = "verified";
           save(st);
           // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
-          link.publish(otaReport("burning", job.version, echo()), 1, rebootAfter());
+          link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, rebootAfter());
           switchTo(layout!.target.offset, st, true);
         };
         // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
@@ -402,19 +401,19 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       // Before the first erase: refuse an image that cannot run here.
       preflightImage(first, chipIdOf(board.chip), L.target.size, job.fileSize, board.image.projectName);
     }, checkpoint); // a progress note as each 4 KB sector is complete
-    download = new Download(ports, board, writer, job.fileSize, job.url, (pos: number) => progress(pos));
+    download = new Download(ports, board, writer, job.fileSize, job.url, progress);
   }
 
-
-  function requestSpan(): void {
-    download!.requestSpan((o: SpanOutcome) => onSpan(o));
-  }
 
   function onSpan(o: SpanOutcome): void {
     const d = board.download;
     switch (o.kind) {
       case "progress":
-        noteProgress();
+        // past the high-water mark: progress, so the failure streak starts again
+        if (writer!.position > highWater) {
+          highWater = writer!.position;
+          streak = 0;
+        }
         checkpoint();
         return dispatch("span-end");
       case "complete":
@@ -434,7 +433,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         break;
       case "retry":
         ports.system.log("ota: request failed: " + o.reason);
-        if (o.progressed) noteProgress();
+        if (o.progressed && writer!.position > highWater) {
+          highWater = writer!.position;
+          streak = 0;
+        }
         break;
     }
     streak++;
@@ -449,13 +451,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     dispatch("retry", wait);
   }
 
-  function noteProgress(): void {
-    const p = writer!.position;
-    if (p > highWater) {
-      highWater = p;
-      streak = 0;
-    }
-  }
 
 
 
@@ -516,7 +511,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const job = task!;
     const p = percentOf(position, job.fileSize);
     if (throttle!.next(p, ports.clock.now())) {
-      link.publish(otaReport("downloading", job.version, echo(), p), 0);
+      link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
       tellApp(p);
     }
   }
@@ -535,11 +530,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     journal.clear();
     saved = null;
     link.check();
-  }
-
-  function echo(): Echo {
-    const j = task;
-    return j ? { taskId: j.taskId, fwType: j.fwType } : {};
   }
 
   function stopDownload(): void {
