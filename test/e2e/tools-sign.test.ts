@@ -53,8 +53,8 @@ test("sign appends the trailer, prints version, size and MD5 for the console, an
   const md5 = new Uint8Array(createHash("md5").update(image).digest());
   const tail = file.subarray(file.length - 2 * SIGN_TRAILER);
   const sha = (d: Uint8Array) => new Uint8Array(createHash("sha256").update(d).digest());
-  assert.equal(signProblem(tail, file.length, md5, Buffer.from(keyText, "base64"), 0, "2.1.0", "2.0.0", false, sha), "");
-  assert.match(signProblem(tail, file.length, md5, Buffer.alloc(32), 0, "2.1.0", "2.0.0", false, sha), /^bad tag/);
+  assert.equal(signProblem(tail, file.length, md5, Buffer.from(keyText, "base64"), "2.1.0", "2.0.0", false, sha), "");
+  assert.match(signProblem(tail, file.length, md5, Buffer.alloc(32), "2.1.0", "2.0.0", false, sha), /^bad tag/);
 });
 
 test("sign refuses mistakes in one line", () => {

@@ -23,11 +23,11 @@ function vector(key: Uint8Array, image: Uint8Array, kind: number, version: strin
 }
 
 /** What the agent hands signProblem for a downloaded file. */
-function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string; running?: string; allowDowngrade?: boolean; kind?: number; sha?: boolean } = {}): string {
+function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string; running?: string; allowDowngrade?: boolean; sha?: boolean } = {}): string {
   const n = Math.min(file.length, 2 * SIGN_TRAILER);
   const imageLen = file.length - SIGN_TRAILER;
   const md5 = imageLen >= 0 ? new Uint8Array(createHash("md5").update(file.subarray(0, imageLen)).digest()) : null;
-  return signProblem(file.subarray(file.length - n), file.length, md5, o.key === undefined ? KEY : o.key, o.kind ?? 0, o.version ?? "1.2.0", o.running ?? "1.1.0", o.allowDowngrade ?? false, o.sha === false ? sha256Bytes : nodeSha);
+  return signProblem(file.subarray(file.length - n), file.length, md5, o.key === undefined ? KEY : o.key, o.version ?? "1.2.0", o.running ?? "1.1.0", o.allowDowngrade ?? false, o.sha === false ? sha256Bytes : nodeSha);
 }
 
 const image = randomBytes(5000, rng(7));
@@ -45,6 +45,19 @@ test("a correctly signed file passes, with native or JS SHA-256", () => {
   // tail shorter than 2 trailers (a tiny image) still works
   const tiny = new Uint8Array([0xe9, 1, 2]);
   assert.equal(check(Buffer.concat([tiny, vector(KEY, tiny, 0, "1.2.0")])), "");
+});
+
+test("the tag is RFC 2104 HMAC for keys shorter than, equal to and longer than SHA-256's block", () => {
+  // the check computes the HMAC itself (one reused buffer), so it owns the key-length cases
+  for (const len of [1, 16, 63, 64, 65, 100]) {
+    const key = randomBytes(len, rng(len));
+    const file = Buffer.concat([image, vector(key, image, 0, "1.2.0")]);
+    assert.equal(check(file, { key }), "", "key of " + len + " bytes");
+    assert.equal(check(file, { key, sha: false }), "", "key of " + len + " bytes, JS SHA-256");
+    const other = Uint8Array.from(key);
+    other[len - 1] ^= 1;
+    assert.match(check(file, { key: other }), /^bad tag/, "key of " + len + " bytes, last byte changed");
+  }
 });
 
 test("every check names itself", () => {

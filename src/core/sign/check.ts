@@ -18,6 +18,6 @@ export function signCheck(board: BoardConfig, id: Provision, ports: Ports, slot:
   // authentication needs it; a firmware without it cannot install signed updates).
   if (!ports.sha256) return "signature check failed: this firmware has no crypto.SHA256";
   const n = size < 2 * SIGN_TRAILER ? size : 2 * SIGN_TRAILER;
-  const why = signProblem(ports.flash.read(slot + size - n, n), size, md5State ? ports.md5.restore(md5State).digest() : null, k ? base64Decode(k) : null, 0, version, running, board.sign.allowDowngrade, ports.sha256);
+  const why = signProblem(ports.flash.read(slot + size - n, n), size, md5State ? ports.md5.restore(md5State).digest() : null, k ? base64Decode(k) : null, version, running, board.sign.allowDowngrade, ports.sha256);
   return why ? "signature check failed: " + why : "";
 }

@@ -17,7 +17,6 @@
 // The agent MD5s every byte as it writes it; the slot writer keeps the MD5 state at the image's
 // end, so the tag costs no second pass over the image.
 import type { Sha256Fn } from "../ports";
-import { hmacSha256 } from "../crypto/hmac";
 
 export const SIGN_TRAILER = 80;
 
@@ -40,11 +39,10 @@ export function compareVersions(a: string, b: string): number {
  * @param size     the file size
  * @param md5      MD5 of the file's first size - SIGN_TRAILER bytes (null when not known)
  * @param key      the product's signing key (null when none is provisioned)
- * @param kind     the kind this agent installs (0 firmware)
  * @param version  the version the push announced
  * @param running  the version running now
  */
-export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, kind: number, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn): string {
+export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | null, key: Uint8Array | null, version: string, running: string, allowDowngrade: boolean, sha: Sha256Fn): string {
   const n = tail.length;
   const t = n - SIGN_TRAILER;
   // The magic "ESIG" is 69 83 73 71.
@@ -62,14 +60,24 @@ export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | nu
   const claimed = (tail[t + 40] | tail[t + 41] << 8 | tail[t + 42] << 16 | tail[t + 43] << 24) >>> 0;
   if (claimed !== size - SIGN_TRAILER) return "wrong size (signed for " + claimed + " bytes, image has " + (size - SIGN_TRAILER) + ")";
   if (!key || !md5) return key ? "image digest unavailable" : "no signing key provisioned";
-  const msg = new Uint8Array(64);
-  msg.set(tail.subarray(t, t + 48), 0);
-  msg.set(md5, 48);
-  const mac = hmacSha256(key, msg, sha);
+  // HMAC-SHA256 (RFC 2104) written out here, not crypto/hmac.ts: one 128-byte buffer holds the
+  // inner input (key ^ ipad | message) and then, overwritten in place, the outer one
+  // (key ^ opad | inner hash), where a general HMAC allocates the message, both inputs and a
+  // frame of its own while the check's peak is measured (issue #16); the job then carries no
+  // HMAC function at all (the resident's MQTT login keeps hmac.ts).
+  if (key.length > 64) key = sha(key);
+  const b = new Uint8Array(128);
+  for (i = 0; i < 64; i++) b[i] = (i < key.length ? key[i] : 0) ^ 0x36;
+  b.set(tail.subarray(t, t + 48), 64);
+  b.set(md5, 112);
+  b.set(sha(b), 64);
+  for (i = 0; i < 64; i++) b[i] ^= 0x6a; // 0x36 ^ 0x5c turns the inner pad into the outer one
+  const mac = sha(b.subarray(0, 96));
   let d = 0;
   for (i = 0; i < 32; i++) d |= mac[i] ^ tail[t + 48 + i];
   if (d) return "bad tag (not signed with this product's key)";
-  if (tail[t + 5] !== kind) return "wrong kind " + tail[t + 5] + " (expected " + kind + ")";
+  // The agent installs firmware (kind 0) only.
+  if (tail[t + 5] !== 0) return "wrong kind " + tail[t + 5] + " (expected 0)";
   let v = "";
   for (i = t + 8; i < t + 40 && tail[i]; i++) v += String.fromCharCode(tail[i]);
   if (v !== version) return "wrong version (signed " + v + ", pushed " + version + ")";
