@@ -61,7 +61,7 @@ export interface MqttOptions {
   maxOutbox?: number;
   /** A broker packet larger than this is a protocol error. Default 8192. */
   maxPacketBytes?: number;
-  /** Called before every connection attempt, so short-lived tokens can be re-signed. Overrides username/password. */
+  /** Called once TCP is up on every connection attempt, so short-lived tokens are signed fresh. Overrides username/password. */
   credentials?: () => MqttCredentials;
 }
 
