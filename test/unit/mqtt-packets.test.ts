@@ -130,6 +130,34 @@ test("CONNECT carries protocol level 4, clean session, credentials and keepalive
   assert.deepEqual(bad.rec.reasons, ["cannot build CONNECT: MQTT_PROTOCOL: keepalive 70000 out of range 0..65535"]);
 });
 
+test("credentials are signed when TCP is up, once per connection, and may carry the client id", () => {
+  let signed = 0;
+  const a = line({
+    clientId: "",
+    credentials: () => {
+      signed++;
+      return { clientId: "PIDdev", username: "u" + signed, password: "p" };
+    },
+  });
+  a.client.start();
+  // Nothing is built (or held) while the TCP/TLS connection is still being opened.
+  assert.equal(signed, 0);
+  assert.deepEqual(a.rec.sent, []);
+  a.up();
+  assert.equal(signed, 1);
+  // prettier-ignore
+  assert.deepEqual(a.rec.sent.map(bytesOf), [[0x10, 25, 0, 4, ...str("MQTT"), 4, 0xc2, 0, 240, 0, 6, ...str("PIDdev"), 0, 2, ...str("u1"), 0, 1, ...str("p")]]);
+  const throwing = line({
+    credentials: () => {
+      throw new Error("bad secret");
+    },
+  });
+  throwing.client.start();
+  throwing.up();
+  assert.deepEqual(throwing.rec.reasons, ["cannot build CONNECT: bad secret"]);
+  assert.equal(throwing.rec.closes, 1);
+});
+
 test("SUBSCRIBE asks QoS 1 for each topic, with the reserved flags 0x82", () => {
   const a = line();
   a.client.subscribe("a/b");

@@ -51,9 +51,9 @@ export interface SessionPorts {
  */
 export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: SessionPorts, id: Provision, loadJob: (link: Link) => Job): void {
   const log = ports.system.log;
-  const tail = id.productId + "/" + id.deviceName;
-  const update = "$ota/update/" + tail;
-  const report = "$ota/report/" + tail;
+  // Each topic exists once: the client's subscription list and the report publishes share these strings.
+  const update = "$ota/update/" + id.productId + "/" + id.deviceName;
+  const report = "$ota/report/" + id.productId + "/" + id.deviceName;
   let job: Job | null = null;
   let version = "unknown";
   // While the session is calling into the job, a quiet job is not dropped under its feet.
@@ -110,7 +110,8 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: S
       host: m.host.replace("{productId}", id.productId),
       port: m.port,
       tls: m.tls,
-      clientId: id.productId + id.deviceName,
+      // Tencent's credentials carry the client id, built per connection: not kept here as well.
+      clientId: m.auth === "tencent" ? "" : id.productId + id.deviceName,
       username: id.username,
       password: id.password,
       keepaliveSec: m.keepaliveSec,

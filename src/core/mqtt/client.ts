@@ -33,6 +33,8 @@ export interface MqttPorts {
 }
 
 export interface MqttCredentials {
+  /** Replaces MqttOptions.clientId for this connection (so the client need not keep one). */
+  clientId?: string;
   username: string;
   password: string;
 }
@@ -41,6 +43,7 @@ export interface MqttOptions {
   host: string;
   port: number;
   tls: boolean;
+  /** Unused when `credentials` returns a clientId. */
   clientId: string;
   username?: string;
   password?: string;
@@ -58,7 +61,7 @@ export interface MqttOptions {
   maxOutbox?: number;
   /** A broker packet larger than this is a protocol error. Default 8192. */
   maxPacketBytes?: number;
-  /** Called before every connection attempt, so short-lived tokens can be re-signed. Overrides username/password. */
+  /** Called once TCP is up on every connection attempt, so short-lived tokens are signed fresh. Overrides username/password. */
   credentials?: () => MqttCredentials;
 }
 
@@ -141,7 +144,6 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   let gen = 0;
   let sock: Socket | null = null;
   let tcpUp = false;
-  let connectPacket = "";
   /** Bytes received and not yet parsed into packets. */
   let buf = "";
   /** The one timer (see the top); null once fired or cancelled, since Espruino reuses ids. */
@@ -317,53 +319,54 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     st = St.Connecting;
     tcpUp = false;
     buf = "";
-    let user = username;
-    let pass = password;
-    let tail = "";
-    try {
-      if (credentials) {
-        let c: MqttCredentials | null = credentials();
-        user = c.username;
-        pass = c.password;
-        c = null;
-      }
-      // CONNECT, protocol level 4, clean session; username/password only when given.
-      let flags = 2;
-      tail = mqttField(clientId);
-      if (user !== undefined) {
-        flags |= 128;
-        tail += mqttField(user);
-      }
-      if (pass !== undefined) {
-        flags |= 64;
-        tail += mqttField(pass);
-      }
-      if (!(kaSec >= 0 && kaSec <= 65535)) throw otaError("MQTT_PROTOCOL", "keepalive " + kaSec + " out of range 0..65535");
-      connectPacket = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
-    } catch (e) {
-      end("cannot build CONNECT: " + errorText(e));
+    if (!(kaSec >= 0 && kaSec <= 65535)) {
+      end("cannot build CONNECT: MQTT_PROTOCOL: keepalive " + kaSec + " out of range 0..65535");
       return;
     }
-    // The socket handlers made below keep this scope alive as long as the connection lasts:
-    // drop the credentials' strings from it.
-    user = pass = undefined;
-    tail = "";
     if (tls && !net.hasTls) {
       end("TLS is not available on this platform");
       return;
     }
     timer = clock.after(connectMs, tick);
     let s: Socket;
-    try {
-      s = net.connect(host, port, tls, {
-        onConnect: function () {
-          if (g !== gen) return;
-          tcpUp = true;
-          if (sock) {
-            write(connectPacket);
-            connectPacket = ""; // sent once per connection: no need to hold it
+    // The handlers keep this scope alive as long as the connection lasts, so nothing secret or
+    // large lives in it: CONNECT (credentials included) is built, sent and dropped inside onConnect.
+    const h = {
+      onConnect: function () {
+        if (g !== gen) return;
+        tcpUp = true;
+        // Up inside net.connect(): open() calls this again once the socket is known.
+        if (!sock) return;
+        let packet = "";
+        try {
+          let cid = clientId;
+          let user = username;
+          let pass = password;
+          if (credentials) {
+            // Signed here, per connection: Tencent's signature carries a fresh connId and expiry.
+            const c = credentials();
+            if (c.clientId) cid = c.clientId;
+            user = c.username;
+            pass = c.password;
           }
-        },
+          // CONNECT, protocol level 4, clean session; username/password only when given.
+          let flags = 2;
+          let tail = mqttField(cid);
+          if (user !== undefined) {
+            flags |= 128;
+            tail += mqttField(user);
+          }
+          if (pass !== undefined) {
+            flags |= 64;
+            tail += mqttField(pass);
+          }
+          packet = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
+        } catch (e) {
+          end("cannot build CONNECT: " + errorText(e));
+          return;
+        }
+        write(packet);
+      },
         onData: function (data: string) {
           if (g !== gen) return;
           lastRecv = clock.now();
@@ -505,7 +508,9 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
         onClose: function () {
           if (g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
         },
-      });
+    };
+    try {
+      s = net.connect(host, port, tls, h);
     } catch (e) {
       // Espruino throws synchronously for an unknown host or a refused connection.
       if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
@@ -519,10 +524,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       return;
     }
     sock = s;
-    if (tcpUp) {
-      write(connectPacket);
-      connectPacket = "";
-    }
+    if (tcpUp) h.onConnect();
   }
 
   // Built last: Espruino does not hoist, and it names the inner functions above.
