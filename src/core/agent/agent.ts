@@ -109,7 +109,8 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       state = row[2];
       try {
         act(row[3], item.data);
-        tellApp(-1);
+        // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
+        ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: -1 });
       } catch (e) {
         // An action that throws ends the job with fail -5, once: if reporting the failure
         // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
@@ -198,7 +199,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         save(st);
         // The platform re-pushes update_firmware (with a newly signed URL) to a device that
         // reports a version other than the task's target.
-        publishVersion();
+        link.publish(otaReport("version", runningVersion()), 1);
         armTimer(Math.min(board.download.requestTimeoutMs, 60000), () => dispatch("timer"));
         return;
       }
@@ -356,7 +357,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const L = layout;
     if (L && msg.version === L.runningVersion) {
       // Already running it: the answer is the version report, never a download.
-      publishVersion();
+      link.publish(otaReport("version", runningVersion()), 1);
       return;
     }
     if (md5Refused(saved, msg.md5)) {
@@ -370,7 +371,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function onConnected(): void {
     // report_version at every connect: it is also how the cloud learns to re-push a
     // pending update, and its PUBACK is the trial image's proof of a working uplink.
-    publishVersion(() => {
+    link.publish(otaReport("version", runningVersion()), 1, () => {
       uplinkOk = true;
       trialVerdict();
     });
@@ -512,14 +513,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const p = percentOf(position, job.fileSize);
     if (throttle!.next(p, ports.clock.now())) {
       link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
-      tellApp(p);
+      ports.system.emit("OTA", { state: state, version: job.version, percent: p });
     }
   }
 
-  /** The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }). */
-  function tellApp(percent: number): void {
-    ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: percent });
-  }
 
   function save(st: OtaState): void {
     saveOtaState(journal, st);
@@ -565,9 +562,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     return go;
   }
 
-  function publishVersion(onAck?: () => void): void {
-    link.publish(otaReport("version", runningVersion()), 1, onAck);
-  }
 
   function publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
     link.publish(otaReport("fail", version, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}, f.code, f.msg), 1);
