@@ -1,5 +1,5 @@
-// The job's entry point, installed as Storage's JOB_FILE. The file is one expression whose
-// value is this function: the resident session evaluates it when there is work and calls it
+// The job's entry point, installed as Storage's JOB_FILE. The file is a Storage module whose
+// exports is this function: the resident session require()s it when there is work and calls it
 // with its Link; the returned job does the layout, journal, download, verify, switch and
 // trial, borrowing the session's network, clock and system ports.
 import board from "board-config";
