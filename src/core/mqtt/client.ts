@@ -6,7 +6,7 @@
 // - QoS 1 publishes sit in a bounded outbox until PUBACK and are replayed in order (with DUP)
 //   after an ack timeout and on every reconnect;
 // - subscriptions are remembered and re-sent before anything else on every connection, so a
-//   publish made from onConnected is processed by the broker after the SUBSCRIBE;
+//   publish made from the "up" event is processed by the broker after the SUBSCRIBE;
 // - each connection attempt has a generation number; callbacks from an older socket are
 //   ignored, and nothing is called back after stop().
 // Clean session is always used (Tencent supports no persistent sessions worth relying on),
@@ -65,13 +65,13 @@ export interface MqttOptions {
   credentials?: () => MqttCredentials;
 }
 
-export interface MqttEvents {
-  onConnected(): void;
-  /** After a lost connection and after every failed attempt; the client retries by itself. */
-  onDisconnected(reason: string): void;
-  /** `payload` is a binary string (UTF-8 bytes as sent); see utf8Decode in ./packets. */
-  onMessage(topic: string, payload: string): void;
-}
+/**
+ * What the client tells its user, through one function (on Espruino each function costs RAM):
+ * ("up") after every CONNACK; ("down", reason) after a lost connection and after every failed
+ * attempt (the client retries by itself); ("message", topic, payload) for each PUBLISH, `payload`
+ * a binary string (UTF-8 bytes as sent; see utf8Decode in ./packets).
+ */
+export type MqttEvents = (event: "up" | "down" | "message", a?: string, b?: string) => void;
 
 /** What `new MqttClient(ports, options, events)` gives. */
 export interface MqttClient {
@@ -138,11 +138,8 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   const backoffMax = opts.backoffMaxMs || 60000; // backoffDelay lifts a ceiling below the floor
   const maxOutbox = opts.maxOutbox || 16;
   const maxPacket = opts.maxPacketBytes || 8192;
-  const onConnected = events.onConnected;
-  const onDisconnected = events.onDisconnected;
-  const onMessage = events.onMessage;
   // Everything needed is copied into locals above; the objects the caller built go.
-  ports = opts = events = null as never;
+  ports = opts = null as never;
 
   let st: St = St.Stopped;
   /** Bumped whenever a connection ends; socket callbacks carrying an older value are stale. */
@@ -212,9 +209,9 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     st = St.Backoff;
     log("mqtt: " + reason);
     try {
-      onDisconnected(reason);
+      events("down", reason);
     } catch (e) {
-      log("mqtt: onDisconnected threw: " + errorText(e));
+      log("mqtt: down event threw: " + errorText(e));
     }
     if (st !== St.Backoff || timer !== null) return;
     // attempts + 1: even the first retry is jittered ([min, 2*min]), so a fleet that lost
@@ -432,9 +429,9 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
           if (g === gen) flush();
           if (g !== gen) return;
           try {
-            onConnected();
+            events("up");
           } catch (e) {
-            log("mqtt: onConnected threw: " + errorText(e));
+            log("mqtt: up event threw: " + errorText(e));
           }
         } else if (type === 3) {
           let fresh = true;
@@ -454,9 +451,9 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
           }
           if (fresh) {
             try {
-              onMessage(body.substr(2, topicLen), body.substring(at));
+              events("message", body.substr(2, topicLen), body.substring(at));
             } catch (e) {
-              log("mqtt: onMessage threw: " + errorText(e));
+              log("mqtt: message event threw: " + errorText(e));
             }
           }
         } else if (type === 4) {
