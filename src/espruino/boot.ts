@@ -8,28 +8,6 @@ import { PROVISION_FILE, type Provision } from "../core/provision";
 import { startSession, type Job, type Link } from "../core/agent/session";
 import { espruinoClock, espruinoNet, espruinoSha256, espruinoSystem } from "./ports";
 
-/** The provisioning file, or null after one log line saying what is wrong (never its secrets). */
-function readProvision(): Provision | null {
-  let p: Provision | undefined;
-  try {
-    p = require("Storage").readJSON(PROVISION_FILE, true);
-  } catch (e) {
-    // readJSON(…, true) returns undefined for a missing or unparsable file; this is belt and braces
-  }
-  const text = (v: unknown) => typeof v === "string" && v.length > 0;
-  let bad = "";
-  if (!p || typeof p !== "object") bad = "missing or not JSON";
-  else if (!text(p.productId) || !text(p.deviceName)) bad = "productId and deviceName are required";
-  else if (mqtt.auth === "tencent" && !text(p.deviceSecret)) bad = "deviceSecret is required";
-  else if (mqtt.auth === "tencent" && !espruinoSha256()) bad = "Tencent authentication needs crypto.SHA256, which this firmware lacks";
-  else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.password !== "string")) bad = "username and password are required";
-  if (bad) {
-    console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
-    return null;
-  }
-  return p as Provision;
-}
-
 /**
  * Loads the job file as a Storage module. Its code stays in flash (Storage is memory-mapped on
  * an ESP32) and each of its functions has a one-level scope chain. It leaves require()'s cache
@@ -42,20 +20,29 @@ function loadJob(link: Link): Job {
   return job(link);
 }
 
-function startAgent(id: Provision): void {
+// Below, straight-line code rather than small functions: each function costs JsVars for as
+// long as the agent runs.
+let p: Provision | undefined;
+try {
+  p = require("Storage").readJSON(PROVISION_FILE, true);
+} catch (e) {
+  // readJSON(…, true) returns undefined for a missing or unparsable file; this is belt and braces
+}
+const sha256 = espruinoSha256();
+let bad = "";
+if (!p || typeof p !== "object") bad = "missing or not JSON";
+else if (!(typeof p.productId === "string" && p.productId) || !(typeof p.deviceName === "string" && p.deviceName)) bad = "productId and deviceName are required";
+else if (mqtt.auth === "tencent" && !(typeof p.deviceSecret === "string" && p.deviceSecret)) bad = "deviceSecret is required";
+else if (mqtt.auth === "tencent" && !sha256) bad = "Tencent authentication needs crypto.SHA256, which this firmware lacks";
+else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.password !== "string")) bad = "username and password are required";
+
+/** Starts the session; also Wi-Fi's callback, so `err` is its error if any. The MQTT client reconnects by itself, so start either way. */
+function startAgent(err?: unknown): void {
+  if (err) console.log("ota: wifi: " + err);
   if (!sign.required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
-  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet(), clock: espruinoClock(), system: espruinoSystem(), sha256: espruinoSha256() }, id, loadJob);
+  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet(), clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
 }
 
-function connectWifiThen(id: Provision, next: () => void): void {
-  const w = id.wifi;
-  if (!w) return next();
-  require("Wifi").connect(w.ssid, { password: w.password }, (err: unknown) => {
-    if (err) console.log("ota: wifi: " + err);
-    // The MQTT client reconnects by itself, so start either way.
-    next();
-  });
-}
-
-const provision = readProvision();
-if (provision) connectWifiThen(provision, () => startAgent(provision));
+if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
+else if (p!.wifi) require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
+else startAgent();

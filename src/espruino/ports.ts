@@ -1,107 +1,135 @@
 // The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts) that
 // touches Espruino's globals. The host runtime provides the same modules, so simulation
 // runs this very code.
-import type { BytesPort, ClockPort, FlashPort, NetPort, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
+import type { BytesPort, ClockPort, FlashPort, NetPort, Sha256Fn, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
+
+// The ports are module-level objects (flash and bytes handed out by a function, as the job
+// asks for them): on Espruino a function created inside another one costs more JsVars than
+// one at the top of the module. No method uses `this`, so callers may take one out
+// (const log = system.log).
+
+/** The board's flash base, set by espruinoFlash (one flash per device). */
+let flashBase = 0;
+const flash: FlashPort = {
+  read: (offset, length) => require("Flash").read(length, flashBase + offset),
+  write: (offset, data) => require("Flash").write(data, flashBase + offset),
+  // Espruino's arithmetic (/, Math.min, Math.floor) may yield a double even for a whole
+  // number, and Flash.erasePage refuses anything but an integer; |0 makes it one.
+  eraseSector: (offset) => require("Flash").erasePage((flashBase + offset) | 0),
+};
 
 export function espruinoFlash(base: number): FlashPort {
-  const F = require("Flash");
-  return {
-    read: (offset, length) => F.read(length, base + offset),
-    write: (offset, data) => F.write(data, base + offset),
-    // Espruino's arithmetic (/, Math.min, Math.floor) may yield a double even for a whole
-    // number, and Flash.erasePage refuses anything but an integer; |0 makes it one.
-    eraseSector: (offset) => F.erasePage((base + offset) | 0),
-  };
+  flashBase = base;
+  return flash;
 }
+
+const bytes: BytesPort = {
+  copyString: (src, dst, dstOffset) => dst.set(E.toUint8Array(src), dstOffset),
+  toBinaryString: (src, offset, length) => E.toString(new Uint8Array(src.buffer, src.byteOffset + offset, length)),
+};
 
 export function espruinoBytes(): BytesPort {
-  return {
-    copyString: (src, dst, dstOffset) => dst.set(E.toUint8Array(src), dstOffset),
-    toBinaryString: (src, offset, length) => E.toString(new Uint8Array(src.buffer, src.byteOffset + offset, length)),
-  };
+  return bytes;
 }
 
-export function espruinoClock(): ClockPort {
-  return {
-    now: () => getTime() * 1000,
-    after: (ms: number, fn: () => void): TimerId => setTimeout(fn, ms),
-    cancel: (id: TimerId) => {
-      // clearTimeout(undefined) throws on Espruino. Ids are reused there, so callers
-      // forget an id once its timer fired and never cancel a stale one.
-      if (id) clearTimeout(id);
-    },
-  };
+export const espruinoClock: ClockPort = {
+  now: () => getTime() * 1000,
+  after: (ms: number, fn: () => void): TimerId => setTimeout(fn, ms),
+  cancel: (id: TimerId) => {
+    // clearTimeout(undefined) throws on Espruino. Ids are reused there, so callers
+    // forget an id once its timer fired and never cancel a stale one.
+    if (id) clearTimeout(id);
+  },
+};
+
+/**
+ * One connection: the Espruino socket `s`, the caller's handlers `h`, `c` once closed. The
+ * Espruino socket points back at it (`w`), since Espruino calls a socket's listeners with
+ * the socket as `this`; after close nothing reaches the handlers.
+ */
+interface Conn extends Socket {
+  s: EspruinoSocket & { w?: Conn };
+  h: SocketHandlers;
+  c: boolean;
 }
+
+function connFinish(w: Conn): void {
+  if (!w.c) {
+    w.c = true;
+    w.h.onClose();
+  }
+}
+function connOnConnect(this: { w: Conn }): void {
+  if (!this.w.c) this.w.h.onConnect();
+}
+function connOnData(this: { w: Conn }, d: string): void {
+  if (!this.w.c) this.w.h.onData(d);
+}
+function connOnClose(this: { w: Conn }): void {
+  connFinish(this.w);
+}
+function connWrite(this: Conn, data: string): void {
+  if (!this.c) this.s.write(data);
+}
+function connClose(this: Conn): void {
+  if (!this.c) {
+    this.s.end();
+    connFinish(this);
+  }
+}
+
+const net: NetPort = {
+  hasTls: false,
+  connect(host: string, port: number, tls: boolean, h: SocketHandlers): Socket {
+    // Callers check hasTls first. net.connect throws synchronously on DNS failure or a
+    // refused connection; the caller treats that as a failed attempt.
+    const sock: Conn["s"] = (tls ? require("tls") : require("net")).connect({ host: host, port: port }, connOnConnect);
+    const w: Conn = { s: sock, h: h, c: false, write: connWrite, close: connClose };
+    sock.w = w;
+    sock.on("data", connOnData);
+    sock.on("close", connOnClose);
+    sock.on("error", connOnClose);
+    return w;
+  },
+};
 
 export function espruinoNet(): NetPort {
-  let tlsModule: EspruinoNet | null = null;
   try {
-    tlsModule = require("tls");
+    net.hasTls = !!require("tls");
   } catch (e) {
-    tlsModule = null;
+    net.hasTls = false;
   }
-  return {
-    hasTls: !!tlsModule,
-    connect(host: string, port: number, tls: boolean, h: SocketHandlers): Socket {
-      const mod = tls ? tlsModule : require("net");
-      if (!mod) throw new Error("TLS is not available in this Espruino build");
-      let closed = false;
-      const finish = () => {
-        if (!closed) {
-          closed = true;
-          h.onClose();
-        }
-      };
-      // net.connect throws synchronously on DNS failure or a refused connection;
-      // the caller treats that as a failed attempt.
-      const sock = mod.connect({ host: host, port: port }, () => {
-        if (!closed) h.onConnect();
-      });
-      sock.on("data", (d: string) => {
-        if (!closed) h.onData(d);
-      });
-      sock.on("close", finish);
-      sock.on("error", finish);
-      return {
-        write: (data: string) => {
-          if (!closed) sock.write(data);
-        },
-        close: () => {
-          if (!closed) {
-            sock.end();
-            finish();
-          }
-        },
-      };
-    },
-  };
+  return net;
 }
 
-export function espruinoSystem(): SystemPort {
-  return {
-    reboot: () => (typeof ESP32 !== "undefined" ? ESP32.reboot() : E.reboot()),
-    setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
-    log: (line: string) => console.log(line),
-    random: () => (Math.random() * 4294967296) >>> 0,
-    // From a timer of its own: an application's listener that throws never breaks the agent's
-    // turn, and events of the boot code reach an application that registers as it loads.
-    emit: (event: string, data: unknown) => {
-      setTimeout(() => E.emit(event, data), 0);
-    },
-    on: (event: string, fn: (data: unknown) => void) => E.on(event, fn),
-    unixTime: () => {
-      // Espruino's Date comes from the RTC, which starts at 1970 unless SNTP set it.
-      const t = Date.now() / 1000;
-      return t > 1600000000 ? Math.floor(t) : 0;
-    },
-  };
+export const espruinoSystem: SystemPort = {
+  reboot: () => (typeof ESP32 !== "undefined" ? ESP32.reboot() : E.reboot()),
+  setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
+  // console.log is a static function on Espruino (and bound in Node): it works taken out.
+  log: console.log,
+  random: () => (Math.random() * 4294967296) >>> 0,
+  // From a timer of its own: an application's listener that throws never breaks the agent's
+  // turn, and events of the boot code reach an application that registers as it loads.
+  emit: (event: string, data: unknown) => {
+    setTimeout(() => E.emit(event, data), 0);
+  },
+  on: (event: string, fn: (data: unknown) => void) => E.on(event, fn),
+  unixTime: () => {
+    // Espruino's Date comes from the RTC, which starts at 1970 unless SNTP set it.
+    const t = Date.now() / 1000;
+    return t > 1600000000 ? Math.floor(t) : 0;
+  },
+};
+
+function nativeSha256(d: Uint8Array): Uint8Array {
+  return new Uint8Array(require("crypto").SHA256(d));
 }
 
-export function espruinoSha256(): ((d: Uint8Array) => Uint8Array) | null {
+export function espruinoSha256(): Sha256Fn | null {
   try {
-    const c = require("crypto");
-    if (!c || !c.SHA256) return null;
-    return (d: Uint8Array) => new Uint8Array(c.SHA256(d));
+    // Firmware built without SHA-256 has a crypto module without it (or no module: require throws).
+    const c: Partial<EspruinoCrypto> | undefined = require("crypto");
+    return c && c.SHA256 ? nativeSha256 : null;
   } catch (e) {
     return null;
   }

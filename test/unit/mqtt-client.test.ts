@@ -128,10 +128,10 @@ function device(
       connectTimeoutMs: 3000,
       ...opts,
     },
-    {
-      onConnected: () => rec.connects++,
-      onDisconnected: (r) => rec.reasons.push(r),
-      onMessage: (topic, payload) => rec.messages.push({ topic, payload }),
+    (event, a, b) => {
+      if (event === "up") rec.connects++;
+      else if (event === "down") rec.reasons.push(a!);
+      else rec.messages.push({ topic: a!, payload: b! });
     }
   );
   t.after(() => {
@@ -507,15 +507,12 @@ test("exceptions thrown by the application's handlers do not break the client", 
   const client = new MqttClient(
     { net: netPort, clock, random: () => 0x7fffffff, log: (l) => logs.push(l) },
     { host: "127.0.0.1", port: fake.port, tls: false, clientId: "c", keepaliveSec: 0 },
-    {
-      onConnected: () => {
-        throw new Error("boom1");
-      },
-      onDisconnected: () => {},
-      onMessage: (_t, p) => {
-        seen.push(p);
+    (event, _t, p) => {
+      if (event === "up") throw new Error("boom1");
+      if (event === "message") {
+        seen.push(p!);
         throw new Error("boom2");
-      },
+      }
     }
   );
   t.after(() => {
@@ -527,8 +524,8 @@ test("exceptions thrown by the application's handlers do not break the client", 
   await waitFor("both messages", () => seen.length === 2);
   assert.deepEqual(seen, ["a", "b"]);
   assert.equal(client.connected, true);
-  assert.ok(logs.some((l) => /onConnected threw: boom1/.test(l)));
-  assert.equal(logs.filter((l) => /onMessage threw: boom2/.test(l)).length, 2);
+  assert.ok(logs.some((l) => /up event threw: boom1/.test(l)));
+  assert.equal(logs.filter((l) => /message event threw: boom2/.test(l)).length, 2);
 });
 
 test("a refused subscription (SUBACK 0x80) is logged and asked for again on the next connection", async (t) => {

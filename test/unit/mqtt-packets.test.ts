@@ -74,10 +74,10 @@ function line(opts: Partial<MqttOptions> = {}) {
       log: (l) => rec.logs.push(l),
     },
     { host: "h", port: 1883, tls: false, clientId: "AB", username: "u", password: "pw", keepaliveSec: 240, ...opts },
-    {
-      onConnected: () => rec.connects++,
-      onDisconnected: (r) => rec.reasons.push(r),
-      onMessage: (topic, payload) => rec.messages.push({ topic, payload }),
+    (event, a, b) => {
+      if (event === "up") rec.connects++;
+      else if (event === "down") rec.reasons.push(a!);
+      else rec.messages.push({ topic: a!, payload: b! });
     }
   );
   return {

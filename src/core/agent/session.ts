@@ -87,17 +87,20 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: S
     holdUntil = ports.clock.now() + (n > 0 ? n : 0);
   });
   ports.system.on("OTA:healthy", () => {
-    if (job) withJob((j) => j.onAppHealthy());
+    if (job) withJob("onAppHealthy");
   });
-  /** Runs `fn` with the job, loading and starting it first if needed, then lets it go if quiet. */
-  const withJob = (fn?: (j: Job) => void): void => {
+  /**
+   * Calls the job's method `name` (if any) with `arg`, loading and starting the job first if
+   * needed, then lets it go if quiet. A method name rather than a callback: no function per call site.
+   */
+  const withJob = (name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: string): void => {
     calling = true;
     try {
       if (!job) {
         job = loadJob(link);
         job.start();
       }
-      if (fn) fn(job);
+      if (name) job[name](arg!);
     } finally {
       calling = false;
     }
@@ -124,20 +127,17 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: S
               )
           : undefined,
     },
-    {
+    (event, a, b) => {
       // report_version at every connect: it is how the cloud learns to re-push a pending
       // update, and its PUBACK is a trial image's proof of a working uplink (the job's).
-      onConnected: () => {
-        if (job) withJob((j) => j.onConnected());
+      if (event === "up") {
+        if (job) withJob("onConnected");
         else link.publish(reportVersion(version), 1);
-      },
-      onDisconnected: (reason: string) => log("ota: mqtt down: " + reason),
-      onMessage: (topic: string, payload: string) => {
-        if (topic !== update) log("ota: message on unexpected topic " + topic + " ignored");
-        // The cloud's answer to report_version (after every connect) is only logged: it never loads the job.
-        else if (!job && payload.indexOf('"report_version_rsp"') >= 0 && payload.indexOf('"update_firmware"') < 0) log("ota: report_version_rsp");
-        else withJob((j) => j.onMessage(payload));
-      },
+      } else if (event === "down") log("ota: mqtt down: " + a);
+      else if (a !== update) log("ota: message on unexpected topic " + a + " ignored");
+      // The cloud's answer to report_version (after every connect) is only logged: it never loads the job.
+      else if (!job && b!.indexOf('"report_version_rsp"') >= 0 && b!.indexOf('"update_firmware"') < 0) log("ota: report_version_rsp");
+      else withJob("onMessage", b);
     },
   );
   mqtt.subscribe(update);

@@ -6,7 +6,7 @@
 // - QoS 1 publishes sit in a bounded outbox until PUBACK and are replayed in order (with DUP)
 //   after an ack timeout and on every reconnect;
 // - subscriptions are remembered and re-sent before anything else on every connection, so a
-//   publish made from onConnected is processed by the broker after the SUBSCRIBE;
+//   publish made from the "up" event is processed by the broker after the SUBSCRIBE;
 // - each connection attempt has a generation number; callbacks from an older socket are
 //   ignored, and nothing is called back after stop().
 // Clean session is always used (Tencent supports no persistent sessions worth relying on),
@@ -21,7 +21,7 @@
 
 import { backoffDelay } from "../backoff";
 import { otaError, errorText } from "../errors";
-import { ClockPort, NetPort, Socket, TimerId } from "../ports";
+import { ClockPort, NetPort, Socket, SocketHandlers, TimerId } from "../ports";
 import { mqttField, mqttFrame } from "./packets";
 
 export interface MqttPorts {
@@ -65,13 +65,13 @@ export interface MqttOptions {
   credentials?: () => MqttCredentials;
 }
 
-export interface MqttEvents {
-  onConnected(): void;
-  /** After a lost connection and after every failed attempt; the client retries by itself. */
-  onDisconnected(reason: string): void;
-  /** `payload` is a binary string (UTF-8 bytes as sent); see utf8Decode in ./packets. */
-  onMessage(topic: string, payload: string): void;
-}
+/**
+ * What the client tells its user, through one function (on Espruino each function costs RAM):
+ * ("up") after every CONNACK; ("down", reason) after a lost connection and after every failed
+ * attempt (the client retries by itself); ("message", topic, payload) for each PUBLISH, `payload`
+ * a binary string (UTF-8 bytes as sent; see utf8Decode in ./packets).
+ */
+export type MqttEvents = (event: "up" | "down" | "message", a?: string, b?: string) => void;
 
 /** What `new MqttClient(ports, options, events)` gives. */
 export interface MqttClient {
@@ -97,6 +97,11 @@ interface OutboxEntry {
   p: string;
   t: number;
   a?: () => void;
+}
+
+/** The socket handlers of one connection attempt, `g` its generation. */
+interface ConnHandlers extends SocketHandlers {
+  g: number;
 }
 
 interface PendingSubscribe {
@@ -133,11 +138,8 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   const backoffMax = opts.backoffMaxMs || 60000; // backoffDelay lifts a ceiling below the floor
   const maxOutbox = opts.maxOutbox || 16;
   const maxPacket = opts.maxPacketBytes || 8192;
-  const onConnected = events.onConnected;
-  const onDisconnected = events.onDisconnected;
-  const onMessage = events.onMessage;
   // Everything needed is copied into locals above; the objects the caller built go.
-  ports = opts = events = null as never;
+  ports = opts = null as never;
 
   let st: St = St.Stopped;
   /** Bumped whenever a connection ends; socket callbacks carrying an older value are stale. */
@@ -207,9 +209,9 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     st = St.Backoff;
     log("mqtt: " + reason);
     try {
-      onDisconnected(reason);
+      events("down", reason);
     } catch (e) {
-      log("mqtt: onDisconnected threw: " + errorText(e));
+      log("mqtt: down event threw: " + errorText(e));
     }
     if (st !== St.Backoff || timer !== null) return;
     // attempts + 1: even the first retry is jittered ([min, 2*min]), so a fleet that lost
@@ -312,6 +314,192 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     write(mqttFrame(0x82, body));
   }
 
+  /**
+   * The socket handlers, one set per client: `this` is the attempt's handler object, whose `g`
+   * is the attempt's generation (callbacks from an older socket are stale). CONNECT, credentials
+   * included, is built, sent and dropped inside onConnect, so nothing secret stays in memory.
+   */
+  function onConnect(this: ConnHandlers): void {
+    const g = this.g;
+    if (g !== gen) return;
+    tcpUp = true;
+    // Up inside net.connect(): open() calls this again once the socket is known.
+    if (!sock) return;
+    let packet = "";
+    try {
+      let cid = clientId;
+      let user = username;
+      let pass = password;
+      if (credentials) {
+        // Signed here, per connection: Tencent's signature carries a fresh connId and expiry.
+        const c = credentials();
+        if (c.clientId) cid = c.clientId;
+        user = c.username;
+        pass = c.password;
+      }
+      // CONNECT, protocol level 4, clean session; username/password only when given.
+      let flags = 2;
+      let tail = mqttField(cid);
+      if (user !== undefined) {
+        flags |= 128;
+        tail += mqttField(user);
+      }
+      if (pass !== undefined) {
+        flags |= 64;
+        tail += mqttField(pass);
+      }
+      packet = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
+    } catch (e) {
+      end("cannot build CONNECT: " + errorText(e));
+      return;
+    }
+    write(packet);
+  }
+
+  function onData(this: ConnHandlers, data: string): void {
+    const g = this.g;
+    if (g !== gen) return;
+    lastRecv = clock.now();
+    pingAt = -1;
+    buf = buf ? buf + data : data;
+    try {
+      while (g === gen) {
+        // Frame one packet; an oversize one is refused as soon as its header shows it,
+        // so it is never buffered.
+        const b = buf;
+        const n = b.length;
+        let len = 0;
+        let mul = 1;
+        let at = 1;
+        let c = 128;
+        while (c & 128) {
+          if (at > 4) throw otaError("MQTT_PROTOCOL", "remaining length longer than 4 bytes");
+          if (at >= n) return;
+          c = b.charCodeAt(at++);
+          len += (c & 127) * mul;
+          mul *= 128;
+        }
+        if (len > maxPacket) throw otaError("MQTT_PROTOCOL", "packet of " + len + " bytes exceeds limit " + maxPacket);
+        if (n < at + len) return;
+        buf = b.substring(at + len);
+        const header = b.charCodeAt(0);
+        const type = header >> 4;
+        const body = b.substring(at, at + len);
+        // The packet id of PUBACK..PUBCOMP and SUBACK; PUBLISH has its own below.
+        let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+        let qos = 0;
+        let topicLen = 0;
+        // Check the packet is well formed first, then that it is expected now.
+        if (type === 3) {
+          qos = (header >> 1) & 3;
+          if (qos === 3) throw otaError("MQTT_PROTOCOL", "PUBLISH with QoS 3");
+          topicLen = body.length < 2 ? 0 : id;
+          at = 2 + topicLen;
+          if (body.length < 2 || body.length < at + (qos ? 2 : 0)) throw otaError("MQTT_PROTOCOL", "PUBLISH too short (" + body.length + " bytes)");
+          id = 0;
+          if (qos) {
+            id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
+            at += 2;
+            if (!id) throw otaError("MQTT_PROTOCOL", "PUBLISH with packet id 0");
+          }
+        } else if (type === 2 || (type >= 4 && type <= 7) || type === 11) {
+          // CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: exactly 2 bytes.
+          if (len !== 2) throw otaError("MQTT_PROTOCOL", (type === 2 ? "CONNACK" : "packet type " + type) + " of " + len + " bytes");
+        } else if (type === 9) {
+          if (len < 3) throw otaError("MQTT_PROTOCOL", "SUBACK too short (" + len + " bytes)");
+        } else if (type === 13) {
+          if (len) throw otaError("MQTT_PROTOCOL", "PINGRESP with a body");
+        } else throw otaError("MQTT_PROTOCOL", "unexpected packet type " + type + " from broker");
+
+        if (st === St.Connecting) {
+          if (type !== 2) throw otaError("MQTT_PROTOCOL", "expected CONNACK, got packet type " + type);
+          const rc = body.charCodeAt(1);
+          if (rc) {
+            // Tencent answers 4 for a wrong or expired signature.
+            end("connection refused: " + (rc < 6 ? ["accepted", "unacceptable protocol version", "client identifier rejected", "server unavailable", "bad user name or password", "not authorized"][rc] : "unknown return code " + rc));
+            return;
+          }
+          if (timer !== null) clock.cancel(timer);
+          timer = null;
+          st = St.Connected;
+          client.connected = true;
+          attempts = 0;
+          log("mqtt: connected to " + host + ":" + port);
+          if (subs.length) subscribe();
+          if (g === gen) flush();
+          if (g !== gen) return;
+          try {
+            events("up");
+          } catch (e) {
+            log("mqtt: up event threw: " + errorText(e));
+          }
+        } else if (type === 3) {
+          let fresh = true;
+          // The reply carries the id bytes as received.
+          const idBytes = body.substr(at - 2, 2);
+          if (qos === 1) {
+            if (!write("\x40\x02" + idBytes)) return; // PUBACK
+          } else if (qos === 2) {
+            // Tencent never sends QoS 2; answering PUBREC/PUBCOMP keeps other brokers happy.
+            fresh = qos2Ids.indexOf(id) < 0;
+            if (fresh) {
+              qos2Ids.push(id);
+              // At most 16 remembered ids: a misbehaving broker cannot grow the list without bound.
+              if (qos2Ids.length > 16) qos2Ids.splice(0, 1);
+            }
+            if (!write("\x50\x02" + idBytes)) return; // PUBREC
+          }
+          if (fresh) {
+            try {
+              events("message", body.substr(2, topicLen), body.substring(at));
+            } catch (e) {
+              log("mqtt: message event threw: " + errorText(e));
+            }
+          }
+        } else if (type === 4) {
+          // PUBACK: only for a message sent on this connection.
+          for (let i = 0; i < outbox.length; i++) {
+            const e = outbox[i];
+            if (e.i !== id || e.t < 0) continue;
+            outbox.splice(i, 1);
+            if (e.a) {
+              try {
+                e.a();
+              } catch (err) {
+                log("mqtt: onAck threw: " + (err && (err as Error).message ? (err as Error).message : err));
+              }
+            }
+            break;
+          }
+        } else if (type === 9) {
+          for (let i = 0; i < pendingSubs.length; i++) {
+            const p = pendingSubs[i];
+            if (p.i !== id) continue;
+            pendingSubs.splice(i, 1);
+            for (let k = 0; k < p.s.length; k++) {
+              // Granted QoS 0..2, or 0x80 for failure.
+              if (!(body.charCodeAt(2 + k) <= 2)) log("mqtt: broker refused subscription to " + p.s[k] + "; retrying on next connect");
+            }
+            break;
+          }
+        } else if (type === 6) {
+          // PUBREL
+          const k = qos2Ids.indexOf(id);
+          if (k >= 0) qos2Ids.splice(k, 1);
+          write("\x70\x02" + body); // PUBCOMP
+        } else if (type === 2) throw otaError("MQTT_PROTOCOL", "second CONNACK");
+        // PINGRESP needs nothing beyond the receive bookkeeping; PUBREC/PUBCOMP/UNSUBACK
+        // answer requests this client never makes, so they are ignored.
+      }
+    } catch (e) {
+      if (g === gen) end("protocol error: " + errorText(e));
+    }
+  }
+
+  function onClose(this: ConnHandlers): void {
+    if (this.g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
+  }
+
   /** The API's start(), and a new attempt when a backoff ends. */
   function open(): void {
     if (st !== St.Stopped) return;
@@ -328,187 +516,8 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       return;
     }
     timer = clock.after(connectMs, tick);
+    const h: ConnHandlers = { g: g, onConnect: onConnect, onData: onData, onClose: onClose };
     let s: Socket;
-    // The handlers keep this scope alive as long as the connection lasts, so nothing secret or
-    // large lives in it: CONNECT (credentials included) is built, sent and dropped inside onConnect.
-    const h = {
-      onConnect: function () {
-        if (g !== gen) return;
-        tcpUp = true;
-        // Up inside net.connect(): open() calls this again once the socket is known.
-        if (!sock) return;
-        let packet = "";
-        try {
-          let cid = clientId;
-          let user = username;
-          let pass = password;
-          if (credentials) {
-            // Signed here, per connection: Tencent's signature carries a fresh connId and expiry.
-            const c = credentials();
-            if (c.clientId) cid = c.clientId;
-            user = c.username;
-            pass = c.password;
-          }
-          // CONNECT, protocol level 4, clean session; username/password only when given.
-          let flags = 2;
-          let tail = mqttField(cid);
-          if (user !== undefined) {
-            flags |= 128;
-            tail += mqttField(user);
-          }
-          if (pass !== undefined) {
-            flags |= 64;
-            tail += mqttField(pass);
-          }
-          packet = mqttFrame(0x10, "\x00\x04MQTT\x04" + String.fromCharCode(flags, kaSec >> 8, kaSec & 255) + tail);
-        } catch (e) {
-          end("cannot build CONNECT: " + errorText(e));
-          return;
-        }
-        write(packet);
-      },
-        onData: function (data: string) {
-          if (g !== gen) return;
-          lastRecv = clock.now();
-          pingAt = -1;
-          buf = buf ? buf + data : data;
-          try {
-            while (g === gen) {
-              // Frame one packet; an oversize one is refused as soon as its header shows it,
-              // so it is never buffered.
-              const b = buf;
-              const n = b.length;
-              let len = 0;
-              let mul = 1;
-              let at = 1;
-              let c = 128;
-              while (c & 128) {
-                if (at > 4) throw otaError("MQTT_PROTOCOL", "remaining length longer than 4 bytes");
-                if (at >= n) return;
-                c = b.charCodeAt(at++);
-                len += (c & 127) * mul;
-                mul *= 128;
-              }
-              if (len > maxPacket) throw otaError("MQTT_PROTOCOL", "packet of " + len + " bytes exceeds limit " + maxPacket);
-              if (n < at + len) return;
-              buf = b.substring(at + len);
-              const header = b.charCodeAt(0);
-              const type = header >> 4;
-              const body = b.substring(at, at + len);
-              // The packet id of PUBACK..PUBCOMP and SUBACK; PUBLISH has its own below.
-              let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
-              let qos = 0;
-              let topicLen = 0;
-              // Check the packet is well formed first, then that it is expected now.
-              if (type === 3) {
-                qos = (header >> 1) & 3;
-                if (qos === 3) throw otaError("MQTT_PROTOCOL", "PUBLISH with QoS 3");
-                topicLen = body.length < 2 ? 0 : id;
-                at = 2 + topicLen;
-                if (body.length < 2 || body.length < at + (qos ? 2 : 0)) throw otaError("MQTT_PROTOCOL", "PUBLISH too short (" + body.length + " bytes)");
-                id = 0;
-                if (qos) {
-                  id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
-                  at += 2;
-                  if (!id) throw otaError("MQTT_PROTOCOL", "PUBLISH with packet id 0");
-                }
-              } else if (type === 2 || (type >= 4 && type <= 7) || type === 11) {
-                // CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: exactly 2 bytes.
-                if (len !== 2) throw otaError("MQTT_PROTOCOL", (type === 2 ? "CONNACK" : "packet type " + type) + " of " + len + " bytes");
-              } else if (type === 9) {
-                if (len < 3) throw otaError("MQTT_PROTOCOL", "SUBACK too short (" + len + " bytes)");
-              } else if (type === 13) {
-                if (len) throw otaError("MQTT_PROTOCOL", "PINGRESP with a body");
-              } else throw otaError("MQTT_PROTOCOL", "unexpected packet type " + type + " from broker");
-
-              if (st === St.Connecting) {
-                if (type !== 2) throw otaError("MQTT_PROTOCOL", "expected CONNACK, got packet type " + type);
-                const rc = body.charCodeAt(1);
-                if (rc) {
-                  // Tencent answers 4 for a wrong or expired signature.
-                  end("connection refused: " + (rc < 6 ? ["accepted", "unacceptable protocol version", "client identifier rejected", "server unavailable", "bad user name or password", "not authorized"][rc] : "unknown return code " + rc));
-                  return;
-                }
-                if (timer !== null) clock.cancel(timer);
-                timer = null;
-                st = St.Connected;
-                client.connected = true;
-                attempts = 0;
-                log("mqtt: connected to " + host + ":" + port);
-                if (subs.length) subscribe();
-                if (g === gen) flush();
-                if (g !== gen) return;
-                try {
-                  onConnected();
-                } catch (e) {
-                  log("mqtt: onConnected threw: " + errorText(e));
-                }
-              } else if (type === 3) {
-                let fresh = true;
-                // The reply carries the id bytes as received.
-                const idBytes = body.substr(at - 2, 2);
-                if (qos === 1) {
-                  if (!write("\x40\x02" + idBytes)) return; // PUBACK
-                } else if (qos === 2) {
-                  // Tencent never sends QoS 2; answering PUBREC/PUBCOMP keeps other brokers happy.
-                  fresh = qos2Ids.indexOf(id) < 0;
-                  if (fresh) {
-                    qos2Ids.push(id);
-                    // At most 16 remembered ids: a misbehaving broker cannot grow the list without bound.
-                    if (qos2Ids.length > 16) qos2Ids.splice(0, 1);
-                  }
-                  if (!write("\x50\x02" + idBytes)) return; // PUBREC
-                }
-                if (fresh) {
-                  try {
-                    onMessage(body.substr(2, topicLen), body.substring(at));
-                  } catch (e) {
-                    log("mqtt: onMessage threw: " + errorText(e));
-                  }
-                }
-              } else if (type === 4) {
-                // PUBACK: only for a message sent on this connection.
-                for (let i = 0; i < outbox.length; i++) {
-                  const e = outbox[i];
-                  if (e.i !== id || e.t < 0) continue;
-                  outbox.splice(i, 1);
-                  if (e.a) {
-                    try {
-                      e.a();
-                    } catch (err) {
-                      log("mqtt: onAck threw: " + (err && (err as Error).message ? (err as Error).message : err));
-                    }
-                  }
-                  break;
-                }
-              } else if (type === 9) {
-                for (let i = 0; i < pendingSubs.length; i++) {
-                  const p = pendingSubs[i];
-                  if (p.i !== id) continue;
-                  pendingSubs.splice(i, 1);
-                  for (let k = 0; k < p.s.length; k++) {
-                    // Granted QoS 0..2, or 0x80 for failure.
-                    if (!(body.charCodeAt(2 + k) <= 2)) log("mqtt: broker refused subscription to " + p.s[k] + "; retrying on next connect");
-                  }
-                  break;
-                }
-              } else if (type === 6) {
-                // PUBREL
-                const k = qos2Ids.indexOf(id);
-                if (k >= 0) qos2Ids.splice(k, 1);
-                write("\x70\x02" + body); // PUBCOMP
-              } else if (type === 2) throw otaError("MQTT_PROTOCOL", "second CONNACK");
-              // PINGRESP needs nothing beyond the receive bookkeeping; PUBREC/PUBCOMP/UNSUBACK
-              // answer requests this client never makes, so they are ignored.
-            }
-          } catch (e) {
-            if (g === gen) end("protocol error: " + errorText(e));
-          }
-        },
-        onClose: function () {
-          if (g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
-        },
-    };
     try {
       s = net.connect(host, port, tls, h);
     } catch (e) {
