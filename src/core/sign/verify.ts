@@ -20,19 +20,6 @@ import type { Sha256Fn } from "../ports";
 
 export const SIGN_TRAILER = 80;
 
-/** <0, 0, >0 as version a is older than, equal to or newer than b: dot-separated numbers compare as numbers, other parts as text. */
-export function compareVersions(a: string, b: string): number {
-  const x = a.split("."), y = b.split(".");
-  for (let i = 0; i < x.length || i < y.length; i++) {
-    const p = i < x.length ? x[i] : "0", q = i < y.length ? y[i] : "0";
-    if (p === q) continue;
-    const m = parseInt(p, 10), n = parseInt(q, 10);
-    if (String(m) === p && String(n) === q) return m < n ? -1 : 1;
-    return p < q ? -1 : 1;
-  }
-  return 0;
-}
-
 /**
  * Why a downloaded update is not acceptable, naming the check, or "" when it is.
  * @param tail     the file's last min(size, 2 * SIGN_TRAILER) bytes, read back from flash
@@ -81,6 +68,16 @@ export function signProblem(tail: Uint8Array, size: number, md5: Uint8Array | nu
   let v = "";
   for (i = t + 8; i < t + 40 && tail[i]; i++) v += String.fromCharCode(tail[i]);
   if (v !== version) return "wrong version (signed " + v + ", pushed " + version + ")";
-  if (!allowDowngrade && compareVersions(v, running) < 0) return "downgrade from " + running + " to " + v;
+  // A downgrade: the first part where the versions differ is lower. Dot-separated parts compare as
+  // numbers when both are plain decimal numbers, else as text; a missing part counts as "0"
+  // ("1.2" equals "1.2.0"). Written out here: a function of its own costs JsVars on the board.
+  const x = v.split("."), y = running.split(".");
+  for (i = 0; !allowDowngrade && (i < x.length || i < y.length); i++) {
+    const p = i < x.length ? x[i] : "0", q = i < y.length ? y[i] : "0";
+    if (p === q) continue;
+    const m = parseInt(p, 10), r = parseInt(q, 10);
+    if (String(m) === p && String(r) === q ? m < r : p < q) return "downgrade from " + running + " to " + v;
+    break;
+  }
   return "";
 }
