@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { SIGN_TRAILER, signProblem } from "../../src/core/sign/verify";
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
+import { signProblem } from "../helpers/sign-check";
 import { makeTrailer, readSigned, signImage } from "../../src/host/sign/trailer";
 import { sha256Bytes } from "../../src/core/crypto/sha256";
 import { randomBytes, rng } from "../helpers/random";
@@ -22,7 +23,7 @@ function vector(key: Uint8Array, image: Uint8Array, kind: number, version: strin
   return Buffer.concat([head, createHmac("sha256", key).update(head).update(md5).digest()]);
 }
 
-/** What the agent hands signProblem for a downloaded file. */
+/** signCheck on a downloaded file, as the agent calls it (what failed, or ""). */
 function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string; running?: string; allowDowngrade?: boolean; sha?: boolean } = {}): string {
   const n = Math.min(file.length, 2 * SIGN_TRAILER);
   const imageLen = file.length - SIGN_TRAILER;
