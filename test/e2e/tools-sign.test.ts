@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
-import { SIGN_TRAILER, signProblem } from "../../src/core/sign/verify";
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
+import { signProblem } from "../helpers/sign-check";
 
 const tmp = mkdtempSync(join(tmpdir(), "tools-sign-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,6 +7,8 @@ import {
   CRC_OFFSET,
   PAYLOAD_MAX,
   KIND_STATE,
+  KIND_CLEAR,
+  NOTE_SIZE,
   encodeRecordBody,
   commitBytes,
   writeU32,
@@ -98,6 +100,27 @@ test("a blank region loads as null, and a record survives a reboot", () => {
   j.append(payload(1));
   assert.deepEqual(j.load(), payload(1));
   assert.deepEqual(reboot().load(), payload(1));
+  assertClean(nor, SMALL);
+});
+
+test("the journal writes exactly the bytes record.ts lays out: records, commit words and notes", () => {
+  // journal.ts builds and checks records and notes inline; record.ts's coders are the reference.
+  const { nor, reboot } = rig(SMALL);
+  const j = reboot();
+  const note = new Uint8Array(20).map((_, i) => 200 - i);
+  j.append(payload(5));
+  j.append(payload(6), note);
+  j.clear();
+  const region = nor.bytes.subarray(GUARD, GUARD + SMALL.size);
+  const slot = (i: number) => region.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE);
+  // The first record goes to slot 0 with sequence 0, its note to the next slot, the clear after it.
+  assert.deepEqual(slot(0).subarray(0, COMMIT_OFFSET), encodeRecordBody(0, KIND_STATE, payload(5)));
+  assert.deepEqual(slot(0).subarray(COMMIT_OFFSET), commitBytes());
+  assert.deepEqual(slot(1).subarray(0, NOTE_SIZE), encodeNote(0, note));
+  assert.ok(slot(1).subarray(NOTE_SIZE).every((b) => b === 0xff));
+  assert.deepEqual(slot(2).subarray(0, COMMIT_OFFSET), encodeRecordBody(1, KIND_CLEAR, new Uint8Array(0)));
+  assert.deepEqual(slot(2).subarray(COMMIT_OFFSET), commitBytes());
+  assert.ok(region.subarray(3 * RECORD_SIZE).every((b) => b === 0xff));
   assertClean(nor, SMALL);
 });
 

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { SIGN_TRAILER, compareVersions, signProblem } from "../../src/core/sign/verify";
+import { SIGN_TRAILER } from "../../src/core/sign/verify";
+import { signProblem } from "../helpers/sign-check";
 import { makeTrailer, readSigned, signImage } from "../../src/host/sign/trailer";
 import { sha256Bytes } from "../../src/core/crypto/sha256";
 import { randomBytes, rng } from "../helpers/random";
@@ -22,7 +23,7 @@ function vector(key: Uint8Array, image: Uint8Array, kind: number, version: strin
   return Buffer.concat([head, createHmac("sha256", key).update(head).update(md5).digest()]);
 }
 
-/** What the agent hands signProblem for a downloaded file. */
+/** signCheck on a downloaded file, as the agent calls it (what failed, or ""). */
 function check(file: Uint8Array, o: { key?: Uint8Array | null; version?: string; running?: string; allowDowngrade?: boolean; sha?: boolean } = {}): string {
   const n = Math.min(file.length, 2 * SIGN_TRAILER);
   const imageLen = file.length - SIGN_TRAILER;
@@ -91,13 +92,29 @@ test("downgrades are refused unless allowed; the same or a newer version is not 
   assert.equal(check(old, { version: "1.0.9", running: "1.0.2" }), "");
 });
 
-test("versions compare as dot-separated numbers, other parts as text", () => {
-  assert.ok(compareVersions("1.10.0", "1.9.9") > 0);
-  assert.ok(compareVersions("1.2", "1.2.0") === 0);
-  assert.ok(compareVersions("1.2", "1.2.1") < 0);
-  assert.ok(compareVersions("2", "10") < 0);
-  assert.ok(compareVersions("1.0.0b", "1.0.0a") > 0);
-  assert.equal(compareVersions("3.1.4", "3.1.4"), 0);
+test("versions compare as dot-separated numbers, other parts as text, a missing part as 0", () => {
+  /** "" or "downgrade": installing `signed` while `running` runs. */
+  const downgrade = (signed: string, running: string) => {
+    const why = check(Buffer.concat([image, vector(KEY, image, 0, signed)]), { version: signed, running });
+    assert.ok(why === "" || why === "downgrade from " + running + " to " + signed, why);
+    return why !== "";
+  };
+  assert.equal(downgrade("1.10.0", "1.9.9"), false);
+  assert.equal(downgrade("1.9.9", "1.10.0"), true);
+  assert.equal(downgrade("1.2", "1.2.0"), false);
+  assert.equal(downgrade("1.2.0", "1.2"), false);
+  assert.equal(downgrade("1.2", "1.2.1"), true);
+  assert.equal(downgrade("1.2.1", "1.2"), false);
+  assert.equal(downgrade("2", "10"), true);
+  assert.equal(downgrade("10", "2"), false);
+  assert.equal(downgrade("1.0.0b", "1.0.0a"), false);
+  assert.equal(downgrade("1.0.0a", "1.0.0b"), true);
+  assert.equal(downgrade("3.1.4", "3.1.4"), false);
+  // the first differing part decides, whatever follows
+  assert.equal(downgrade("1.3.0", "1.2.9"), false);
+  assert.equal(downgrade("1.2.9", "1.3.0"), true);
+  // "08" is not a plain number, so it compares as text: "08" < "7"
+  assert.equal(downgrade("08", "7"), true);
 });
 
 test("the host reader finds version, kind and whether the tag fits a key", () => {

@@ -27,13 +27,17 @@
 // failed requests, phase changes: downloading, verified, switching, trial boots, done), each
 // costing at most the rest of a sector. Within the budget of 4 sector erases per MiB downloaded.
 //
-// Memory (Espruino): one constructor whose closure holds the few numbers the journal needs (no
-// fields, no stats) and two functions; clear() is append() without a payload.
+// Memory (Espruino): load() and append() are module-level functions working on the journal
+// object itself (`this`), which holds the few numbers they need under names of at most four
+// characters (one JsVar each on the board); the constructor only checks the region and builds that
+// object. clear() is append() without a payload. The record and note bytes are built and checked
+// here inline (record.ts describes them and keeps coders for tests and host tools), so the device
+// carries no function of record.ts.
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import { u32le, putU32le } from "../le";
-import { Rec, encodeRecordBody, decodeRecord } from "./record";
+import { le32 } from "../le";
+import { Rec } from "./record";
 import { crc32Update } from "../esp32/crc32";
 
 export const SECTOR_SIZE = 4096;
@@ -73,6 +77,180 @@ export interface Journal {
   clear(): void;
 }
 
+/** What load() and append() keep between calls, on the journal object (not part of the API). */
+interface JournalState extends Journal {
+  /** The flash. */
+  nor: FlashPort;
+  /** Flash offset of the region. */
+  base: number;
+  /** Region size in bytes (size >> 8 slots). */
+  size: number;
+  /** Slot index (over the whole region) of the newest valid record; -1 if none, -2 before the first scan. */
+  head: number;
+  /** Its sequence number (-1 if none). */
+  seq: number;
+  /** True when load() reads null because there is no record or the newest one is a clear record. */
+  none: boolean;
+  /** Note entry index (32-byte units over the region) to try next; 0 when the head takes no notes. */
+  spot: number;
+}
+
+/**
+ * Finds the newest valid record and remembers where it is. Each pass reads magic, commit word and
+ * sequence of every slot (two tiny reads each, no CRC) and picks the best candidate below the one
+ * that failed last (ordered by sequence, then slot), then checks its CRC: normally only one record
+ * pays for it (CRC in JS is slow on the device), and no per-slot table is kept in RAM. For a state
+ * record it then reads the note entries after it, newest first, and checks CRCs only until one holds.
+ */
+function load(this: JournalState): Uint8Array | null {
+  const flash = this.nor;
+  const base = this.base;
+  const slots = this.size >> 8;
+  let failedSeq = -1;
+  let failedSlot = -1;
+  this.note = null;
+  this.spot = 0;
+  for (;;) {
+    let best = -1;
+    let bestSeq = -1;
+    for (let i = 0; i < slots; i++) {
+      const addr = base + i * Rec.Size;
+      const h = flash.read(addr, Rec.Header);
+      if (le32(h, 0) !== Rec.Magic || le32(flash.read(addr + Rec.Commit, 4), 0) !== Rec.CommitWord) continue;
+      const q = le32(h, 8);
+      if (failedSlot >= 0 && (q > failedSeq || (q === failedSeq && i <= failedSlot))) continue;
+      if (q > bestSeq) {
+        best = i;
+        bestSeq = q;
+      }
+    }
+    this.head = best;
+    this.seq = bestSeq;
+    this.none = true;
+    if (best < 0) return null;
+    // The whole slot: a record only with magic, commit word and CRC intact (record.ts).
+    const rec = flash.read(base + best * Rec.Size, Rec.Size);
+    if (le32(rec, 0) === Rec.Magic && le32(rec, Rec.Commit) === Rec.CommitWord && le32(rec, 8) === bestSeq && crc32Update(0, rec, 0, Rec.Crc) >>> 0 === le32(rec, Rec.Crc)) {
+      // A CRC-valid record of another format keeps its place in the order but yields nothing.
+      const length = rec[6] | (rec[7] << 8);
+      const ours = rec[4] === Rec.Format;
+      this.none = ours && rec[5] === Rec.Clear;
+      if (!ours || rec[5] !== Rec.State || length > Rec.PayloadMax) return null;
+      // Notes live from the next slot to the end of this record's sector; new ones go after
+      // the last entry in use (byte 0 of a note is never 0xFF), even past an unused one.
+      const first = (best + 1) * Rec.NotesPerSlot;
+      let spot = 0;
+      for (let e = ((best | 15) + 1) * Rec.NotesPerSlot - 1; e >= first; e--) {
+        const n = flash.read(base + e * Rec.NoteSize, Rec.NoteSize);
+        if (!spot && n[0] !== 255) spot = e + 1;
+        if (le32(n, 0) === Rec.NoteMagic && le32(n, 4) === bestSeq && crc32Update(0, n, 0, Rec.NoteCrc) >>> 0 === le32(n, Rec.NoteCrc)) {
+          this.note = new Uint8Array(n.subarray(8, Rec.NoteCrc));
+          break;
+        }
+      }
+      this.spot = spot || first;
+      // a typed copy: on Espruino Uint8Array.slice returns a plain Array
+      return new Uint8Array(rec.subarray(Rec.Header, Rec.Header + length));
+    }
+    failedSeq = bestSeq;
+    failedSlot = best;
+  }
+}
+
+/**
+ * Writes one record into the next programmable slot after the head. It may move into the next
+ * sector (erasing it) at most once per call: with >= 2 sectors that can never be the head's own
+ * sector, whatever the flash does. With a note and a state record at the head, it first tries
+ * the free note entries left in the head's sector.
+ */
+function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): void {
+  if (payload && payload.length > Rec.PayloadMax) {
+    throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
+  }
+  if (this.head < -1) this.load();
+  if (!payload && this.none) return;
+  const flash = this.nor;
+  const base = this.base;
+  const slots = this.size >> 8;
+  const head = this.head;
+  const kind = payload ? Rec.State : Rec.Clear;
+  const commit = new Uint8Array(4);
+  le32(commit, 0, Rec.CommitWord);
+  // Where the head's sector ends, in note entries: notes never go past it.
+  const end = ((head | 15) + 1) * Rec.NotesPerSlot;
+  // An empty (or junk-only) region starts as if the last slot were the head, so the first
+  // record goes to a freshly erased sector 0 rather than into slots of unknown history.
+  let slot = head < 0 ? slots - 1 : head;
+  let next = this.seq;
+  let moved = false;
+  for (;;) {
+    // spot > 0 only while the head is a state record of this format (load, or the last append).
+    const isNote = !!note && this.spot > 0 && this.spot < end;
+    let addr: number;
+    let len: number = Rec.Size;
+    if (isNote) {
+      len = Rec.NoteSize;
+      addr = base + this.spot++ * len;
+    } else {
+      slot = (slot + 1) % slots;
+      addr = base + slot * len;
+      if (slot % 16 === 0) {
+        // first slot of a sector (SLOTS_PER_SECTOR)
+        if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
+        moved = true;
+        flash.eraseSector(addr);
+      }
+    }
+    const old = flash.read(addr, len);
+    let i = 0;
+    while (i < len && old[i] === 255) i++;
+    if (i < len) continue; // not erased: never program over it
+    // The note entry, or the record body (bytes 0..251: header, payload, zero padding, CRC),
+    // as record.ts lays them out; a record's commit word is a second write.
+    const body = new Uint8Array(isNote ? Rec.NoteSize : Rec.Commit);
+    let crcAt: number = Rec.NoteCrc;
+    if (isNote) {
+      le32(body, 0, Rec.NoteMagic);
+      le32(body, 4, this.seq);
+      body.set(note as Uint8Array, 8);
+    } else {
+      if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
+      // A fresh sequence number per attempt: a slot that failed read-back might still hold a
+      // valid record, and two valid records must never share a sequence number.
+      next++;
+      const n = payload ? payload.length : 0;
+      le32(body, 0, Rec.Magic);
+      body[4] = Rec.Format;
+      body[5] = kind;
+      body[6] = n & 255;
+      body[7] = n >> 8;
+      le32(body, 8, next);
+      if (payload) body.set(payload, Rec.Header);
+      crcAt = Rec.Crc;
+    }
+    le32(body, crcAt, crc32Update(0, body, 0, crcAt));
+    // Body first, then a record's commit word, each read back before going on.
+    const steps = isNote ? 1 : 2;
+    let step = 0;
+    for (; step < steps; step++) {
+      const bytes = step ? commit : body;
+      const at = step ? addr + Rec.Commit : addr;
+      flash.write(at, bytes);
+      const back = flash.read(at, bytes.length);
+      i = 0;
+      while (i < bytes.length && back[i] === bytes[i]) i++;
+      if (i < bytes.length) break;
+    }
+    if (step < steps) continue;
+    if (isNote) return;
+    this.head = slot;
+    this.seq = next;
+    this.none = kind === Rec.Clear;
+    this.spot = this.none ? 0 : (slot + 1) * Rec.NotesPerSlot;
+    return;
+  }
+}
+
 /** `new Journal(flash, region)`; throws BOARD_INVALID unless the region is >= 2 whole sectors. */
 export const Journal = function (flash: FlashPort, region: JournalRegion): Journal {
   const base = region ? region.offset : NaN;
@@ -80,153 +258,6 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
   if (!(base >= 0) || base % 4096 !== 0 || !(size >= 8192) || size % 4096 !== 0) {
     throw otaError("BOARD_INVALID", "journal region must be >= 2 whole 4096-byte sectors, got " + JSON.stringify(region));
   }
-  const slots = size >> 8;
-  const self = { note: null } as unknown as Journal;
-  /** Slot index (over the whole region) of the newest valid record; -1 if none, -2 before the first scan. */
-  let head = -2;
-  /** Its sequence number (-1 if none). */
-  let seq = -1;
-  /** True when load() reads null because there is no record or the newest one is a clear record. */
-  let empty = true;
-  /** Note entry index (32-byte units over the region) to try next; 0 when the head takes no notes. */
-  let spot = 0;
-
-  /**
-   * Finds the newest valid record and remembers where it is. Each pass reads magic, commit word and
-   * sequence of every slot (two tiny reads each, no CRC) and picks the best candidate below the one
-   * that failed last (ordered by sequence, then slot), then checks its CRC: normally only one record
-   * pays for it (CRC in JS is slow on the device), and no per-slot table is kept in RAM. For a state
-   * record it then reads the note entries after it, newest first, and checks CRCs only until one holds.
-   */
-  function load(): Uint8Array | null {
-    let failedSeq = -1;
-    let failedSlot = -1;
-    self.note = null;
-    spot = 0;
-    for (;;) {
-      let best = -1;
-      let bestSeq = -1;
-      for (let i = 0; i < slots; i++) {
-        const addr = base + i * Rec.Size;
-        const h = flash.read(addr, Rec.Header);
-        if (u32le(h, 0) !== Rec.Magic || u32le(flash.read(addr + Rec.Commit, 4), 0) !== Rec.CommitWord) continue;
-        const q = u32le(h, 8);
-        if (failedSlot >= 0 && (q > failedSeq || (q === failedSeq && i <= failedSlot))) continue;
-        if (q > bestSeq) {
-          best = i;
-          bestSeq = q;
-        }
-      }
-      head = best;
-      seq = bestSeq;
-      empty = true;
-      if (best < 0) return null;
-      const rec = decodeRecord(flash.read(base + best * Rec.Size, Rec.Size));
-      if (rec && rec.seq === bestSeq) {
-        const ours = rec.format === Rec.Format;
-        empty = ours && rec.kind === Rec.Clear;
-        if (!ours || rec.kind !== Rec.State || rec.length > Rec.PayloadMax) return null;
-        // Notes live from the next slot to the end of this record's sector; new ones go after
-        // the last entry in use (byte 0 of a note is never 0xFF), even past an unused one.
-        const first = (best + 1) * Rec.NotesPerSlot;
-        for (let e = ((best | 15) + 1) * Rec.NotesPerSlot - 1; e >= first; e--) {
-          const n = flash.read(base + e * Rec.NoteSize, Rec.NoteSize);
-          if (!spot && n[0] !== 255) spot = e + 1;
-          if (u32le(n, 0) === Rec.NoteMagic && u32le(n, 4) === bestSeq && crc32Update(0, n, 0, Rec.NoteCrc) >>> 0 === u32le(n, Rec.NoteCrc)) {
-            self.note = new Uint8Array(n.subarray(8, Rec.NoteCrc));
-            break;
-          }
-        }
-        if (!spot) spot = first;
-        return rec.payload;
-      }
-      failedSeq = bestSeq;
-      failedSlot = best;
-    }
-  }
-
-  /**
-   * Writes one record into the next programmable slot after the head. It may move into the next
-   * sector (erasing it) at most once per call: with >= 2 sectors that can never be the head's own
-   * sector, whatever the flash does. With a note and a state record at the head, it first tries
-   * the free note entries left in the head's sector.
-   */
-  function append(payload?: Uint8Array, note?: Uint8Array): void {
-    if (payload && payload.length > Rec.PayloadMax) {
-      throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
-    }
-    if (head < -1) load();
-    if (!payload && empty) return;
-    const kind = payload ? Rec.State : Rec.Clear;
-    const commit = new Uint8Array(4);
-    putU32le(commit, 0, Rec.CommitWord);
-    // Where the head's sector ends, in note entries: notes never go past it.
-    const end = ((head | 15) + 1) * Rec.NotesPerSlot;
-    // An empty (or junk-only) region starts as if the last slot were the head, so the first
-    // record goes to a freshly erased sector 0 rather than into slots of unknown history.
-    let slot = head < 0 ? slots - 1 : head;
-    let next = seq;
-    let moved = false;
-    for (;;) {
-      // spot > 0 only while the head is a state record of this format (load, or the last append).
-      const isNote = !!note && spot > 0 && spot < end;
-      let addr: number;
-      let len: number = Rec.Size;
-      if (isNote) {
-        len = Rec.NoteSize;
-        addr = base + spot++ * len;
-      } else {
-        slot = (slot + 1) % slots;
-        addr = base + slot * len;
-        if (slot % 16 === 0) {
-          // first slot of a sector (SLOTS_PER_SECTOR)
-          if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
-          moved = true;
-          flash.eraseSector(addr);
-        }
-      }
-      const old = flash.read(addr, len);
-      let i = 0;
-      while (i < len && old[i] === 255) i++;
-      if (i < len) continue; // not erased: never program over it
-      let body: Uint8Array;
-      if (isNote) {
-        body = new Uint8Array(Rec.NoteSize);
-        putU32le(body, 0, Rec.NoteMagic);
-        putU32le(body, 4, seq);
-        body.set(note as Uint8Array, 8);
-        putU32le(body, Rec.NoteCrc, crc32Update(0, body, 0, Rec.NoteCrc));
-      } else {
-        if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
-        // A fresh sequence number per attempt: a slot that failed read-back might still hold a
-        // valid record, and two valid records must never share a sequence number.
-        next++;
-        body = encodeRecordBody(next, kind, payload || new Uint8Array(0));
-      }
-      // Body first, then a record's commit word, each read back before going on.
-      const steps = isNote ? 1 : 2;
-      let step = 0;
-      for (; step < steps; step++) {
-        const bytes = step ? commit : body;
-        const at = step ? addr + Rec.Commit : addr;
-        flash.write(at, bytes);
-        const back = flash.read(at, bytes.length);
-        i = 0;
-        while (i < bytes.length && back[i] === bytes[i]) i++;
-        if (i < bytes.length) break;
-      }
-      if (step < steps) continue;
-      if (isNote) return;
-      head = slot;
-      seq = next;
-      empty = kind === Rec.Clear;
-      spot = empty ? 0 : (slot + 1) * Rec.NotesPerSlot;
-      return;
-    }
-  }
-
-  self.load = load;
-  self.append = append;
-  self.clear = append;
+  const self: JournalState = { load: load, append: append, clear: append, note: null, nor: flash, base: base, size: size, head: -2, seq: -1, none: true, spot: 0 };
   return self;
 } as unknown as { new (flash: FlashPort, region: JournalRegion): Journal };

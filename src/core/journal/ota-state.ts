@@ -34,7 +34,7 @@
 // nothing in RAM) and the phase names one string literal inside the code.
 
 import { otaError } from "../errors";
-import { u16le, u32le, putU32le } from "../le";
+import { u32le, putU32le } from "../le";
 import { toHex } from "../crypto/hex";
 
 export type OtaPhase = "downloading" | "verified" | "switching" | "trial" | "failed" | "confirmed" | "rolledback";
@@ -197,11 +197,11 @@ export function loadOtaState(journal: PayloadSource): OtaState | null {
     offset: u32le(b, 16),
     // a copy, and a typed one: on Espruino Uint8Array.slice returns a plain Array
     md5State: new Uint8Array(b.subarray(48, 136)),
-    attempts: u16le(b, 4),
-    freshUrlRequests: u16le(b, 6),
-    failedMd5Count: u16le(b, 8),
+    attempts: b[4] | (b[5] << 8),
+    freshUrlRequests: b[6] | (b[7] << 8),
+    failedMd5Count: b[8] | (b[9] << 8),
     previousSlot: u32le(b, 24),
-    bootCount: u16le(b, 10),
+    bootCount: b[10] | (b[11] << 8),
   };
   // Three length-prefixed strings; taskId and fwType only when their flag is set.
   let o: number = S.Fixed;

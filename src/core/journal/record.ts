@@ -31,8 +31,10 @@
 // a slot whose magic is not RECORD_MAGIC, so it reads the state record and resumes from there.
 //
 // Memory (Espruino): the layout is a const enum, so the numbers are inlined into the code and no
-// constant lives in RAM; the named exports below are for tests and host tools (the device bundle
-// does not reference them, so they are not in it).
+// constant lives in RAM. The named exports and the coders below are for tests and host tools: the
+// journal (journal.ts) builds and checks the same bytes inline, so the device bundle carries none
+// of them (each function costs JsVars on the board). The tests decode what the journal wrote with
+// them, so the two cannot drift apart unnoticed.
 
 import { crc32Update } from "../esp32/crc32";
 import { u32le as readU32, putU32le as writeU32 } from "../le";
@@ -102,7 +104,7 @@ export function encodeRecordBody(seq: number, kind: number, payload: Uint8Array)
   return body;
 }
 
-/** The commit word as the 4 bytes to program at +252 (tests and host tools; the journal inlines it). */
+/** The commit word as the 4 bytes to program at +252. */
 export function commitBytes(): Uint8Array {
   const b = new Uint8Array(4);
   writeU32(b, 0, Rec.CommitWord);
@@ -126,7 +128,7 @@ export function decodeRecord(slot: Uint8Array): DecodedRecord | null {
   };
 }
 
-/** A whole note entry for the state record `seq` (tests and host tools; the journal builds the same bytes inline). */
+/** A whole note entry for the state record `seq`. */
 export function encodeNote(seq: number, data: Uint8Array): Uint8Array {
   const e = new Uint8Array(Rec.NoteSize);
   writeU32(e, 0, Rec.NoteMagic);
@@ -136,7 +138,7 @@ export function encodeNote(seq: number, data: Uint8Array): Uint8Array {
   return e;
 }
 
-/** The note data of a 32-byte entry amending record `seq`; null unless magic, sequence and CRC hold (tests and host tools; the journal checks inline). */
+/** The note data of a 32-byte entry amending record `seq`; null unless magic, sequence and CRC hold. */
 export function decodeNote(entry: Uint8Array, seq: number): Uint8Array | null {
   if (entry.length < Rec.NoteSize || readU32(entry, 0) !== Rec.NoteMagic || readU32(entry, 4) !== seq) return null;
   if (crc32Update(0, entry, 0, Rec.NoteCrc) >>> 0 !== readU32(entry, Rec.NoteCrc)) return null;

@@ -1,5 +1,5 @@
 // The signature check's cost (issue #16 item 6) on the real interpreter: the agent's own
-// signCheck (src/core/sign/check.ts -> verify.ts, which computes the HMAC itself), bundled through the same Rollup +
+// signCheck (src/core/sign/check.ts, which computes the HMAC itself), bundled through the same Rollup +
 // TypeScript ES5 + terser + gate chain as the agent, with Espruino's native crypto.SHA256 and
 // the JS MD5 backend, over a real signed file. The harness checks first that the file passes and
 // that the same file under another key is refused, so a check that does nothing cannot look
