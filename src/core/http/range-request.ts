@@ -139,20 +139,19 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   const size = req.totalSize;
   const stallMs = req.stallTimeoutMs;
   const requestMs = req.requestTimeoutMs;
-  const ifRange = req.ifRange;
   const skipOn200 = !!req.skipToStartOn200;
-  let bad = "";
-  if (ifRange !== undefined && (ifRange === "" || ifRange.indexOf("\r") >= 0 || ifRange.indexOf("\n") >= 0)) bad = "bad If-Range value";
-  if (!(stallMs > 0) || !(requestMs > 0)) bad = "timeouts must be > 0";
-  if (!(typeof size === "number" && size >= 1 && size <= 9007199254740991 && size % 1 === 0)) bad = "bad totalSize " + size;
+  // Checked in this order, the first failure named: every local here stays in the closures'
+  // scope for as long as the request runs, so the request's own fields are read where used.
   if (
     !(typeof start === "number" && start >= 0 && start <= 9007199254740991 && start % 1 === 0) ||
     !(typeof end === "number" && end >= 0 && end <= 9007199254740991 && end % 1 === 0) ||
     end < start
   ) {
-    bad = "bad range " + start + "-" + end;
+    throw otaError("MSG_INVALID", "bad range " + start + "-" + end);
   }
-  if (bad) throw otaError("MSG_INVALID", bad);
+  if (!(typeof size === "number" && size >= 1 && size <= 9007199254740991 && size % 1 === 0)) throw otaError("MSG_INVALID", "bad totalSize " + size);
+  if (!(stallMs > 0) || !(requestMs > 0)) throw otaError("MSG_INVALID", "timeouts must be > 0");
+  if (req.ifRange !== undefined && (req.ifRange === "" || req.ifRange.indexOf("\r") >= 0 || req.ifRange.indexOf("\n") >= 0)) throw otaError("MSG_INVALID", "bad If-Range value");
 
   const net = ports.net;
   const clock = ports.clock;
@@ -171,12 +170,11 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     "GET " + u.path + " HTTP/1.1\r\nHost: " + origin +
     "\r\nRange: bytes=" + start + "-" + end +
     "\r\nAccept-Encoding: identity\r\nUser-Agent: " + USER_AGENT +
-    (ifRange !== undefined ? "\r\nIf-Range: " + ifRange : "") +
+    (req.ifRange !== undefined ? "\r\nIf-Range: " + req.ifRange : "") +
     "\r\n\r\n";
   let headBuf = "";
   /** The socket's handler record, made once the handlers exist (or req.conn when its socket is kept). */
   let link: Conn;
-  let kept = req.conn;
   /** Sending on a kept socket: a close before any byte means `stale`, not a failure. */
   let reused = false;
   /** The response ended cleanly and the server did not say it closes: keep the socket. */
@@ -470,10 +468,10 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
 
   timer = clock.after(stallMs < requestMs ? stallMs : requestMs, settle);
   link = { onConnect: onSocket, onData: onSocket, onClose: onClose, s: null, o: (u.tls ? "s" : "") + origin };
-  reused = !!(kept && kept.s && kept.o === link.o);
+  reused = !!(req.conn && req.conn.s && req.conn.o === link.o);
   if (reused) {
     // the kept socket's events come here from now on; the request that kept it is over
-    link = kept as Conn;
+    link = req.conn as Conn;
     link.onConnect = link.onData = onSocket;
     link.onClose = onClose;
     socket = link.s;
@@ -485,7 +483,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     settle({ kind: "connect-failed", message: "TLS is not available on this platform" });
   } else {
     // a socket kept for another origin (the URL changed) is of no further use
-    if (kept && kept.s) kept.s.close();
+    if (req.conn && req.conn.s) req.conn.s.close();
     let sock: Socket | null = null;
     try {
       sock = net.connect(u.host, u.port, u.tls, link);
@@ -515,7 +513,6 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   // (a signed URL's path and query can be a few hundred bytes) and the caller's request record.
   u = null;
   req = null!;
-  kept = null;
   return {
     conn: link,
     abort: function () {
