@@ -108,11 +108,14 @@ export type RangeResult = RangeOutcome & {
   validator?: string;
 };
 
-const USER_AGENT = "espruino-ota-agent";
-// How long to wait for the platform to confirm a close before reporting anyway.
-const CLOSE_GRACE_MS = 2000;
-// A chunk-size line is hex digits plus optional extensions; nothing honest comes close to this.
-const MAX_CHUNK_LINE = 1024;
+// Limits as a const enum: compiled to literals, where a module-level const would be a name
+// that costs JsVars on the board for as long as the job is loaded.
+const enum Limit {
+  /** How long to wait for the platform to confirm a close before reporting anyway. */
+  CloseGraceMs = 2000,
+  /** A chunk-size line is hex digits plus optional extensions; nothing honest comes close to this. */
+  MaxChunkLine = 1024,
+}
 
 const enum Phase {
   Connecting,
@@ -169,7 +172,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let request =
     "GET " + u.path + " HTTP/1.1\r\nHost: " + origin +
     "\r\nRange: bytes=" + start + "-" + end +
-    "\r\nAccept-Encoding: identity\r\nUser-Agent: " + USER_AGENT +
+    "\r\nAccept-Encoding: identity\r\nUser-Agent: espruino-ota-agent" +
     (req.ifRange !== undefined ? "\r\nIf-Range: " + req.ifRange : "") +
     "\r\n\r\n";
   let headBuf = "";
@@ -250,7 +253,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
       link.s = socket;
       timer = clock.after(0, settle);
     } else if (socket !== null && !socketClosed) {
-      timer = clock.after(CLOSE_GRACE_MS, settle);
+      timer = clock.after(Limit.CloseGraceMs, settle);
       try {
         socket.close();
       } catch (e) {
@@ -365,13 +368,13 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           const nl = d.indexOf("\n", pos);
           if (nl < 0) {
             chunkLine += d.substring(pos);
-            if (chunkLine.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+            if (chunkLine.length > Limit.MaxChunkLine) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
             return;
           }
           let text = chunkLine + d.substring(pos, nl);
           chunkLine = "";
           pos = nl + 1;
-          if (text.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+          if (text.length > Limit.MaxChunkLine) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
           if (text.charAt(text.length - 1) === "\r") text = text.substring(0, text.length - 1);
           if (needCrlf) {
             if (text !== "") throw otaError("HTTP_PROTOCOL", "chunk data longer than its size");
