@@ -56,7 +56,7 @@ test("programs bytes as they arrive: a sector is erased when the stream enters i
   // all but the last 3 bytes (not a whole word) are programmed
   assert.deepEqual(nor.read(SLOT, 0x1ffc), img.subarray(0, 0x1ffc));
   assert.equal(writes.reduce((n, x) => n + x[1], 0), 0x1ffc);
-  assert.equal(w.resumePoint()[0], 0x1000, "the resume point is the last sector boundary passed");
+  assert.equal(w.resumePoint[0], 0x1000, "the resume point is the last sector boundary passed");
   assert.ok(nor.read(SLOT + 0x1ffc, 4).every((b) => b === 0xff), "the carried bytes are not in flash yet");
   feed(w, img, 0x1fff, [536]);
   assert.deepEqual(erases, [SLOT, SLOT + 0x1000, SLOT + 0x2000, SLOT + 0x3000]);
@@ -168,7 +168,7 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
     feed(w, file, 0, [777]);
     const imageEnd = size - SIGN_TRAILER;
     assert.equal(toHex(jsMd5.restore(w.imageMd5!).digest()), createHash("md5").update(file.subarray(0, imageEnd)).digest("hex"), "size " + size);
-    const [at, state] = w.resumePoint();
+    const [at, state] = w.resumePoint;
     assert.equal(at, imageEnd - (imageEnd % 4096), "never past the sector holding the image end");
     assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(file.subarray(0, at)).digest("hex"));
     // a resume from that point (after a power cut) finds the same image MD5 again
@@ -181,7 +181,7 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
   const file = data(0x5000);
   const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
   feed(w, file.subarray(0, 0x2000), 0, [4096]);
-  assert.equal(w.resumePoint()[0], 0x2000);
+  assert.equal(w.resumePoint[0], 0x2000);
   assert.equal(w.imageMd5, null);
 });
 
@@ -192,7 +192,7 @@ test("each sector boundary is announced before anything more is programmed, with
   const seen: number[] = [];
   let w: SlotWriter | null = null;
   w = new SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0, undefined, () => {
-    const [at, state] = w!.resumePoint();
+    const [at, state] = w!.resumePoint;
     seen.push(at);
     assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(img.subarray(0, at)).digest("hex"), "state at " + at);
     assert.deepEqual(nor.read(SLOT, at), img.subarray(0, at), "the bytes before it are in flash");
@@ -202,5 +202,5 @@ test("each sector boundary is announced before anything more is programmed, with
   feed(w, img, 0, [0x3100, 700]);
   // 0x5000 is the start of the sector holding the image end (sign): no resume point after it
   assert.deepEqual(seen, [0x1000, 0x2000, 0x3000, 0x4000, 0x5000]);
-  assert.equal(w.resumePoint()[0], 0x5000);
+  assert.equal(w.resumePoint[0], 0x5000);
 });

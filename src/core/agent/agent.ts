@@ -501,7 +501,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */
   function checkpoint(full?: boolean): void {
     const st = saved!;
-    const r = writer!.resumePoint(); // sign: [offset, md5 state], never past the image end's sector
+    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
     if (!full && st.offset === r[0] && st.phase === "downloading") return;
     st.offset = r[0];
     st.md5State = r[1];

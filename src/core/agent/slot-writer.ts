@@ -11,11 +11,12 @@
 //
 // Resume points: only a sector boundary can be resumed from (a resume erases the sector it starts
 // in), and there the MD5 has no pending input (4096 is a multiple of 64), so the journal can keep
-// such a point as a small progress note (src/core/journal). `resumePoint()` is the last boundary
+// such a point as a small progress note (src/core/journal). `resumePoint` is the last boundary
 // reached, with the MD5 state taken exactly there.
 //
 // The state lives in the constructor's closure; the instance carries only what the download and
-// the agent read (position, imageMd5, append, resumePoint).
+// the agent read (position, imageMd5, resumePoint, append). append is the only function besides
+// the constructor: the resume point is a property, and programming is written out inside append.
 import type { BytesPort, FlashPort, Md5 } from "../ports";
 import { SIGN_TRAILER } from "../sign/verify";
 
@@ -36,10 +37,10 @@ export interface SlotWriter {
   append(chunk: string): boolean;
   /**
    * What to journal: [offset, MD5 midstate of exactly `offset` bytes], the last sector boundary
-   * reached. sign: never past the sector holding the image's end, so a resume after a power cut
-   * hashes that sector again and finds imageMd5 again.
+   * reached (a new array each time it moves on). sign: never past the sector holding the image's
+   * end, so a resume after a power cut hashes that sector again and finds imageMd5 again.
    */
-  resumePoint(): [number, Uint8Array];
+  resumePoint: [number, Uint8Array];
 }
 
 /**
@@ -49,7 +50,7 @@ export interface SlotWriter {
  * @param size     total image size
  * @param written  resume point: bytes already durable (a multiple of 4096); `md5` hashed exactly those
  * @param beforeFirstProgram  sees the image's first bytes (0x120 of them, or the whole image if shorter) before anything is erased, and may throw to refuse the image
- * @param onResumePoint  called as soon as resumePoint() moved on (a sector is complete), before anything else is programmed: journal it there, whatever the chunk sizes
+ * @param onResumePoint  called as soon as resumePoint moved on (a sector is complete), before anything else is programmed: journal it there, whatever the chunk sizes
  */
 export const SlotWriter = function (
   this: SlotWriter,
@@ -66,49 +67,11 @@ export const SlotWriter = function (
   const buf = new Uint8Array(W.Buf);
   /** Received bytes in `buf` not programmed yet. */
   let fill = 0;
-  /** [offset, MD5 state] at the last sector boundary reached. */
-  let mark: [number, Uint8Array] = [written, md5.saveState()];
   const cut = size - SIGN_TRAILER; // sign: where the image ends and the trailer starts
   self.position = written;
   self.imageMd5 = null;
 
-  /**
-   * Programs the buffered bytes: all of them at the image end (the last word padded with 0xFF,
-   * which programs nothing), else the whole words, one write per sector touched. The rest
-   * (< 4 bytes) moves to the front of the buffer.
-   */
-  function program(): void {
-    const end = written + fill === size;
-    const len = end ? fill : fill - (fill % 4);
-    let p = 0;
-    if (written === 0 && beforeFirstProgram) beforeFirstProgram(buf.subarray(0, fill));
-    while (p < len) {
-      const at = written;
-      let n = W.Sector - (at % W.Sector);
-      if (n > len - p) n = len - p;
-      if (at % W.Sector === 0) flash.eraseSector(slot + at);
-      let w = n;
-      while (w % 4) buf[p + w++] = 255;
-      flash.write(slot + at, buf.subarray(p, p + w));
-      const back = flash.read(slot + at, n);
-      const c = cut - at;
-      if (c >= 0 && c < n) {
-        md5.update(back, 0, c);
-        self.imageMd5 = md5.saveState();
-        md5.update(back, c, n - c);
-      } else md5.update(back, 0, n);
-      written = at + n;
-      p += n;
-      // A boundary is a resume point unless the sector holding the image end was entered (sign;
-      // an image shorter than the trailer, refused anyway, resumes from 0).
-      if ((written % W.Sector === 0 || end) && written <= cut - (cut % W.Sector)) {
-        mark = [written, md5.saveState()];
-        if (onResumePoint) onResumePoint();
-      }
-    }
-    for (let k = 0; p + k < fill; k++) buf[k] = buf[p + k];
-    fill -= p;
-  }
+  self.resumePoint = [written, md5.saveState()];
 
   self.append = function (chunk: string): boolean {
     const n = chunk.length;
@@ -121,14 +84,44 @@ export const SlotWriter = function (
       fill += take;
       i += take;
       // Nothing is programmed before the preflight has seen the header.
-      if (written > 0 || fill >= W.Header || written + fill === size) program();
+      if (!(written > 0 || fill >= W.Header || written + fill === size)) continue;
+      // Program the buffered bytes: all of them at the image end (the last word padded with
+      // 0xFF, which programs nothing), else the whole words, one write per sector touched. The
+      // rest (< 4 bytes) moves to the front of the buffer. Written out here rather than as a
+      // helper: a function costs JsVars on the board, code does not.
+      const last = written + fill === size;
+      const len = last ? fill : fill - (fill % 4);
+      let p = 0;
+      if (written === 0 && beforeFirstProgram) beforeFirstProgram(buf.subarray(0, fill));
+      while (p < len) {
+        const at = written;
+        let m = W.Sector - (at % W.Sector);
+        if (m > len - p) m = len - p;
+        if (at % W.Sector === 0) flash.eraseSector(slot + at);
+        let w = m;
+        while (w % 4) buf[p + w++] = 255;
+        flash.write(slot + at, buf.subarray(p, p + w));
+        const back = flash.read(slot + at, m);
+        const c = cut - at;
+        if (c >= 0 && c < m) {
+          md5.update(back, 0, c);
+          self.imageMd5 = md5.saveState();
+          md5.update(back, c, m - c);
+        } else md5.update(back, 0, m);
+        written = at + m;
+        p += m;
+        // A boundary is a resume point unless the sector holding the image end was entered (sign;
+        // an image shorter than the trailer, refused anyway, resumes from 0).
+        if ((written % W.Sector === 0 || last) && written <= cut - (cut % W.Sector)) {
+          self.resumePoint = [written, md5.saveState()];
+          if (onResumePoint) onResumePoint();
+        }
+      }
+      for (let k = 0; p + k < fill; k++) buf[k] = buf[p + k];
+      fill -= p;
     }
     self.position = written + fill;
     return true;
-  };
-
-  self.resumePoint = function (): [number, Uint8Array] {
-    return mark;
   };
 } as unknown as {
   new (

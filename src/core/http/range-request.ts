@@ -19,9 +19,9 @@
 //
 // Memory (Espruino): one factory whose closure holds the request's state in local variables
 // (short names after minification, no per-request record of long property names) and only
-// five closures: the socket's data/connect and close handlers, the one timer, finish and
-// abort. No `this` anywhere: every active this.method() frame holds a lock on the object, the
-// lock count saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed
+// four closures, one per distinct event the request gets: the socket's data/connect handler,
+// its close handler, the one timer (which also records the result: settle) and abort. No
+// `this` anywhere: every active this.method() frame holds a lock on the object, the lock count saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed
 // (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or one
 // substring of it; chunked framing is decoded in place, never byte by byte.
 import type { ClockPort, NetPort, Socket, SocketHandlers, TimerId } from "../ports";
@@ -108,11 +108,14 @@ export type RangeResult = RangeOutcome & {
   validator?: string;
 };
 
-const USER_AGENT = "espruino-ota-agent";
-// How long to wait for the platform to confirm a close before reporting anyway.
-const CLOSE_GRACE_MS = 2000;
-// A chunk-size line is hex digits plus optional extensions; nothing honest comes close to this.
-const MAX_CHUNK_LINE = 1024;
+// Limits as a const enum: compiled to literals, where a module-level const would be a name
+// that costs JsVars on the board for as long as the job is loaded.
+const enum Limit {
+  /** How long to wait for the platform to confirm a close before reporting anyway. */
+  CloseGraceMs = 2000,
+  /** A chunk-size line is hex digits plus optional extensions; nothing honest comes close to this. */
+  MaxChunkLine = 1024,
+}
 
 const enum Phase {
   Connecting,
@@ -139,26 +142,24 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   const size = req.totalSize;
   const stallMs = req.stallTimeoutMs;
   const requestMs = req.requestTimeoutMs;
-  const ifRange = req.ifRange;
   const skipOn200 = !!req.skipToStartOn200;
-  let bad = "";
-  if (ifRange !== undefined && (ifRange === "" || ifRange.indexOf("\r") >= 0 || ifRange.indexOf("\n") >= 0)) bad = "bad If-Range value";
-  if (!(stallMs > 0) || !(requestMs > 0)) bad = "timeouts must be > 0";
-  if (!(typeof size === "number" && size >= 1 && size <= 9007199254740991 && size % 1 === 0)) bad = "bad totalSize " + size;
+  // Checked in this order, the first failure named: every local here stays in the closures'
+  // scope for as long as the request runs, so the request's own fields are read where used.
   if (
     !(typeof start === "number" && start >= 0 && start <= 9007199254740991 && start % 1 === 0) ||
     !(typeof end === "number" && end >= 0 && end <= 9007199254740991 && end % 1 === 0) ||
     end < start
   ) {
-    bad = "bad range " + start + "-" + end;
+    throw otaError("MSG_INVALID", "bad range " + start + "-" + end);
   }
-  if (bad) throw otaError("MSG_INVALID", bad);
+  if (!(typeof size === "number" && size >= 1 && size <= 9007199254740991 && size % 1 === 0)) throw otaError("MSG_INVALID", "bad totalSize " + size);
+  if (!(stallMs > 0) || !(requestMs > 0)) throw otaError("MSG_INVALID", "timeouts must be > 0");
+  if (req.ifRange !== undefined && (req.ifRange === "" || req.ifRange.indexOf("\r") >= 0 || req.ifRange.indexOf("\n") >= 0)) throw otaError("MSG_INVALID", "bad If-Range value");
 
   const net = ports.net;
   const clock = ports.clock;
   let phase = Phase.Connecting;
   let socket: Socket | null = null;
-  let connected = false;
   let socketClosed = false;
   /** Host and port as the Host header names them. */
   const origin =
@@ -171,13 +172,12 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let request =
     "GET " + u.path + " HTTP/1.1\r\nHost: " + origin +
     "\r\nRange: bytes=" + start + "-" + end +
-    "\r\nAccept-Encoding: identity\r\nUser-Agent: " + USER_AGENT +
-    (ifRange !== undefined ? "\r\nIf-Range: " + ifRange : "") +
+    "\r\nAccept-Encoding: identity\r\nUser-Agent: espruino-ota-agent" +
+    (req.ifRange !== undefined ? "\r\nIf-Range: " + req.ifRange : "") +
     "\r\n\r\n";
   let headBuf = "";
   /** The socket's handler record, made once the handlers exist (or req.conn when its socket is kept). */
   let link: Conn;
-  let kept = req.conn;
   /** Sending on a kept socket: a close before any byte means `stale`, not a failure. */
   let reused = false;
   /** The response ended cleanly and the server did not say it closes: keep the socket. */
@@ -195,8 +195,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let skip = 0;
   /** Bytes to deliver: the range the server announced (206) or the one asked for (200). */
   let want = 0;
-  /** A 206 must not carry more than its range; a whole-file 200 is just cut where we stop. */
-  let extraIsError = true;
+  /** A whole-file 200: cut where we stop (a 206 must not carry more than its range). */
   let whole200 = false;
   let framing = Framing.ByClose;
   /** Bytes left of the Content-Length, or of the current chunk. */
@@ -210,10 +209,31 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   let timer: TimerId | null = null;
 
   /**
-   * Records the result (the first one wins), closes the socket and lets onDone follow from the
-   * timer. `o` null means the framing says the body is complete: the outcome is judged here.
+   * Two events in one function (each function costs memory on the board). Called by the one
+   * timer (no argument: the stall and request timeouts while the request runs, then onDone),
+   * or with an outcome: records it (the first one wins), closes the socket and lets onDone
+   * follow from the timer. `o` null means the framing says the body is complete: the outcome
+   * is judged here.
    */
-  function finish(o: RangeOutcome | null): void {
+  function settle(o?: RangeOutcome | null): void {
+    if (o === undefined) {
+      timer = null;
+      if (phase === Phase.Done) return;
+      if (phase === Phase.Closing) {
+        phase = Phase.Done;
+        sink.onDone(result as RangeResult);
+        return;
+      }
+      const now = clock.now();
+      const wait = startedAt + requestMs - now;
+      const idle = lastByteAt + stallMs - now;
+      if (wait <= 0) o = { kind: "timeout", stalled: false };
+      else if (idle <= 0) o = { kind: "timeout", stalled: true };
+      else {
+        timer = clock.after(idle < wait ? idle : wait, settle);
+        return;
+      }
+    }
     if (phase >= Phase.Closing) return;
     if (o === null) {
       if (received === want && skip === 0) o = { kind: "ok", end: start + received - 1 };
@@ -231,34 +251,17 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     if (timer !== null) clock.cancel(timer);
     if (keep && !socketClosed) {
       link.s = socket;
-      timer = clock.after(0, tick);
+      timer = clock.after(0, settle);
     } else if (socket !== null && !socketClosed) {
-      timer = clock.after(CLOSE_GRACE_MS, tick);
+      timer = clock.after(Limit.CloseGraceMs, settle);
       try {
         socket.close();
       } catch (e) {
         /* already gone: nothing to release */
       }
     } else {
-      timer = clock.after(0, tick);
+      timer = clock.after(0, settle);
     }
-  }
-
-  /** The one timer: the stall and request timeouts while the request runs, then onDone. */
-  function tick(): void {
-    timer = null;
-    if (phase === Phase.Done) return;
-    if (phase === Phase.Closing) {
-      phase = Phase.Done;
-      sink.onDone(result as RangeResult);
-      return;
-    }
-    const now = clock.now();
-    const wait = startedAt + requestMs - now;
-    const idle = lastByteAt + stallMs - now;
-    if (wait <= 0) finish({ kind: "timeout", stalled: false });
-    else if (idle <= 0) finish({ kind: "timeout", stalled: true });
-    else timer = clock.after(idle < wait ? idle : wait, tick);
   }
 
   /** The socket's onConnect (no argument) and onData (a binary string). */
@@ -266,7 +269,6 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     try {
       if (d === undefined) {
         if (phase !== Phase.Connecting) return;
-        connected = true;
         phase = Phase.Head;
         if (socket !== null) {
           socket.write(request);
@@ -283,10 +285,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         return;
       }
       lastByteAt = clock.now();
-      if (phase === Phase.Connecting) {
-        connected = true;
-        phase = Phase.Head;
-      }
+      if (phase === Phase.Connecting) phase = Phase.Head;
       if (phase === Phase.Head) {
         const from = headBuf.length > 2 ? headBuf.length - 2 : 0;
         let buf = headBuf === "" ? d : headBuf + d;
@@ -336,8 +335,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           else if (start > 0 && !skipOn200) o = { kind: "range-ignored" };
           else {
             whole200 = true;
-            extraIsError = false;
-            skip = start;
+                    skip = start;
             want = end - start + 1;
           }
         } else if (status === 416) {
@@ -351,12 +349,12 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           o = h.retryMs === undefined ? { kind: "server-error" } : { kind: "server-error", retryAfterMs: h.retryMs };
         } else o = { kind: "bad-status" };
         if (o !== null) {
-          finish(o);
+          settle(o);
           return;
         }
         phase = Phase.Body;
         if (framing === Framing.ByLength && left === 0) {
-          finish(null);
+          settle(null);
           return;
         }
       }
@@ -370,13 +368,13 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           const nl = d.indexOf("\n", pos);
           if (nl < 0) {
             chunkLine += d.substring(pos);
-            if (chunkLine.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+            if (chunkLine.length > Limit.MaxChunkLine) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
             return;
           }
           let text = chunkLine + d.substring(pos, nl);
           chunkLine = "";
           pos = nl + 1;
-          if (text.length > MAX_CHUNK_LINE) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
+          if (text.length > Limit.MaxChunkLine) throw otaError("HTTP_PROTOCOL", "chunk size line too long");
           if (text.charAt(text.length - 1) === "\r") text = text.substring(0, text.length - 1);
           if (needCrlf) {
             if (text !== "") throw otaError("HTTP_PROTOCOL", "chunk data longer than its size");
@@ -396,7 +394,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           if (chunk < 0) throw otaError("HTTP_PROTOCOL", "bad chunk size '" + text.substring(0, 20) + "'");
           if (chunk === 0) {
             // the last chunk (its trailers are not needed)
-            finish(null);
+            settle(null);
             return;
           }
           left = chunk;
@@ -426,32 +424,32 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           try {
             sink.onData(piece, start + received);
           } catch (e) {
-            finish({ kind: "sink-error", error: e });
+            settle({ kind: "sink-error", error: e });
             return;
           }
           received += piece.length;
           if (phase !== Phase.Body) return; // aborted from inside onData
         }
         if (over) {
-          finish(extraIsError ? { kind: "protocol", message: "body longer than the announced range" } : { kind: "ok", end: start + received - 1 });
+          settle(whole200 ? { kind: "ok", end: start + received - 1 } : { kind: "protocol", message: "body longer than the announced range" });
           return;
         }
         // a chunked or close-delimited 206 that filled its range must still end cleanly: waiting
         // for its end is what makes "more bytes than announced" detectable at all
-        if (received === want && (!extraIsError || framing === Framing.ByLength)) {
+        if (received === want && (whole200 || framing === Framing.ByLength)) {
           // the body ends with this read and nothing follows it: the socket can carry the next
           // request, if there is one (a socket closed at the file's end is gone before onDone)
           keep = framing === Framing.ByLength && left === 0 && pos === n && !serverCloses && end + 1 < size;
-          finish({ kind: "ok", end: start + received - 1 });
+          settle({ kind: "ok", end: start + received - 1 });
           return;
         }
         if (ended) {
-          finish(null);
+          settle(null);
           return;
         }
       }
     } catch (e) {
-      finish({ kind: "protocol", message: isOtaError(e) || e instanceof Error ? (e as Error).message : "internal error " + String(e) });
+      settle({ kind: "protocol", message: isOtaError(e) || e instanceof Error ? (e as Error).message : "internal error " + String(e) });
     }
   }
 
@@ -462,40 +460,39 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
     if (phase === Phase.Closing) {
       // closed as asked: onDone now rather than after the grace period
       if (timer !== null) clock.cancel(timer);
-      timer = clock.after(0, tick);
+      timer = clock.after(0, settle);
       return;
     }
-    if (!connected) finish({ kind: "connect-failed", message: "connection failed" });
-    else if (reused && lastByteAt === startedAt) finish({ kind: "stale" });
-    else if (phase === Phase.Body && framing === Framing.ByClose && (received === want || (whole200 && bodyBytes >= size))) finish(null);
-    else finish({ kind: "short" });
+    if (phase === Phase.Connecting) settle({ kind: "connect-failed", message: "connection failed" });
+    else if (reused && lastByteAt === startedAt) settle({ kind: "stale" });
+    else if (phase === Phase.Body && framing === Framing.ByClose && (received === want || (whole200 && bodyBytes >= size))) settle(null);
+    else settle({ kind: "short" });
   }
 
-  timer = clock.after(stallMs < requestMs ? stallMs : requestMs, tick);
+  timer = clock.after(stallMs < requestMs ? stallMs : requestMs, settle);
   link = { onConnect: onSocket, onData: onSocket, onClose: onClose, s: null, o: (u.tls ? "s" : "") + origin };
-  reused = !!(kept && kept.s && kept.o === link.o);
+  reused = !!(req.conn && req.conn.s && req.conn.o === link.o);
   if (reused) {
     // the kept socket's events come here from now on; the request that kept it is over
-    link = kept as Conn;
+    link = req.conn as Conn;
     link.onConnect = link.onData = onSocket;
     link.onClose = onClose;
     socket = link.s;
     link.s = null;
-    connected = true;
     phase = Phase.Head;
     (socket as Socket).write(request);
     request = "";
   } else if (u.tls && !net.hasTls) {
-    finish({ kind: "connect-failed", message: "TLS is not available on this platform" });
+    settle({ kind: "connect-failed", message: "TLS is not available on this platform" });
   } else {
     // a socket kept for another origin (the URL changed) is of no further use
-    if (kept && kept.s) kept.s.close();
+    if (req.conn && req.conn.s) req.conn.s.close();
     let sock: Socket | null = null;
     try {
       sock = net.connect(u.host, u.port, u.tls, link);
     } catch (e) {
       // Espruino throws here for an unknown host or a refused connection
-      finish({ kind: "connect-failed", message: e instanceof Error ? e.message : String(e) });
+      settle({ kind: "connect-failed", message: e instanceof Error ? e.message : String(e) });
     }
     // the port may have reported close (or we were aborted) before connect() even returned
     if (sock !== null && !socketClosed) {
@@ -507,7 +504,8 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         }
       } else {
         socket = sock;
-        if (connected && request !== "") {
+        // connected already: the port called onConnect from inside connect()
+        if (phase !== Phase.Connecting && request !== "") {
           sock.write(request);
           request = "";
         }
@@ -518,7 +516,6 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
   // (a signed URL's path and query can be a few hundred bytes) and the caller's request record.
   u = null;
   req = null!;
-  kept = null;
   return {
     conn: link,
     abort: function () {

@@ -4,8 +4,11 @@
 // so finding the head's end, the Content-Range and the validator are all done in one pass.
 import { otaError } from "../errors";
 
-/** Headers larger than this are refused: a firmware server has no reason to send more. */
-export const MAX_HEAD_BYTES = 8192;
+// A const enum: a literal in the bundle, not a module-level name that costs JsVars on the board.
+const enum Limit {
+  /** Headers larger than this are refused: a firmware server has no reason to send more. */
+  HeadBytes = 8192,
+}
 
 export interface ResponseHead {
   status: number;
@@ -49,7 +52,7 @@ export function parseDecimal(s: string): number {
  * Returns null while the blank line that ends the head has not arrived; `from` lets the caller
  * skip what it already searched (the terminator may straddle reads). Bare LF line ends are
  * tolerated, as HTTP/1.1 allows. Throws otaError("HTTP_PROTOCOL") on a malformed head or one
- * over MAX_HEAD_BYTES.
+ * over Limit.HeadBytes (8192).
  */
 export function parseResponseHead(buf: string, from: number): ResponseHead | null {
   // Espruino 2v29's indexOf also reports a needle that runs off the end of the string ("a\n"
@@ -60,8 +63,8 @@ export function parseResponseHead(buf: string, from: number): ResponseHead | nul
   const endA = a >= 0 && a + 3 <= buf.length ? a + 3 : -1;
   const endB = b >= 0 && b + 2 <= buf.length ? b + 2 : -1;
   const end = endA >= 0 && (endB < 0 || endA < endB) ? endA : endB;
-  if (end > MAX_HEAD_BYTES || (end < 0 && buf.length > MAX_HEAD_BYTES)) {
-    throw otaError("HTTP_PROTOCOL", "response head over " + MAX_HEAD_BYTES + " bytes");
+  if (end > Limit.HeadBytes || (end < 0 && buf.length > Limit.HeadBytes)) {
+    throw otaError("HTTP_PROTOCOL", "response head over " + Limit.HeadBytes + " bytes");
   }
   if (end < 0) return null;
   const h: ResponseHead = { status: 0, end: end, cl: -1, te: "", ce: "", range: null, first: -1, last: -1, total: -1, close: false };
