@@ -16,6 +16,8 @@ const board = resolveBoard("host-sim");
 interface Seen {
   /** Spans of the file served (the image with its signature trailer). */
   spans: number;
+  /** Bytes of the file served. */
+  fileBytes: number;
   connections: number;
   requests: RequestLog[];
   slotMd5: string;
@@ -33,6 +35,7 @@ async function update(setup: (s: FirmwareServer) => void): Promise<{ result: str
       const flash = run.sim.flash.snapshot();
       seen = {
         spans: Math.ceil(run.image.length / board.download.spanBytes),
+        fileBytes: run.image.length,
         connections: run.server.connectionCount(),
         requests: run.server.requests.slice(),
         slotMd5: createHash("md5").update(flash.subarray(ota1.offset, ota1.offset + run.image.length)).digest("hex"),
@@ -95,4 +98,19 @@ test("the second response's head split into 7-byte reads on a kept connection", 
   assertInstalled(r);
   assert.equal(r.seen.requests.length, r.seen.spans);
   assert.equal(r.seen.connections, 1);
+});
+
+test("a span cut mid-way: the resumed request ends on the span grid, and so does every later one", async () => {
+  const r = await update((s) => s.faults.push({ kind: "reset-after", bytes: 10000 }));
+  assertInstalled(r);
+  const span = board.download.spanBytes;
+  const ranges = r.seen.requests.map((q) => /^bytes=(\d+)-(\d+)$/.exec(q.range ?? "")).filter((m) => m !== null);
+  assert.ok(ranges.length >= r.seen.spans + 1, "the cut span was asked for again");
+  const resumed = ranges.find((m) => Number(m![1]) % span !== 0)!;
+  assert.ok(resumed, "one request starts where the cut left off, off the grid");
+  for (const m of ranges) {
+    const end = Number(m![2]) + 1;
+    assert.ok(end % span === 0 || end === r.seen.fileBytes, `range ${m![0]} ends on the ${span}-byte grid or at the end of the file`);
+  }
+  assert.equal((Number(resumed[2]) + 1) % span, 0, "the resumed span is shorter instead of shifting later spans");
 });

@@ -122,7 +122,10 @@ export const Download = function (
       }
       done = x;
       // A server that ignores Range sends everything anyway: take it all in one response.
-      const end = wholeFile ? size - 1 : Math.min(start + d.spanBytes, size) - 1;
+      // Spans end on the spanBytes grid, also after a resume mid-span: every device asks for the
+      // same ranges (a cache in front of the server can keep them as units), and a resumed span
+      // is shorter rather than shifting every later request off the grid.
+      const end = wholeFile ? size - 1 : Math.min(start - (start % d.spanBytes) + d.spanBytes, size) - 1;
       handle = fetchRange(
         ports,
         {
