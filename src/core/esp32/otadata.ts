@@ -4,8 +4,8 @@
 // leaves a state in which the bootloader still boots either the old or the new image.
 //
 // Memory (Espruino): the device bundle holds readOtadata, activeCopy, selectBootSlot,
-// chooseTarget, planSwitch (which also plans switchBack and markState), switchBack and
-// applyFlashOps; small helpers are written out where they are used, numbers come from a
+// chooseTarget and planSwitch (which also plans switchBack and markState: the agent passes
+// Ota.Valid itself); small helpers are written out where they are used, numbers come from a
 // const enum (inlined), and the remaining exports serve host tools and tests only.
 
 import { FlashPort } from "../ports";
@@ -134,14 +134,15 @@ export function selectBootSlot(table: PartitionTable, copies: OtaEntry[], rollba
  * An OTA target gets state NEW when the bootloader has rollback (it becomes
  * PENDING_VERIFY at the first boot and must be confirmed), else UNDEFINED.
  *
- * `state`, when given, is the state to write instead (switchBack); a null `target` with a
- * `state` rewrites the active copy in place (markState). One planner, so the write order
- * below is the only one there is.
+ * `state`, when given, is the state to write instead when the bootloader has rollback
+ * (Ota.Valid: switchBack; without rollback a target always gets UNDEFINED); a null `target`
+ * with a `state` rewrites the active copy in place (markState). One planner, so the write
+ * order below is the only one there is.
  */
 export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Partition | null, rollbackEnabled: boolean, state?: number): FlashOp[] {
   const otadata = table.otadata;
   if (!otadata) throw otaError("PT_NO_OTADATA", "table has no otadata partition");
-  if (state === undefined) state = rollbackEnabled ? Ota.New : Ota.Undefined;
+  if (state === undefined || (target && !rollbackEnabled)) state = rollbackEnabled ? Ota.New : Ota.Undefined;
   const a = activeCopy(copies);
   const ops: FlashOp[] = [];
   let copy = a;
@@ -211,9 +212,10 @@ export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Pa
  * The agent's own rollback: boot `previous` again. Unlike planSwitch the entry is not a
  * trial (VALID with a rollback bootloader): the previous image already proved itself, and a
  * NEW entry that went unconfirmed would make the bootloader fall back to the bad image.
+ * Host tools and tests; the agent calls planSwitch(..., Ota.Valid) itself.
  */
 export function switchBack(table: PartitionTable, copies: OtaEntry[], previous: Partition, rollbackEnabled: boolean): FlashOp[] {
-  return planSwitch(table, copies, previous, rollbackEnabled, rollbackEnabled ? Ota.Valid : Ota.Undefined);
+  return planSwitch(table, copies, previous, rollbackEnabled, Ota.Valid);
 }
 
 /**
@@ -249,7 +251,7 @@ export function chooseTarget(table: PartitionTable, running: Partition): Partiti
   return table.ota[(index + 1) % n];
 }
 
-/** Executes ops in order on any FlashPort (a GuardedFlash in the agent). */
+/** Executes ops in order on any FlashPort (host tools and tests; the agent's loop is written out in agent.ts). */
 export function applyFlashOps(flash: FlashPort, ops: FlashOp[]): void {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
