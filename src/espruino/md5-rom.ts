@@ -13,7 +13,8 @@
 // buffers have (E.getAddressOf(x, true) != 0); E.defrag can move flat strings between calls, so
 // every address is read again right before each call, after any allocation, and never kept.
 // On the board each function costs memory even with its code in flash, so the backend is one
-// function (with the self-test inline) whose instances share three methods.
+// function (with the self-test inline) and its instances share three methods, all at module
+// level: a closure would keep romMd5's scope, self-test included, for as long as the job runs.
 //
 // Boot-loop guard (docs/rom-md5.md#boot-loop-guard): a wrong address faults the chip instead of
 // throwing, and the next boot would make the same call. So the ROM is only called when the
@@ -34,10 +35,83 @@ import { jsMd5 } from "../core/crypto/md5";
 import { toHex } from "../core/crypto/hex";
 import { otaError } from "../core/errors";
 
-/** One ROM hash: its saved context and whether digest() was taken. */
+/** The backend (an Md5Factory) with what its hashes share: the staging buffer and the ROM calls. */
+interface RomFactory extends Md5Factory {
+  s: Uint8Array;
+  i: (ctx: number) => number;
+  u: (ctx: number, src: number, len: number) => number;
+  f: (digest: number, ctx: number) => number;
+}
+
+/** One ROM hash: its saved context, whether digest() was taken, and its backend. */
 interface RomMd5 extends Md5 {
   c: Uint8Array;
   d: boolean;
+  r: RomFactory;
+}
+
+// Module level, not closures inside romMd5: a closure would keep romMd5's whole scope (the
+// self-test's strings, buffers and hashes) alive for as long as the job is loaded, and each
+// costs more JsVars than a function of the module.
+const romMd5Methods = {
+  update: function (this: RomMd5, data: Uint8Array, offset: number, length: number): void {
+    if (this.d) throw otaError("CRYPTO_USAGE", "MD5 updated after digest");
+    if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
+      throw otaError("CRYPTO_USAGE", "MD5 update range outside the data");
+    }
+    const stage = this.r.s;
+    while (length > 0) {
+      // The ROM memcpy's its input, so any flat (or memory-mapped) source works in place;
+      // anything else is staged first (an allocation, so addresses are read after it).
+      let src = E.getAddressOf(data, true);
+      const most = src ? 4096 : 512;
+      const n = length < most ? length : most;
+      if (!src) stage.set(data.subarray(offset, offset + n), 92);
+      const base = E.getAddressOf(stage, true);
+      if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
+      const k = ((base + 3) & ~3) - base;
+      src = src ? src + offset : base + 92;
+      stage.set(this.c, k);
+      this.r.u(base + k, src, n);
+      this.c.set(stage.subarray(k, k + 88), 0);
+      offset += n;
+      length -= n;
+    }
+  },
+  digest: function (this: RomMd5): Uint8Array {
+    if (this.d) throw otaError("CRYPTO_USAGE", "MD5 digest taken twice");
+    this.d = true;
+    const stage = this.r.s;
+    const base = E.getAddressOf(stage, true);
+    if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
+    const k = ((base + 3) & ~3) - base;
+    stage.set(this.c, k);
+    this.r.f(base + 92, base + k);
+    return new Uint8Array(stage.subarray(92, 108));
+  },
+  saveState: function (this: RomMd5): Uint8Array {
+    return new Uint8Array(this.c);
+  },
+};
+
+/** create() (a context from MD5Init) and restore(state) (a checked copy of it); `this` is the backend. */
+function romMd5Make(this: RomFactory, state?: Uint8Array): Md5 {
+  const m = Object.create(romMd5Methods) as RomMd5;
+  m.d = false;
+  m.r = this;
+  if (state !== undefined) {
+    jsMd5.restore(state as Uint8Array); // throws MD5_STATE for a state no journal could hold
+    m.c = new Uint8Array(state as Uint8Array);
+  } else {
+    const stage = this.s;
+    const base = E.getAddressOf(stage, true);
+    if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
+    const k = ((base + 3) & ~3) - base;
+    stage.fill(0, k, k + 88); // in[] starts zeroed, as in the JS backend's fresh state
+    this.i(base + k);
+    m.c = new Uint8Array(stage.subarray(k, k + 88));
+  }
+  return m;
 }
 
 /**
@@ -76,67 +150,15 @@ export function romMd5(chip: string, log: (s: string) => void): Md5Factory | nul
     const flat = E.toFlatString({ data: 0, count: 92 + 512 });
     const stage = flat === undefined ? null : new Uint8Array(E.toArrayBuffer(flat));
     if (!stage || !E.getAddressOf(stage, true)) throw otaError("MD5_STATE", "no flat memory for the MD5 staging buffer");
-    const init: (ctx: number) => number = E.nativeCall(addr[0], "void(int)");
-    const update: (ctx: number, src: number, len: number) => number = E.nativeCall(addr[1], "void(int,int,int)");
-    const final: (digest: number, ctx: number) => number = E.nativeCall(addr[2], "void(int,int)");
-
-    const methods = {
-      update: function (this: RomMd5, data: Uint8Array, offset: number, length: number): void {
-        if (this.d) throw otaError("CRYPTO_USAGE", "MD5 updated after digest");
-        if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
-          throw otaError("CRYPTO_USAGE", "MD5 update range outside the data");
-        }
-        while (length > 0) {
-          // The ROM memcpy's its input, so any flat (or memory-mapped) source works in place;
-          // anything else is staged first (an allocation, so addresses are read after it).
-          let src = E.getAddressOf(data, true);
-          const most = src ? 4096 : 512;
-          const n = length < most ? length : most;
-          if (!src) stage.set(data.subarray(offset, offset + n), 92);
-          const base = E.getAddressOf(stage, true);
-          if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
-          const k = ((base + 3) & ~3) - base;
-          src = src ? src + offset : base + 92;
-          stage.set(this.c, k);
-          update(base + k, src, n);
-          this.c.set(stage.subarray(k, k + 88), 0);
-          offset += n;
-          length -= n;
-        }
-      },
-      digest: function (this: RomMd5): Uint8Array {
-        if (this.d) throw otaError("CRYPTO_USAGE", "MD5 digest taken twice");
-        this.d = true;
-        const base = E.getAddressOf(stage, true);
-        if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
-        const k = ((base + 3) & ~3) - base;
-        stage.set(this.c, k);
-        final(base + 92, base + k);
-        return new Uint8Array(stage.subarray(92, 108));
-      },
-      saveState: function (this: RomMd5): Uint8Array {
-        return new Uint8Array(this.c);
-      },
+    const f: RomFactory = {
+      create: romMd5Make,
+      restore: romMd5Make,
+      backend: "rom",
+      s: stage,
+      i: E.nativeCall(addr[0], "void(int)"),
+      u: E.nativeCall(addr[1], "void(int,int,int)"),
+      f: E.nativeCall(addr[2], "void(int,int)"),
     };
-
-    /** create() (a context from MD5Init) and restore(state) (a checked copy of it). */
-    const make = function (state?: Uint8Array): Md5 {
-      const m = Object.create(methods) as RomMd5;
-      m.d = false;
-      if (state !== undefined) {
-        jsMd5.restore(state as Uint8Array); // throws MD5_STATE for a state no journal could hold
-        m.c = new Uint8Array(state as Uint8Array);
-      } else {
-        const base = E.getAddressOf(stage, true);
-        if (!base) throw otaError("MD5_STATE", "MD5 staging buffer lost its flat storage");
-        const k = ((base + 3) & ~3) - base;
-        stage.fill(0, k, k + 88); // in[] starts zeroed, as in the JS backend's fresh state
-        init(base + k);
-        m.c = new Uint8Array(stage.subarray(k, k + 88));
-      }
-      return m;
-    };
-    const f: Md5Factory = { create: make, restore: make, backend: "rom" };
 
     // Not proven for this firmware: the mark must be durable before the first ROM call. Too little
     // room at the end of Storage would make Storage.write compact it (not power-safe): skip instead.

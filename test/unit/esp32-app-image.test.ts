@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
-  CHIP_ID_ESP32, CHIP_ID_ESP32C3, CHIP_ID_ESP32S3, IMAGE_PREFLIGHT_BYTES, ImageVerifier, chipIdOf, preflightImage, readAppDescriptor,
+  IMAGE_PREFLIGHT_BYTES, ImageVerifier, chipIdOf, preflightImage, readAppDescriptor,
 } from "../../src/core/esp32/app-image";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
 import { validateAppImage } from "../../src/host/image/validate-image";
@@ -68,15 +68,15 @@ test("buildAppImage without a size reproduces the 6.3 layout byte for byte", () 
 });
 
 test("preflightImage reads the descriptor of the 6.3 image", () => {
-  const info = preflightImage(golden63().subarray(0, IMAGE_PREFLIGHT_BYTES), CHIP_ID_ESP32, 0x180000, 352, "demo");
+  const info = preflightImage(golden63().subarray(0, IMAGE_PREFLIGHT_BYTES), "esp32", 0x180000, 352, "demo");
   assert.deepEqual(info, { version: "1.2.3", projectName: "demo", secureVersion: 0, segmentCount: 1, hashAppended: true });
-  assert.equal(preflightImage(golden63(), CHIP_ID_ESP32, 352, 352, null).projectName, "demo");
+  assert.equal(preflightImage(golden63(), "esp32", 352, 352, null).projectName, "demo");
 });
 
 test("preflightImage gives a distinct code for each defect", () => {
   const img = () => golden63();
-  const pre = (b: Uint8Array, opts: { chip?: number; slot?: number; size?: number; project?: string | null } = {}) =>
-    codeOf(() => preflightImage(b, opts.chip ?? 0, opts.slot ?? 0x180000, opts.size ?? 352, opts.project === undefined ? "demo" : opts.project));
+  const pre = (b: Uint8Array, opts: { chip?: string; slot?: number; size?: number; project?: string | null } = {}) =>
+    codeOf(() => preflightImage(b, opts.chip ?? "esp32", opts.slot ?? 0x180000, opts.size ?? 352, opts.project === undefined ? "demo" : opts.project));
   const results: Record<string, string> = {};
   results.tooBig = pre(img(), { slot: 351 });
   results.empty = pre(new Uint8Array(0));
@@ -85,7 +85,7 @@ test("preflightImage gives a distinct code for each defect", () => {
   const magic = img();
   magic[0] = 0x3c; // "<" of an HTML error page
   results.magic = pre(magic);
-  results.chip = pre(img(), { chip: CHIP_ID_ESP32S3 });
+  results.chip = pre(img(), { chip: "esp32s3" });
   const segs = img();
   segs[1] = 0;
   results.noSegments = pre(segs);
@@ -117,11 +117,16 @@ test("preflightImage gives a distinct code for each defect", () => {
   });
 });
 
-test("chip ids by name", () => {
-  assert.deepEqual(["esp32", "esp32s2", "esp32c3", "esp32s3", "esp8266"].map(chipIdOf), [0, 2, 5, 9, -1]);
-  const c3 = buildAppImage({ version: "1", projectName: "p", chip: "esp32c3" });
-  assert.equal(preflightImage(c3, CHIP_ID_ESP32C3, 0x10000, c3.length, null).version, "1");
-  assert.equal(codeOf(() => preflightImage(c3, CHIP_ID_ESP32, 0x10000, c3.length, null)), "IMG_CHIP");
+test("chip ids by name: preflightImage's inline table agrees with chipIdOf", () => {
+  const chips = ["esp32", "esp32s2", "esp32c3", "esp32s3"];
+  assert.deepEqual([...chips, "esp8266"].map(chipIdOf), [0, 2, 5, 9, -1]);
+  for (const built of chips) {
+    const img = buildAppImage({ version: "1", projectName: "p", chip: built });
+    for (const device of [...chips, "esp8266"]) {
+      const code = codeOf(() => preflightImage(img, device, 0x10000, img.length, null));
+      assert.equal(code, device === built ? "no error" : "IMG_CHIP", built + " image on " + device);
+    }
+  }
 });
 
 test("ImageVerifier accepts valid images fed in any chunking, and reports their length", () => {

@@ -177,6 +177,24 @@ test("factory target (stock layout): erase the copy that does not decide first, 
   assert.equal(codeOf(() => planSwitch(tableOf(AB_4MB_LAYOUT), [BLANK, BLANK], t.factory!, false)), "PT_NO_TARGET");
 });
 
+test("a table without OTA slots boots factory whatever otadata holds; planning still uses the active copy", () => {
+  const t = parsePartitionTable(
+    buildPartitionTable([
+      { label: "otadata", type: "data", subtype: "ota", offset: 0xc000, size: 0x2000 },
+      { label: "factory", type: "app", subtype: "factory", offset: 0x10000, size: 0x100000 },
+    ]),
+    md5,
+    0x400000,
+  );
+  const copies = [entry(5), entry(2)];
+  assert.deepEqual(selectBootSlot(t, copies), { partition: t.factory, otaIndex: -1, copy: -1, active: 0 });
+  // The active copy (0) is erased last and rewritten in place, as on a table with OTA slots.
+  assert.deepEqual(planSwitch(t, copies, t.factory!, false).map((o) => o.offset), [0xd000, 0xc000]);
+  const ops = markState(t, copies, OTA_STATE_VALID);
+  assert.deepEqual(ops.map((o) => o.kind + " " + o.offset.toString(16)), ["erase c000", "write c004", "write c000"]);
+  assert.deepEqual(applyToCopies(t, copies, ops)[0], entry(5, OTA_STATE_VALID));
+});
+
 test("chooseTarget never returns the running slot", () => {
   const ab = tableOf(AB_4MB_LAYOUT);
   assert.equal(chooseTarget(ab, ab.ota[0]).label, "ota_1");

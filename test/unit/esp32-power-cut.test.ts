@@ -67,7 +67,7 @@ function update(port: FlashPort, layout: FlashLayout, runningLabel: string, imag
   const running = bySlot(table, runningLabel);
   const target = chooseTarget(table, running);
   const forbidden = protectedRegions(layout.partitionTable.offset, running);
-  preflightImage(image.subarray(0, IMAGE_PREFLIGHT_BYTES), 0, target.size, image.length, "espruino");
+  preflightImage(image.subarray(0, IMAGE_PREFLIGHT_BYTES), "esp32", target.size, image.length, "espruino");
   const slotGuard = new GuardedFlash(port, { chipSize: layout.flash.size, allowed: [regionOf(target)], forbidden });
   const writer = new SlotWriter(slotGuard, nodeBytes, jsMd5.create(), target.offset, image.length, 0);
   for (let at = 0; at < image.length; at += CHUNK) writer.append(Buffer.from(image.subarray(at, Math.min(at + CHUNK, image.length))).toString("latin1"));

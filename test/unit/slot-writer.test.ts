@@ -11,7 +11,7 @@ import { toHex } from "../../src/core/crypto/hex";
 import { nodeBytes } from "../helpers/node-bytes-port";
 import { SIGN_TRAILER } from "../../src/core/sign/verify";
 import { buildAppImage } from "../../src/host/image/app-image-builder";
-import { CHIP_ID_ESP32, CHIP_ID_ESP32S3, IMAGE_PREFLIGHT_BYTES, preflightImage } from "../../src/core/esp32/app-image";
+import { IMAGE_PREFLIGHT_BYTES, preflightImage } from "../../src/core/esp32/app-image";
 
 const SLOT = 0x190000;
 const bin = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -133,7 +133,7 @@ test("the preflight sees the image header before any erase; a refusal touches no
 
 test("a real preflight accepts an image fed a few bytes at a time and refuses a wrong chip before erasing", () => {
   const img = buildAppImage({ version: "1.2.3", projectName: "demo", size: 0x1800, seed: 5 });
-  for (const [chip, ok] of [[CHIP_ID_ESP32, true], [CHIP_ID_ESP32S3, false]] as const) {
+  for (const [chip, ok] of [["esp32", true], ["esp32s3", false]] as const) {
     const nor = new NorFlash({ size: 0x400000 });
     const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
       preflightImage(first, chip, 0x100000, img.length, null);

@@ -12,8 +12,8 @@ import { Layout, readLayout, slotByOffset } from "./layout";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
 import { FlashRegion, GuardedFlash, protectedRegions, regionOf } from "../esp32/guarded-writer";
-import { FlashOp, applyFlashOps, planSwitch, readOtadata, switchBack } from "../esp32/otadata";
-import { chipIdOf, preflightImage } from "../esp32/app-image";
+import { FlashOp, Ota, planSwitch, readOtadata } from "../esp32/otadata";
+import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
 import { Journal } from "../journal/journal";
 import { OtaState, failuresOf, loadOtaState, md5Refused, sameUpdate, saveOtaState } from "../journal/ota-state";
@@ -296,7 +296,8 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         // -5; a power cut before the switch below completes makes this image finish it.
         st.phase = "rolledback";
         save(st);
-        applyOtadata(switchBack(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback));
+        // VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
+        applyOtadata(planSwitch(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback, Ota.Valid));
         link.reboot();
         return;
       }
@@ -400,7 +401,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     });
     writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, (first: Uint8Array) => {
       // Before the first erase: refuse an image that cannot run here.
-      preflightImage(first, chipIdOf(board.chip), L.target.size, job.fileSize, board.image.projectName);
+      preflightImage(first, board.chip, L.target.size, job.fileSize, board.image.projectName);
     }, checkpoint); // a progress note as each 4 KB sector is complete
     download = new Download(ports, board, writer, job.fileSize, job.url, progress);
   }
@@ -495,7 +496,13 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const forbidden = protectedRegions(board.partitionTable.offset, L.running);
     const parts = L.table.partitions;
     for (let i = 0; i < parts.length; i++) if (parts[i] !== L.table.otadata) forbidden.push(regionOf(parts[i]));
-    applyFlashOps(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden }), ops);
+    const guard = new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
+    // otadata.ts applyFlashOps written out: one function fewer in the job.
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op.kind === "erase") guard.eraseSector(op.offset);
+      else guard.write(op.offset, op.data);
+    }
   }
 
   /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */

@@ -40,6 +40,7 @@ export const CHIP_ID_ESP32S2 = 0x0002;
 export const CHIP_ID_ESP32C3 = 0x0005;
 export const CHIP_ID_ESP32S3 = 0x0009;
 
+/** The esp_image_header_t.chip_id of a board file's chip, -1 if unknown (host tools; preflightImage has the same table inline). */
 export function chipIdOf(chip: string): number {
   if (chip === "esp32") return 0x0000;
   if (chip === "esp32s2") return 0x0002;
@@ -57,10 +58,11 @@ export interface ImageInfo {
 }
 
 /**
- * Refuses an image that cannot work on this device from its first IMAGE_PREFLIGHT_BYTES
- * bytes and its announced size, before anything is erased. Each defect has its own code.
+ * Refuses an image that cannot work on this device (`chip`: the board file's chip name) from
+ * its first IMAGE_PREFLIGHT_BYTES bytes and its announced size, before anything is erased.
+ * Each defect has its own code.
  */
-export function preflightImage(first: Uint8Array, chipId: number, slotSize: number, imageSize: number, projectName: string | null): ImageInfo {
+export function preflightImage(first: Uint8Array, chip: string, slotSize: number, imageSize: number, projectName: string | null): ImageInfo {
   if (imageSize > slotSize) throw otaError("IMG_TOO_BIG", "image " + imageSize + " bytes, slot " + slotSize);
   if (first.length === 0) throw otaError("IMG_TRUNCATED", "no image bytes");
   if (first[0] !== Img.Magic) throw otaError("IMG_MAGIC", "first byte 0x" + first[0].toString(16) + ", expected 0xe9");
@@ -69,8 +71,10 @@ export function preflightImage(first: Uint8Array, chipId: number, slotSize: numb
   }
   // esptool only ever writes 0 or 1; anything else is not an image we understand.
   if (first[23] > 1) throw otaError("IMG_MAGIC", "hash_appended byte " + first[23]);
-  const chip = first[12] | (first[13] << 8);
-  if (chip !== chipId) throw otaError("IMG_CHIP", "image for chip id " + chip + ", device is " + chipId);
+  // chipIdOf written out: the device bundle carries no function for a four-entry table.
+  const chipId = chip === "esp32" ? 0x0000 : chip === "esp32s2" ? 0x0002 : chip === "esp32c3" ? 0x0005 : chip === "esp32s3" ? 0x0009 : -1;
+  const imageChip = first[12] | (first[13] << 8);
+  if (imageChip !== chipId) throw otaError("IMG_CHIP", "image for chip id " + imageChip + ", device is " + chipId);
   const count = first[1];
   if (count < 1 || count > Img.MaxSegments) throw otaError("IMG_SEGMENTS", "segment count " + count);
   const len0 = u32le(first, Img.HeaderSize + 4);

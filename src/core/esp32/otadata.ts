@@ -3,9 +3,9 @@
 // bootloader boots a chosen slot, and orders the writes so that a power cut at any point
 // leaves a state in which the bootloader still boots either the old or the new image.
 //
-// Memory (Espruino): the device bundle holds readOtadata, activeCopy, selectBootSlot,
-// chooseTarget, planSwitch (which also plans switchBack and markState), switchBack and
-// applyFlashOps; small helpers are written out where they are used, numbers come from a
+// Memory (Espruino): the device bundle holds readOtadata, selectBootSlot (which also finds the
+// active copy), chooseTarget and planSwitch (which also plans switchBack and markState: the agent passes
+// Ota.Valid itself); small helpers are written out where they are used, numbers come from a
 // const enum (inlined), and the remaining exports serve host tools and tests only.
 
 import { FlashPort } from "../ports";
@@ -50,6 +50,11 @@ export interface BootSlot {
   /** -1 for factory. */
   otaIndex: number;
   copy: number;
+  /**
+   * The active copy (bootloader_common_get_active_otadata), -1 if none: the same as `copy` unless
+   * the table has no OTA slot, where otadata decides nothing but planSwitch still rewrites it.
+   */
+  active: number;
 }
 
 /** One entry decoded from `b` at `off` (host tools and tests; readOtadata decodes inline). */
@@ -84,18 +89,44 @@ export function readOtadata(flash: FlashPort, part: Partition): OtaEntry[] {
 }
 
 /**
- * bootloader_common_get_active_otadata: the valid copy with the larger seq, copy 0 on a tie, -1 if none.
- * Valid (bootloader_common_ota_select_valid, IDF >= 3.3): not empty, not INVALID/ABORTED, CRC of seq matches.
+ * The slot the bootloader selects from these otadata copies (before it verifies the image).
+ * With `rollbackBootloader` the bootloader first turns PENDING_VERIFY into ABORTED, i.e. a
+ * trial boot that never confirmed itself does not get another chance.
+ *
+ * The active copy (bootloader_common_get_active_otadata) is the valid copy with the larger seq,
+ * copy 0 on a tie. Valid (bootloader_common_ota_select_valid, IDF >= 3.3): not empty, not
+ * INVALID/ABORTED, CRC of seq matches. Worked out here only, planSwitch included (one function
+ * fewer on the device).
  */
-export function activeCopy(copies: OtaEntry[]): number {
-  let best = -1;
-  const b = new Uint8Array(4);
-  for (let i = 0; i < 2; i++) {
-    const e = copies[i];
-    putU32le(b, 0, e.seq);
-    if (e.seq !== Ota.Empty && e.state !== Ota.Invalid && e.state !== Ota.Aborted && e.crc === crc32Update(0xffffffff, b, 0, 4) && (best < 0 || e.seq > copies[best].seq)) best = i;
+export function selectBootSlot(table: PartitionTable, copies: OtaEntry[], rollbackBootloader?: boolean): BootSlot {
+  const n = table.ota.length;
+  let a = -1;
+  if (table.otadata) {
+    const b = new Uint8Array(4);
+    for (let i = 0; i < 2; i++) {
+      const e = copies[i];
+      putU32le(b, 0, e.seq);
+      if (
+        e.seq !== Ota.Empty &&
+        e.state !== Ota.Invalid &&
+        e.state !== Ota.Aborted &&
+        !(rollbackBootloader && e.state === Ota.PendingVerify) &&
+        e.crc === crc32Update(0xffffffff, b, 0, 4) &&
+        (a < 0 || e.seq > copies[a].seq)
+      ) a = i;
+    }
   }
-  return best;
+  // No copy decides (none valid, or no OTA slot): the bootloader's default, factory or else ota_0.
+  if (a < 0 || n === 0) return table.factory ? { partition: table.factory, otaIndex: -1, copy: -1, active: a } : { partition: table.ota[0], otaIndex: 0, copy: -1, active: a };
+  // Unsigned 32-bit, as in C: seq 0 wraps to 0xFFFFFFFF.
+  const index = ((copies[a].seq - 1) >>> 0) % n;
+  return { partition: table.ota[index], otaIndex: index, copy: a, active: a };
+}
+
+/** The active copy, -1 if none (host tools and tests; see selectBootSlot). */
+export function activeCopy(copies: OtaEntry[]): number {
+  const anyOtadata: Partition = { label: "otadata", type: PT.Data, subtype: PT.DataOta, offset: 0, size: 2 * PT.Sector, flags: 0 };
+  return selectBootSlot({ partitions: [], factory: null, ota: [], test: null, otadata: anyOtadata, md5Checked: false }, copies).active;
 }
 
 /** bootloader_common_ota_select_valid for one entry (host tools and tests). */
@@ -104,45 +135,20 @@ export function isEntryValid(e: OtaEntry): boolean {
 }
 
 /**
- * The slot the bootloader selects from these otadata copies (before it verifies the image).
- * With `rollbackBootloader` the bootloader first turns PENDING_VERIFY into ABORTED, i.e. a
- * trial boot that never confirmed itself does not get another chance.
- */
-export function selectBootSlot(table: PartitionTable, copies: OtaEntry[], rollbackBootloader?: boolean): BootSlot {
-  const n = table.ota.length;
-  let seen = copies;
-  let a = -1;
-  if (table.otadata && n > 0) {
-    if (rollbackBootloader) {
-      seen = [];
-      for (let i = 0; i < 2; i++) {
-        const e = copies[i];
-        seen.push(e.state === Ota.PendingVerify ? { seq: e.seq, state: Ota.Aborted, crc: e.crc } : e);
-      }
-    }
-    a = activeCopy(seen);
-  }
-  // No copy decides: the bootloader's default, factory or else ota_0.
-  if (a < 0) return table.factory ? { partition: table.factory, otaIndex: -1, copy: -1 } : { partition: table.ota[0], otaIndex: 0, copy: -1 };
-  // Unsigned 32-bit, as in C: seq 0 wraps to 0xFFFFFFFF.
-  const index = ((seen[a].seq - 1) >>> 0) % n;
-  return { partition: table.ota[index], otaIndex: index, copy: a };
-}
-
-/**
  * Flash ops that make the bootloader boot `target` (factory or ota_N) on the next reset.
  * An OTA target gets state NEW when the bootloader has rollback (it becomes
  * PENDING_VERIFY at the first boot and must be confirmed), else UNDEFINED.
  *
- * `state`, when given, is the state to write instead (switchBack); a null `target` with a
- * `state` rewrites the active copy in place (markState). One planner, so the write order
- * below is the only one there is.
+ * `state`, when given, is the state to write instead when the bootloader has rollback
+ * (Ota.Valid: switchBack; without rollback a target always gets UNDEFINED); a null `target`
+ * with a `state` rewrites the active copy in place (markState). One planner, so the write
+ * order below is the only one there is.
  */
 export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Partition | null, rollbackEnabled: boolean, state?: number): FlashOp[] {
   const otadata = table.otadata;
   if (!otadata) throw otaError("PT_NO_OTADATA", "table has no otadata partition");
-  if (state === undefined) state = rollbackEnabled ? Ota.New : Ota.Undefined;
-  const a = activeCopy(copies);
+  if (state === undefined || (target && !rollbackEnabled)) state = rollbackEnabled ? Ota.New : Ota.Undefined;
+  const a = selectBootSlot(table, copies, false).active;
   const ops: FlashOp[] = [];
   let copy = a;
   let seq = 0;
@@ -211,9 +217,10 @@ export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Pa
  * The agent's own rollback: boot `previous` again. Unlike planSwitch the entry is not a
  * trial (VALID with a rollback bootloader): the previous image already proved itself, and a
  * NEW entry that went unconfirmed would make the bootloader fall back to the bad image.
+ * Host tools and tests; the agent calls planSwitch(..., Ota.Valid) itself.
  */
 export function switchBack(table: PartitionTable, copies: OtaEntry[], previous: Partition, rollbackEnabled: boolean): FlashOp[] {
-  return planSwitch(table, copies, previous, rollbackEnabled, rollbackEnabled ? Ota.Valid : Ota.Undefined);
+  return planSwitch(table, copies, previous, rollbackEnabled, Ota.Valid);
 }
 
 /**
@@ -249,7 +256,7 @@ export function chooseTarget(table: PartitionTable, running: Partition): Partiti
   return table.ota[(index + 1) % n];
 }
 
-/** Executes ops in order on any FlashPort (a GuardedFlash in the agent). */
+/** Executes ops in order on any FlashPort (host tools and tests; the agent's loop is written out in agent.ts). */
 export function applyFlashOps(flash: FlashPort, ops: FlashOp[]): void {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
