@@ -31,7 +31,7 @@ import {
   parseDownMessage,
   otaReport,
 } from "../protocol/messages";
-import { ProgressThrottle, percentOf } from "../protocol/progress";
+import { percentOf, progressDue } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
 import { toHex } from "../crypto/hex";
 import { signCheck } from "../sign/check"; // sign
@@ -64,7 +64,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   let md5: Md5 | null = null;
   let writer: SlotWriter | null = null;
   let download: Download | null = null;
-  let throttle: ProgressThrottle | null = null;
+  /** The last progress report of this download (-1: none yet) and when it went out. */
+  let reported = -1;
+  let reportedAt = 0;
   /** Failed requests in a row without new progress; reset only past the high-water mark. */
   let streak = 0;
   /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
@@ -240,7 +242,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         streak = 0;
         highWater = st.offset;
         openWriter(st.offset);
-        throttle = new ProgressThrottle(board.progress.minStepPercent, board.progress.minIntervalMs);
+        reported = -1;
         progress(st.offset);
         download!.requestSpan(onDownload);
         return;
@@ -533,8 +535,11 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
 
   function progress(position: number): void {
     const job = task!;
-    const p = percentOf(position, job.fileSize);
-    if (throttle!.next(p, ports.clock.now())) {
+    const now = ports.clock.now();
+    const p = progressDue(percentOf(position, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
+    if (p >= 0) {
+      reported = p;
+      reportedAt = now;
       link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
       ports.system.emit("OTA", { state: state, version: job.version, percent: p });
     }
