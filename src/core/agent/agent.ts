@@ -243,7 +243,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         highWater = st.offset;
         openWriter(st.offset);
         reported = -1;
-        progress(st.offset);
+        onDownload(st.offset); // the first progress report (0 %, or where a resume starts)
         download!.requestSpan(onDownload);
         return;
       }
@@ -383,13 +383,26 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   }
 
   /**
-   * The slot writer's and the download's callbacks in one function, so the preflight is no closure of its own:
-   * nothing when a 4 KB sector is complete, a position as bytes arrive, the image's first bytes
-   * before anything is erased (preflight), or a request's outcome.
+   * The slot writer's and the download's callbacks in one function, so the preflight and the
+   * progress report are no closures of their own: nothing when a 4 KB sector is complete, a
+   * position as bytes arrive, the image's first bytes before anything is erased (preflight),
+   * or a request's outcome.
    */
   function onDownload(x?: number | Uint8Array | SpanOutcome): void {
     if (x === undefined) return checkpoint(); // a 4 KB sector is complete
-    if (typeof x === "number") return progress(x);
+    if (typeof x === "number") {
+      // bytes arrived: a progress report when one is due
+      const job = task!;
+      const now = ports.clock.now();
+      const p = progressDue(percentOf(x, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
+      if (p >= 0) {
+        reported = p;
+        reportedAt = now;
+        link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
+        ports.system.emit("OTA", { state: state, version: job.version, percent: p });
+      }
+      return;
+    }
     const o = x as SpanOutcome;
     // Before the first erase: refuse an image that cannot run here.
     if (!o.kind) {
@@ -531,18 +544,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     st.offset = r[0];
     st.md5State = r[1];
     saveOtaState(journal, st, !full);
-  }
-
-  function progress(position: number): void {
-    const job = task!;
-    const now = ports.clock.now();
-    const p = progressDue(percentOf(position, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
-    if (p >= 0) {
-      reported = p;
-      reportedAt = now;
-      link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
-      ports.system.emit("OTA", { state: state, version: job.version, percent: p });
-    }
   }
 
   /** Writes `st` to the journal; null clears it (and the job may have become quiet). */
