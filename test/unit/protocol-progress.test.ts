@@ -1,6 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ProgressThrottle, percentOf } from "../../src/core/protocol/progress";
+import { percentOf, progressDue } from "../../src/core/protocol/progress";
+
+/** What the agent does with progressDue: record each report as the next call's `last`. */
+class ProgressThrottle {
+  last = -1;
+  lastAt = 0;
+  constructor(
+    readonly step: number,
+    readonly interval: number,
+  ) {}
+  next(percent: number, now: number): boolean {
+    const p = progressDue(percent, now, this.last, this.lastAt, this.step, this.interval);
+    if (p < 0) return false;
+    this.last = p;
+    this.lastAt = now;
+    return true;
+  }
+}
 
 test("percentOf floors and clamps", () => {
   assert.equal(percentOf(0, 1000), 0);
@@ -78,11 +95,11 @@ test("throttle: a clock that jumps backwards cannot stall reports", () => {
   assert.ok(t.next(20, 1005));
 });
 
-test("throttle: reset starts a new job (0 and 100 report again)", () => {
-  const t = new ProgressThrottle(5, 1000);
+test("throttle: a new job (no report yet) reports 0 and 100 again", () => {
+  let t = new ProgressThrottle(5, 1000);
   assert.ok(t.next(0, 0));
   assert.ok(t.next(100, 10));
-  t.reset();
+  t = new ProgressThrottle(5, 1000); // the agent sets its last report to -1 for a new job
   assert.ok(t.next(0, 20));
   assert.equal(t.next(3, 5000), false);
   assert.ok(t.next(100, 21));
@@ -90,6 +107,9 @@ test("throttle: reset starts a new job (0 and 100 report again)", () => {
 
 test("throttle: out-of-range and fractional input is clamped", () => {
   const t = new ProgressThrottle(5, 1000);
+  assert.equal(progressDue(-20, 0, -1, 0, 5, 1000), 0);
+  assert.equal(progressDue(250, 0, 50, 0, 5, 1000), 100);
+  assert.equal(progressDue(57.9, 5000, 50, 0, 5, 1000), 57);
   assert.ok(t.next(-20, 0)); // counts as 0
   assert.equal(t.next(4.99, 5000), false); // floors to 4
   assert.ok(t.next(250, 5001)); // counts as 100

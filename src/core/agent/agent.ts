@@ -3,16 +3,20 @@
 // the otadata switch and a trial boot of the new image. Control flow is the table in
 // machine.ts: every event goes through dispatch(), which looks up (state, event) and runs the
 // row's action. One closure instead of a class: on Espruino every method name and field name
-// of an instance costs memory, a closure's variables and inner functions less.
+// of an instance costs memory, a closure's variables less. Each function the job holds costs
+// ~10 JsVars while it is loaded, so there are few: the table's actions are cases of act(), the
+// download and slot writer share one callback (onDownload), one timer function serves every
+// timeout, one function switches otadata both ways.
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import { Layout, readLayout, slotByOffset } from "./layout";
+import type { Partition } from "../esp32/partition-table";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
 import { FlashRegion, GuardedFlash, protectedRegions, regionOf } from "../esp32/guarded-writer";
-import { FlashOp, Ota, planSwitch, readOtadata } from "../esp32/otadata";
+import { Ota, planSwitch, readOtadata } from "../esp32/otadata";
 import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
 import { Journal } from "../journal/journal";
@@ -27,7 +31,7 @@ import {
   parseDownMessage,
   otaReport,
 } from "../protocol/messages";
-import { ProgressThrottle, percentOf } from "../protocol/progress";
+import { percentOf, progressDue } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
 import { toHex } from "../crypto/hex";
 import { signCheck } from "../sign/check"; // sign
@@ -42,15 +46,17 @@ interface Failure {
   msg: string;
 }
 
-
 export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   let state: State = "starting";
+  /** Read at start; null when the flash layout is unusable (then layoutError says why). */
   let layout: Layout | null = null;
   let layoutError = "";
   /** The last state written to the journal (null: empty). */
   let saved: OtaState | null = null;
-  const queue: { ev: Event; data: unknown }[] = [];
+  /** Events waiting for dispatch(), two entries each: event, data. */
+  const queue: unknown[] = [];
   let dispatching = false;
+  /** The backoff, fresh-URL or trial timer (0: none). */
   let timer: TimerId = 0;
 
   // the update in progress
@@ -58,7 +64,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   let md5: Md5 | null = null;
   let writer: SlotWriter | null = null;
   let download: Download | null = null;
-  let throttle: ProgressThrottle | null = null;
+  /** The last progress report of this download (-1: none yet) and when it went out. */
+  let reported = -1;
+  let reportedAt = 0;
   /** Failed requests in a row without new progress; reset only past the high-water mark. */
   let streak = 0;
   /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
@@ -66,9 +74,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
   let uplinkOk = false;
   let appOk = false;
-  const id = link.id;
   const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
 
+  // ---- the Job's methods ----
 
   function start(): void {
     const log = ports.system.log;
@@ -80,8 +88,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         m.update(d, 0, d.length);
         return m.digest();
       });
+      const L = layout;
       saved = loadOtaState(journal);
-      log("ota: running " + layout.running.label + " version " + layout.runningVersion + ", updates go to " + layout.target.label);
+      log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
     } catch (e) {
       layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + layoutError);
@@ -90,236 +99,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
-  }
-
-  // ---- events in ----
-
-  function dispatch(ev: Event, data?: unknown): void {
-    queue.push({ ev: ev, data: data });
-    if (dispatching) return;
-    dispatching = true;
-    while (queue.length) {
-      const item = queue.shift()!;
-      const row = findTransition(state, item.ev);
-      if (!row) {
-        ports.system.log("ota: " + item.ev + " ignored in state " + state);
-        continue;
-      }
-      ports.system.log("ota: " + state + " --" + item.ev + "--> " + row[2]);
-      state = row[2];
-      try {
-        act(row[3], item.data);
-        // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
-        ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: -1 });
-      } catch (e) {
-        // An action that throws ends the job with fail -5, once: if reporting the failure
-        // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
-        ports.system.log("ota: " + row[3] + " failed: " + errorText(e));
-        if (item.ev !== "failed") queue.push({ ev: "failed", data: { code: -5, msg: failMessage(-5, errorText(e)) } });
-      }
-    }
-    dispatching = false;
-    link.check();
-  }
-
-  // The table's actions, each a case here rather than a function of its own: on Espruino
-  // every closure the job creates costs JsVars for as long as the job is loaded, a case none.
-  function act(a: Action, data: unknown): void {
-    switch (a) {
-      case "enterIdle":
-        return;
-      case "startJob": {
-        const msg = data as UpdateFirmware;
-        stopDownload();
-        const L = layout!;
-        if (msg.fileSize > L.target.size) {
-          task = msg;
-          dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
-          return;
-        }
-        task = msg;
-        const s = saved;
-        let st: OtaState;
-        if (s && s.phase === "downloading" && sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset) {
-          st = s; // resume: same (version, md5, size) into the same slot
-          md5 = ports.md5.restore(s.md5State);
-          ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
-        } else {
-          md5 = ports.md5.create();
-          st = {
-            phase: "downloading",
-            version: msg.version,
-            md5: msg.md5,
-            size: msg.fileSize,
-            targetSlot: L.target.offset,
-            offset: 0,
-            md5State: md5.saveState(),
-            attempts: 0,
-            freshUrlRequests: 0,
-            failedMd5Count: failuresOf(s, msg.md5),
-            previousSlot: L.running.offset,
-            bootCount: 0,
-          };
-        }
-        st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
-        st.fwType = msg.fwType;
-        save(st);
-        streak = 0;
-        highWater = st.offset;
-        openWriter(st.offset);
-        throttle = new ProgressThrottle(board.progress.minStepPercent, board.progress.minIntervalMs);
-        progress(st.offset);
-        download!.requestSpan(onSpan);
-        return;
-      }
-      case "takeFreshUrl": {
-        const msg = data as UpdateFirmware;
-        task = msg;
-        if (!download) return;
-        download.url = msg.url;
-        cancelTimer();
-        if (!download.active) download.requestSpan(onSpan);
-        return;
-      }
-      case "requestSpan":
-        return download!.requestSpan(onSpan);
-      case "scheduleRetry": {
-        const ms = data as number;
-        armTimer(ms, () => dispatch("timer"));
-        return;
-      }
-      case "askFreshUrl": {
-        const st = saved!;
-        const limit = board.download.freshUrlRequests;
-        if (st.freshUrlRequests >= limit) {
-          dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
-          return;
-        }
-        st.freshUrlRequests++;
-        save(st);
-        // The platform re-pushes update_firmware (with a newly signed URL) to a device that
-        // reports a version other than the task's target.
-        link.publish(otaReport("version", runningVersion()), 1);
-        armTimer(Math.min(board.download.requestTimeoutMs, 60000), () => dispatch("timer"));
-        return;
-      }
-      case "verifyAndSwitch": {
-        const job = task!;
-        const st = saved!;
-        const got = toHex(md5!.digest());
-        md5 = null;
-        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-        const refused = got === job.md5 ? signCheck(board, id, ports, layout!.target.offset, job.fileSize, writer!.imageMd5, job.version, layout!.runningVersion) : "";
-        if (got !== job.md5 || refused) {
-          st.failedMd5Count++;
-          st.phase = "failed";
-          st.offset = 0;
-          st.md5State = ports.md5.create().saveState();
-          save(st);
-          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
-          return;
-        }
-        const finish = () => {
-          st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
-          st.phase = "verified";
-          save(st);
-          // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then).
-          link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, rebootAfter());
-          switchTo(layout!.target.offset, st, true);
-        };
-        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-        if (__IMAGE_SHA256__) checkImage(ports, layout!.target.offset, job.fileSize, download && download.check, finish, (e) => dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + errorText(e)) }));
-        else finish(); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
-        return;
-      }
-      case "beginTrial": {
-        // At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
-        // re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
-        // judging the new image.
-        const L = layout!;
-        const st = saved!;
-        const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
-        task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
-        const onTarget = L.running.offset === st.targetSlot;
-        if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
-          // Power was cut between a verified image and a finished switch: finish it.
-          ports.system.log("ota: completing an interrupted slot switch");
-          switchTo(st.targetSlot, st, true);
-          rebootAfter()();
-          return;
-        }
-        if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
-          // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
-          // before confirmation). That is no proof of a bad image: try again, within maxBoots.
-          st.bootCount++;
-          ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
-          switchTo(st.targetSlot, st, false);
-          rebootAfter()();
-          return;
-        }
-        if (!onTarget) {
-          dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
-          return;
-        }
-        if (st.phase === "rolledback") {
-          dispatch("unhealthy", "completing an interrupted rollback");
-          return;
-        }
-        st.phase = "trial";
-        st.bootCount++;
-        save(st);
-        if (st.bootCount > board.trial.maxBoots) {
-          dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
-          return;
-        }
-        ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
-        armTimer(board.trial.healthyWithinMs, () => dispatch("unhealthy", (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms"));
-        return;
-      }
-      case "confirmTrial": {
-        cancelTimer();
-        if (board.bootloaderRollback) ports.system.setOtaValid(true);
-        const st = saved!;
-        st.phase = "confirmed";
-        save(st);
-        task = null;
-        sendDone(st);
-        return;
-      }
-      case "rollBack": {
-        const reason = data as string;
-        const L = layout!;
-        const st = saved!;
-        ports.system.log("ota: rolling back: " + reason);
-        const previous = slotByOffset(L.table, st.previousSlot)!;
-        // Journaled first: the previous image, once booted, sees "rolledback" and reports fail
-        // -5; a power cut before the switch below completes makes this image finish it.
-        st.phase = "rolledback";
-        save(st);
-        // VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
-        applyOtadata(planSwitch(L.table, readOtadata(ports.flash, L.table.otadata!), previous, board.bootloaderRollback, Ota.Valid));
-        link.reboot();
-        return;
-      }
-      case "reportFailure": {
-        const f = data as Failure;
-        stopDownload();
-        const job = task;
-        const st = saved;
-        if (st && st.phase !== "failed") {
-          if (st.failedMd5Count > 0) {
-            // Keep the count so this md5 is refused after its second failure.
-            st.phase = "failed";
-            save(st);
-          } else clearJournal();
-        }
-        if (job) publishFail(job.version, f, job);
-        task = null;
-        return;
-      }
-      case "refuseUpdate":
-        return publishFail((data as UpdateFirmware).version, { code: -5, msg: failMessage(-5, "flash layout unusable: " + layoutError) }, data as UpdateFirmware);
-    }
   }
 
   /** True when nothing is in flight: the session may drop this job. */
@@ -372,42 +151,264 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function onConnected(): void {
     // report_version at every connect: it is also how the cloud learns to re-push a
     // pending update, and its PUBACK is the trial image's proof of a working uplink.
-    link.publish(otaReport("version", runningVersion()), 1, () => {
-      uplinkOk = true;
-      trialVerdict();
-    });
+    link.publish(otaReport("version", runningVersion()), 1, () => trialEvidence(true));
   }
 
-  function onAppHealthy(): void {
-    appOk = true;
-    trialVerdict();
+  /**
+   * The job's onAppHealthy: one piece of trial evidence (`uplink`: report_version was
+   * acknowledged; else the application's OTA:healthy). A trial is healthy with a working uplink,
+   * and with the application's word where the board asks for it.
+   */
+  function trialEvidence(uplink?: boolean): void {
+    if (uplink) uplinkOk = true;
+    else appOk = true;
+    const L = layout;
+    const st = saved;
+    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && L && st && L.running.offset === st.targetSlot) dispatch("healthy");
   }
 
-  /** A trial is healthy with a working uplink, and with the application's word where the board asks for it. */
-  function trialVerdict(): void {
-    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && layout && saved && layout.running.offset === saved.targetSlot) dispatch("healthy");
+  // ---- events in ----
+
+  function dispatch(ev: Event, data?: unknown): void {
+    queue.push(ev, data);
+    if (dispatching) return;
+    dispatching = true;
+    while (queue.length) {
+      const e = queue.shift() as Event;
+      const d = queue.shift();
+      const row = findTransition(state, e);
+      if (!row) {
+        ports.system.log("ota: " + e + " ignored in state " + state);
+        continue;
+      }
+      ports.system.log("ota: " + state + " --" + e + "--> " + row[2]);
+      state = row[2];
+      try {
+        act(row[3], d);
+        // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
+        ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: -1 });
+      } catch (x) {
+        // An action that throws ends the job with fail -5, once: if reporting the failure
+        // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
+        ports.system.log("ota: " + row[3] + " failed: " + errorText(x));
+        if (e !== "failed") queue.push("failed", { code: -5, msg: failMessage(-5, errorText(x)) });
+      }
+    }
+    dispatching = false;
+    link.check();
   }
 
-  // ---- actions ----
-
-
-  function openWriter(offset: number): void {
-    const L = layout!;
-    const job = task!;
-    const guard = new GuardedFlash(ports.flash, {
-      chipSize: board.flash.size,
-      allowed: [regionOf(L.target)],
-      forbidden: protectedRegions(board.partitionTable.offset, L.running),
-    });
-    writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, (first: Uint8Array) => {
-      // Before the first erase: refuse an image that cannot run here.
-      preflightImage(first, board.chip, L.target.size, job.fileSize, board.image.projectName);
-    }, checkpoint); // a progress note as each 4 KB sector is complete
-    download = new Download(ports, board, writer, job.fileSize, job.url, progress);
+  // The table's actions, each a case here rather than a function of its own: on Espruino
+  // every function the job holds costs JsVars for as long as the job is loaded, a case none.
+  function act(action: Action, data: unknown): void {
+    switch (action) {
+      case "enterIdle":
+        return;
+      case "startJob": {
+        const msg = data as UpdateFirmware;
+        stopDownload();
+        const L = layout!;
+        task = msg;
+        if (msg.fileSize > L.target.size) {
+          dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
+          return;
+        }
+        const s = saved;
+        let st: OtaState;
+        if (s && s.phase === "downloading" && sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset) {
+          st = s; // resume: same (version, md5, size) into the same slot
+          md5 = ports.md5.restore(s.md5State);
+          ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
+        } else {
+          md5 = ports.md5.create();
+          st = {
+            phase: "downloading",
+            version: msg.version,
+            md5: msg.md5,
+            size: msg.fileSize,
+            targetSlot: L.target.offset,
+            offset: 0,
+            md5State: md5.saveState(),
+            attempts: 0,
+            freshUrlRequests: 0,
+            failedMd5Count: failuresOf(s, msg.md5),
+            previousSlot: L.running.offset,
+            bootCount: 0,
+          };
+        }
+        st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
+        st.fwType = msg.fwType;
+        save(st);
+        streak = 0;
+        highWater = st.offset;
+        openWriter(st.offset);
+        reported = -1;
+        onDownload(st.offset); // the first progress report (0 %, or where a resume starts)
+        download!.requestSpan(onDownload);
+        return;
+      }
+      case "takeFreshUrl": {
+        const msg = data as UpdateFirmware;
+        const dl = download;
+        task = msg;
+        if (!dl) return;
+        dl.url = msg.url;
+        armTimer();
+        if (!dl.active) dl.requestSpan(onDownload);
+        return;
+      }
+      case "requestSpan":
+        return download!.requestSpan(onDownload);
+      case "scheduleRetry":
+        return armTimer(data as number, "timer");
+      case "askFreshUrl": {
+        const st = saved!;
+        const limit = board.download.freshUrlRequests;
+        if (st.freshUrlRequests >= limit) {
+          dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
+          return;
+        }
+        st.freshUrlRequests++;
+        save(st);
+        // The platform re-pushes update_firmware (with a newly signed URL) to a device that
+        // reports a version other than the task's target.
+        link.publish(otaReport("version", runningVersion()), 1);
+        armTimer(Math.min(board.download.requestTimeoutMs, 60000), "timer");
+        return;
+      }
+      case "verifyAndSwitch": {
+        const job = task!;
+        const st = saved!;
+        const L = layout!;
+        const got = toHex(md5!.digest());
+        md5 = null;
+        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+        const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+        if (got !== job.md5 || refused) {
+          st.failedMd5Count++;
+          st.phase = "failed";
+          st.offset = 0;
+          st.md5State = ports.md5.create().saveState();
+          save(st);
+          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+          return;
+        }
+        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
+        if (__IMAGE_SHA256__) checkImage(ports, L.target.offset, job.fileSize, download && download.check, (why) => (why === null ? switchVerified(job, st) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
+        else switchVerified(job, st); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
+        return;
+      }
+      case "beginTrial": {
+        // At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
+        // re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
+        // judging the new image.
+        const L = layout!;
+        const st = saved!;
+        const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
+        task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+        const onTarget = L.running.offset === st.targetSlot;
+        if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
+          // Power was cut between a verified image and a finished switch: finish it.
+          ports.system.log("ota: completing an interrupted slot switch");
+          switchTo(st.targetSlot, st, "trial");
+          link.reboot();
+          return;
+        }
+        if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
+          // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
+          // before confirmation). That is no proof of a bad image: try again, within maxBoots.
+          st.bootCount++;
+          ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
+          switchTo(st.targetSlot, st, "again");
+          link.reboot();
+          return;
+        }
+        if (!onTarget) {
+          dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
+          return;
+        }
+        if (st.phase === "rolledback") {
+          dispatch("unhealthy", "completing an interrupted rollback");
+          return;
+        }
+        st.phase = "trial";
+        st.bootCount++;
+        save(st);
+        if (st.bootCount > board.trial.maxBoots) {
+          dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
+          return;
+        }
+        ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
+        armTimer(board.trial.healthyWithinMs, "unhealthy"); // rollBack words the reason when it fires
+        return;
+      }
+      case "confirmTrial": {
+        armTimer();
+        if (board.bootloaderRollback) ports.system.setOtaValid(true);
+        const st = saved!;
+        st.phase = "confirmed";
+        save(st);
+        task = null;
+        sendDone(st);
+        return;
+      }
+      case "rollBack": {
+        // No reason given: the trial's deadline passed.
+        const reason = (data as string) || (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms";
+        const st = saved!;
+        ports.system.log("ota: rolling back: " + reason);
+        switchTo(st.previousSlot, st, "back");
+        link.reboot();
+        return;
+      }
+      case "reportFailure": {
+        const f = data as Failure;
+        stopDownload();
+        const job = task;
+        const st = saved;
+        if (st && st.phase !== "failed") {
+          if (st.failedMd5Count > 0) {
+            // Keep the count so this md5 is refused after its second failure.
+            st.phase = "failed";
+            save(st);
+          } else save(null);
+        }
+        if (job) publishFail(job.version, f, job);
+        task = null;
+        return;
+      }
+      case "refuseUpdate":
+        return publishFail((data as UpdateFirmware).version, { code: -5, msg: failMessage(-5, "flash layout unusable: " + layoutError) }, data as UpdateFirmware);
+    }
   }
 
-
-  function onSpan(o: SpanOutcome): void {
+  /**
+   * The slot writer's and the download's callbacks in one function, so the preflight and the
+   * progress report are no closures of their own: nothing when a 4 KB sector is complete, a
+   * position as bytes arrive, the image's first bytes before anything is erased (preflight),
+   * or a request's outcome.
+   */
+  function onDownload(x?: number | Uint8Array | SpanOutcome): void {
+    if (x === undefined) return checkpoint(); // a 4 KB sector is complete
+    if (typeof x === "number") {
+      // bytes arrived: a progress report when one is due
+      const job = task!;
+      const now = ports.clock.now();
+      const p = progressDue(percentOf(x, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
+      if (p >= 0) {
+        reported = p;
+        reportedAt = now;
+        link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
+        ports.system.emit("OTA", { state: state, version: job.version, percent: p });
+      }
+      return;
+    }
+    const o = x as SpanOutcome;
+    // Before the first erase: refuse an image that cannot run here.
+    if (!o.kind) {
+      preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
+      return;
+    }
     const d = board.download;
     switch (o.kind) {
       case "progress":
@@ -453,56 +454,93 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     dispatch("retry", wait);
   }
 
+  // ---- actions' helpers ----
 
-
-
-
-  /** Points otadata at `slot` power-safely, journaling before (switching) and after (trial). */
-  function switchTo(slot: number, st: OtaState, newTrial: boolean): void {
+  function openWriter(offset: number): void {
     const L = layout!;
-    const target = slotByOffset(L.table, slot)!;
-    st.phase = "switching";
-    save(st);
-    applyOtadata(planSwitch(L.table, readOtadata(ports.flash, L.table.otadata!), target, board.bootloaderRollback));
-    st.phase = "trial";
-    if (newTrial) st.bootCount = 0;
-    save(st);
-  }
-
-
-
-  /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
-  function sendDone(st: OtaState): void {
-    link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
-      if (saved === st) clearJournal();
+    const job = task!;
+    const guard = new GuardedFlash(ports.flash, {
+      chipSize: board.flash.size,
+      allowed: [regionOf(L.target)],
+      forbidden: protectedRegions(board.partitionTable.offset, L.running),
     });
+    // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
+    writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
+    download = new Download(ports, board, writer, job.fileSize, job.url, onDownload);
   }
 
-
-
-  // ---- helpers ----
+  /** The image is proven: journal "verified", report "burning", switch, and reboot once "burning" is acknowledged. */
+  function switchVerified(job: UpdateFirmware, st: OtaState): void {
+    st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
+    st.phase = "verified";
+    save(st);
+    // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then),
+    // or REBOOT_GRACE_MS, whichever comes first.
+    let rebooted = false;
+    const reboot = () => {
+      if (!rebooted) {
+        rebooted = true;
+        link.reboot();
+      }
+    };
+    ports.clock.after(REBOOT_GRACE_MS, reboot);
+    link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
+    switchTo(layout!.target.offset, st, "trial");
+  }
 
   /**
-   * Runs an otadata plan through a guard that allows exactly the sectors the plan touches
-   * and forbids every other partition, so a planning slip cannot reach an app slot.
+   * Points otadata at `slot` power-safely. "trial" (a new one) and "again" (the same trial, its
+   * boot count kept) journal "switching" before and "trial" after; "back" (a rollback to the
+   * previous image) journals "rolledback" first: the previous image, once booted, sees it and
+   * reports fail -5, and a power cut before the switch completes makes this image finish it.
    */
-  function applyOtadata(ops: FlashOp[]): void {
+  function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
+    st.phase = how === "back" ? "rolledback" : "switching";
+    save(st);
+    applyOtadata(slotByOffset(layout!.table, slot)!, how === "back");
+    if (how === "back") return;
+    st.phase = "trial";
+    if (how === "trial") st.bootCount = 0;
+    save(st);
+  }
+
+  /**
+   * Plans the otadata writes that boot `target` (`back`: a rollback's) and runs them through a
+   * guard that allows exactly the sectors the plan touches and forbids every other partition, so
+   * a planning slip cannot reach an app slot. A function of its own so that the plan and the
+   * guard's regions are gone before switchTo's next journal write (Espruino keeps a function's
+   * locals until it returns).
+   */
+  function applyOtadata(target: Partition, back: boolean): void {
+    const flash = ports.flash;
     const L = layout!;
+    const copies = readOtadata(flash, L.table.otadata!);
+    // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
+    const ops = planSwitch(L.table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
     const allowed: FlashRegion[] = [];
     for (let i = 0; i < ops.length; i++) {
       const sector = ops[i].offset - (ops[i].offset % 4096);
-      if (!allowed.some((r) => r.offset === sector)) allowed.push({ name: "otadata copy", offset: sector, size: 4096 });
+      let seen = false;
+      for (let k = 0; k < allowed.length; k++) if (allowed[k].offset === sector) seen = true;
+      if (!seen) allowed.push({ name: "otadata copy", offset: sector, size: 4096 });
     }
     const forbidden = protectedRegions(board.partitionTable.offset, L.running);
     const parts = L.table.partitions;
     for (let i = 0; i < parts.length; i++) if (parts[i] !== L.table.otadata) forbidden.push(regionOf(parts[i]));
-    const guard = new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
+    const guard = new GuardedFlash(flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
     // otadata.ts applyFlashOps written out: one function fewer in the job.
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       if (op.kind === "erase") guard.eraseSector(op.offset);
       else guard.write(op.offset, op.data);
     }
+  }
+
+  /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
+  function sendDone(st: OtaState): void {
+    link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+      if (saved === st) save(null);
+    });
   }
 
   /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */
@@ -515,64 +553,36 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     saveOtaState(journal, st, !full);
   }
 
-  function progress(position: number): void {
-    const job = task!;
-    const p = percentOf(position, job.fileSize);
-    if (throttle!.next(p, ports.clock.now())) {
-      link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
-      ports.system.emit("OTA", { state: state, version: job.version, percent: p });
-    }
-  }
-
-
-  function save(st: OtaState): void {
-    saveOtaState(journal, st);
+  /** Writes `st` to the journal; null clears it (and the job may have become quiet). */
+  function save(st: OtaState | null): void {
+    if (st) saveOtaState(journal, st);
+    else journal.clear();
     saved = st;
-  }
-
-  function clearJournal(): void {
-    journal.clear();
-    saved = null;
-    link.check();
+    if (!st) link.check();
   }
 
   function stopDownload(): void {
-    cancelTimer();
+    armTimer();
     if (download) download.abort();
     download = null;
     writer = null;
   }
 
-  function armTimer(ms: number, fn: () => void): void {
-    cancelTimer();
-    timer = ports.clock.after(ms, () => {
-      timer = 0;
-      fn();
-    });
-  }
-
-  function cancelTimer(): void {
-    if (timer) ports.clock.cancel(timer);
+  /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */
+  function armTimer(ms?: number, ev?: Event): void {
+    const clock = ports.clock;
+    if (timer) clock.cancel(timer);
     timer = 0;
+    if (ev)
+      timer = clock.after(ms!, () => {
+        timer = 0;
+        dispatch(ev);
+      });
   }
-
-  /** Reboots once `ack` has fired or after REBOOT_GRACE_MS, whichever comes first. */
-  function rebootAfter(): () => void {
-    let done = false;
-    const go = () => {
-      if (!done) {
-        done = true;
-        link.reboot();
-      }
-    };
-    ports.clock.after(REBOOT_GRACE_MS, go);
-    return go;
-  }
-
 
   function publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
     link.publish(otaReport("fail", version, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}, f.code, f.msg), 1);
   }
 
-  return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: onAppHealthy };
+  return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: trialEvidence };
 }

@@ -3,14 +3,16 @@
 // JS this is slow on an ESP32 and must not starve MQTT. A module of its own so that boards
 // without the check do not carry it (or the JS SHA-256) in their job bundle.
 import type { Ports } from "../ports";
+import { errorText } from "../errors";
 import { ImageVerifier } from "../esp32/app-image";
 
 /**
- * Calls `ok()` when the `size`-byte image at `slot` is sound, else `bad(reason)`. `fed`: a
- * verifier that already took every byte as it was downloaded (Download.check), so only its
- * verdict is left; without one the slot is read back.
+ * Calls `done(null)` when the `size`-byte image at `slot` is sound, else `done(reason)` (also
+ * when `done(null)` itself throws). One callback rather than two: each is a closure on the board.
+ * `fed`: a verifier that already took every byte as it was downloaded (Download.check), so only
+ * its verdict is left; without one the slot is read back.
  */
-export function checkImage(ports: Ports, slot: number, size: number, fed: ImageVerifier | null, ok: () => void, bad: (e: unknown) => void): void {
+export function checkImage(ports: Ports, slot: number, size: number, fed: ImageVerifier | null, done: (reason: string | null) => void): void {
   const v = fed || new ImageVerifier(true);
   let off = fed ? size : 0;
   const step = () => {
@@ -24,9 +26,9 @@ export function checkImage(ports: Ports, slot: number, size: number, fed: ImageV
         return;
       }
       v.verify();
-      ok();
+      done(null);
     } catch (e) {
-      bad(e);
+      done(errorText(e));
     }
   };
   step();

@@ -13,51 +13,21 @@ export function percentOf(done: number, total: number): number {
   return !(p > 0) ? 0 : p >= 100 ? 100 : Math.floor(p);
 }
 
-export interface ProgressThrottle {
-  /**
-   * Whether `percent` (clamped to an integer 0..100) should be reported now; if so it
-   * is recorded as reported. Reports never go backwards: after a restart from 0 the
-   * next report waits until progress passes the last reported value. A clock that
-   * jumps backwards counts as "interval elapsed" so reports can never stall.
-   */
-  next(percent: number, nowMs: number): boolean;
-  /** Forget what was reported (a new download job). */
-  reset(): void;
-}
-
 /**
- * `new ProgressThrottle(minStepPercent, minIntervalMs)`. A closure rather than a class: its
- * state is local variables, and next and reset are one function (reset is next without a
- * percent), so a throttle costs one function on the board.
+ * Whether a download at `percent` should be reported now, given the last report: `last` (-1
+ * before the first) at `lastAtMs`. Returns the percent to report, clamped to an integer 0..100,
+ * or -1 for "not now"; the caller records what it reports as the next `last` and `lastAtMs`.
+ * Reports never go backwards: after a restart from 0 the next report waits until progress
+ * passes the last reported value. 100 goes out exactly once. A clock that jumps backwards
+ * counts as "interval elapsed" so reports can never stall. A plain function over the caller's
+ * two numbers rather than an object with a method: on the board that costs a closure, an
+ * object and their scope for as long as a download runs.
  */
-export const ProgressThrottle = function (minStepPercent: number, minIntervalMs: number): ProgressThrottle {
-  const minStep = minStepPercent > 0 ? minStepPercent : 0;
-  const minInterval = minIntervalMs > 0 ? minIntervalMs : 0;
-  let last = -1; // the last reported percent, -1 before the first report
-  let lastAt = 0;
-  let sentComplete = false;
-  function next(percent?: number, nowMs?: number): boolean {
-    if (percent === undefined) {
-      last = -1;
-      lastAt = 0;
-      sentComplete = false;
-      return false;
-    }
-    const p = !(percent > 0) ? 0 : percent >= 100 ? 100 : Math.floor(percent);
-    const now = nowMs as number;
-    if (last >= 0) {
-      if (p === 100) {
-        if (sentComplete) return false;
-      } else {
-        const elapsed = now - lastAt;
-        if (p <= last || p - last < minStep) return false;
-        if (elapsed >= 0 && elapsed < minInterval) return false;
-      }
-    }
-    last = p;
-    lastAt = now;
-    if (p === 100) sentComplete = true;
-    return true;
-  }
-  return { next: next, reset: next as () => void };
-} as unknown as new (minStepPercent: number, minIntervalMs: number) => ProgressThrottle;
+export function progressDue(percent: number, nowMs: number, last: number, lastAtMs: number, minStepPercent: number, minIntervalMs: number): number {
+  const p = !(percent > 0) ? 0 : percent >= 100 ? 100 : Math.floor(percent);
+  if (last < 0) return p;
+  if (p === 100) return last === 100 ? -1 : p;
+  const elapsed = nowMs - lastAtMs;
+  if (p <= last || p - last < minStepPercent) return -1;
+  return elapsed >= 0 && elapsed < minIntervalMs ? -1 : p;
+}
