@@ -284,6 +284,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         md5 = null;
         // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
         const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+        // The download's objects (its socket, the writer's buffer) are done with: free them before
+        // the journal writes and the switch.
+        const check = download && download.check;
+        stopDownload();
         if (got !== job.md5 || refused) {
           st.failedMd5Count++;
           st.phase = "failed";
@@ -294,7 +298,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
           return;
         }
         // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-        if (__IMAGE_SHA256__) checkImage(ports, L.target.offset, job.fileSize, download && download.check, (why) => (why === null ? switchVerified(job, st) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
+        if (__IMAGE_SHA256__) checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? switchVerified(job, st) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
         else switchVerified(job, st); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
         return;
       }
@@ -421,7 +425,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         return dispatch("span-end");
       case "complete":
         checkpoint();
-        return dispatch("complete");
+        // Verify and switch on a timer, not here: this runs inside the socket's last data event,
+        // under the request's and the writer's frames and the last chunk, all of which Espruino
+        // keeps until they return (measured on the ESP32 format: that was the update's peak).
+        return armTimer(0, "complete");
       case "url-expired":
         checkpoint();
         return dispatch("url-expired");
