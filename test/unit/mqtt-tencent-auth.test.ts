@@ -138,14 +138,14 @@ test("MqttClient signs every connection afresh and a broker checking like Tencen
     }
   );
   t.after(async () => {
-    client.stop();
+    client.run(false);
     clock.dispose();
     netPort.closeAll();
     for (const s of conns) s.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     await new Promise<void>((r) => aedes.close(() => r()));
   });
-  client.start();
+  client.run(true);
   const until = async (cond: () => boolean) => {
     const end = Date.now() + 5000;
     while (!cond()) {

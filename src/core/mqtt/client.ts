@@ -8,7 +8,7 @@
 // - subscriptions are remembered and re-sent before anything else on every connection, so a
 //   publish made from the "up" event is processed by the broker after the SUBSCRIBE;
 // - each connection attempt has a generation number; callbacks from an older socket are
-//   ignored, and nothing is called back after stop().
+//   ignored, and nothing is called back after run(false).
 // Clean session is always used (Tencent supports no persistent sessions worth relying on),
 // so replayed QoS 1 messages can arrive twice at the receiver: at-least-once, as MQTT says.
 //
@@ -77,10 +77,12 @@ export type MqttEvents = (event: "up" | "down" | "message", a?: string, b?: stri
 export interface MqttClient {
   /** True between a successful CONNACK and the loss of that connection. */
   connected: boolean;
-  /** Starts connecting (immediately); does nothing if already started. */
-  start(): void;
-  /** Disconnects and stays down until start(). Idempotent; no event fires afterwards. Keeps the outbox and subscriptions. */
-  stop(): void;
+  /**
+   * run(true) starts connecting (immediately) and does nothing if already started; run(false)
+   * disconnects and stays down until run(true): idempotent, no event fires afterwards, the
+   * outbox and subscriptions are kept. One method for both: each function costs RAM on Espruino.
+   */
+  run(on: boolean): void;
   /** Subscribes at QoS 1 now (if connected) and again after every reconnect. */
   subscribe(topic: string): void;
   /**
@@ -88,8 +90,8 @@ export interface MqttClient {
    * QoS 1 is queued until PUBACK, then `onAck` runs; false only if the message cannot be encoded.
    */
   publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void): boolean;
-  /** QoS 1 messages not yet acknowledged. */
-  outboxSize(): number;
+  /** QoS 1 messages not yet acknowledged, oldest first (read-only for the caller; its length is what tests and tools want). */
+  readonly outbox: ArrayLike<unknown>;
 }
 
 interface OutboxEntry {
@@ -180,7 +182,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   /**
    * The one exit path of a connection or attempt: tear down without notifying anyone (later
    * callbacks from the socket are ignored), then for a `reason` tell the app and retry later;
-   * "" is stop(), which stays down.
+   * "" is run(false), which stays down.
    */
   function end(reason: string): void {
     if (st === St.Stopped) return;
@@ -227,7 +229,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     timer = null;
     if (st === St.Backoff) {
       st = St.Stopped;
-      open();
+      run(true);
       return;
     }
     if (st === St.Connecting) {
@@ -323,7 +325,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     const g = this.g;
     if (g !== gen) return;
     tcpUp = true;
-    // Up inside net.connect(): open() calls this again once the socket is known.
+    // Up inside net.connect(): run() calls this again once the socket is known.
     if (!sock) return;
     let packet = "";
     try {
@@ -500,8 +502,17 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     if (this.g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
   }
 
-  /** The API's start(), and a new attempt when a backoff ends. */
-  function open(): void {
+  /** The API's run(on), and a new attempt when a backoff ends. */
+  function run(on: boolean): void {
+    if (!on) {
+      if (st === St.Connected && sock) {
+        try {
+          sock.write("\xe0\x00"); // DISCONNECT
+        } catch (e) {}
+      }
+      end("");
+      return;
+    }
     if (st !== St.Stopped) return;
     const g = ++gen;
     st = St.Connecting;
@@ -539,15 +550,8 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   // Built last: Espruino does not hoist, and it names the inner functions above.
   const client: MqttClient = {
     connected: false,
-    start: open,
-    stop: function () {
-      if (st === St.Connected && sock) {
-        try {
-          sock.write("\xe0\x00"); // DISCONNECT
-        } catch (e) {}
-      }
-      end("");
-    },
+    run: run,
+    outbox: outbox,
     subscribe: subscribe,
     publish: function (topic, payload, qos, onAck) {
       let id = 0;
@@ -580,9 +584,6 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       }
       if (st === St.Connected) flush();
       return true;
-    },
-    outboxSize: function () {
-      return outbox.length;
     },
   };
   return client;
