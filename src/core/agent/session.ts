@@ -8,7 +8,7 @@ import type { BoardConfig } from "../board";
 import type { ClockPort, NetPort, Sha256Fn, SystemPort } from "../ports";
 import type { Provision } from "../provision";
 import { MqttClient, type MqttCredentials } from "../mqtt/client";
-import { randomConnId, tencentCredentials, tencentExpiry } from "../mqtt/tencent-auth";
+import { tencentCredentials } from "../mqtt/tencent-auth";
 import { reportVersion } from "../protocol/messages";
 
 /** What the session lends the job. */
@@ -115,7 +115,7 @@ function withJob(name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: stri
 /** Tencent's credentials, signed per connection (a fresh connId and expiry each time). */
 function credentials(): MqttCredentials {
   return tencentCredentials(
-    { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(ports.system.random), expiry: tencentExpiry(ports.system.unixTime(), 3600) },
+    { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", random: ports.system.random, unixNowSec: ports.system.unixTime() },
     ports.sha256!,
   );
 }
