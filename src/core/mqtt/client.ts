@@ -221,37 +221,82 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     const r = random();
     const delay = backoffDelay(attempts + 1, backoffMin, backoffMax, r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296);
     attempts++;
-    timer = clock.after(delay, tick);
+    timer = clock.after(delay, run);
   }
 
-  /** The timer: connect timeout, end of a backoff, or keepalive / ack timeouts, by state. */
-  function tick(): void {
-    timer = null;
-    if (st === St.Backoff) {
-      st = St.Stopped;
-      run(true);
-      return;
-    }
-    if (st === St.Connecting) {
-      end(tcpUp ? "no CONNACK within " + connectMs + " ms" : "connect timed out after " + connectMs + " ms");
-      return;
-    }
-    if (st !== St.Connected) return;
-    const now = clock.now();
-    if (ka > 0) {
-      if (pingAt >= 0) {
-        if (now - pingAt >= ka / 2) {
-          end("broker silent for " + (now - lastRecv) + " ms (keepalive)");
+  /**
+   * The API's run(true) and run(false) and, called without an argument, the one timer (see the
+   * top): connect timeout, end of a backoff (a new attempt), or keepalive / ack timeouts, by
+   * state. One function for the three, since each function costs RAM on Espruino.
+   */
+  function run(on?: boolean): void {
+    if (on === undefined) {
+      timer = null;
+      if (st !== St.Backoff) {
+        if (st === St.Connecting) {
+          end(tcpUp ? "no CONNACK within " + connectMs + " ms" : "connect timed out after " + connectMs + " ms");
           return;
         }
-      } else if (now - lastSent >= ka || now - lastRecv >= ka) {
-        // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
-        // never notice a dead link.
-        if (!write("\xc0\x00")) return; // PINGREQ
-        pingAt = now;
+        if (st !== St.Connected) return;
+        const now = clock.now();
+        if (ka > 0) {
+          if (pingAt >= 0) {
+            if (now - pingAt >= ka / 2) {
+              end("broker silent for " + (now - lastRecv) + " ms (keepalive)");
+              return;
+            }
+          } else if (now - lastSent >= ka || now - lastRecv >= ka) {
+            // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
+            // never notice a dead link.
+            if (!write("\xc0\x00")) return; // PINGREQ
+            pingAt = now;
+          }
+        }
+        flush();
+        return;
       }
+      st = St.Stopped;
+    } else if (!on) {
+      if (st === St.Connected && sock) {
+        try {
+          sock.write("\xe0\x00"); // DISCONNECT
+        } catch (e) {}
+      }
+      end("");
+      return;
     }
-    flush();
+    if (st !== St.Stopped) return;
+    const g = ++gen;
+    st = St.Connecting;
+    tcpUp = false;
+    buf = "";
+    if (!(kaSec >= 0 && kaSec <= 65535)) {
+      end("cannot build CONNECT: MQTT_PROTOCOL: keepalive " + kaSec + " out of range 0..65535");
+      return;
+    }
+    if (tls && !net.hasTls) {
+      end("TLS is not available on this platform");
+      return;
+    }
+    timer = clock.after(connectMs, run);
+    const h: ConnHandlers = { g: g, onConnect: onConnect, onData: onData, onClose: onClose };
+    let s: Socket;
+    try {
+      s = net.connect(host, port, tls, h);
+    } catch (e) {
+      // Espruino throws synchronously for an unknown host or a refused connection.
+      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
+      return;
+    }
+    if (g !== gen) {
+      // A handler already ended this attempt from inside connect().
+      try {
+        s.close();
+      } catch (e) {}
+      return;
+    }
+    sock = s;
+    if (tcpUp) h.onConnect();
   }
 
   /**
@@ -283,7 +328,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     let wait = next - clock.now();
     if (wait < 1) wait = 1;
     timerAt = next;
-    timer = clock.after(wait, tick);
+    timer = clock.after(wait, run);
   }
 
   /**
@@ -500,51 +545,6 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
 
   function onClose(this: ConnHandlers): void {
     if (this.g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
-  }
-
-  /** The API's run(on), and a new attempt when a backoff ends. */
-  function run(on: boolean): void {
-    if (!on) {
-      if (st === St.Connected && sock) {
-        try {
-          sock.write("\xe0\x00"); // DISCONNECT
-        } catch (e) {}
-      }
-      end("");
-      return;
-    }
-    if (st !== St.Stopped) return;
-    const g = ++gen;
-    st = St.Connecting;
-    tcpUp = false;
-    buf = "";
-    if (!(kaSec >= 0 && kaSec <= 65535)) {
-      end("cannot build CONNECT: MQTT_PROTOCOL: keepalive " + kaSec + " out of range 0..65535");
-      return;
-    }
-    if (tls && !net.hasTls) {
-      end("TLS is not available on this platform");
-      return;
-    }
-    timer = clock.after(connectMs, tick);
-    const h: ConnHandlers = { g: g, onConnect: onConnect, onData: onData, onClose: onClose };
-    let s: Socket;
-    try {
-      s = net.connect(host, port, tls, h);
-    } catch (e) {
-      // Espruino throws synchronously for an unknown host or a refused connection.
-      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
-      return;
-    }
-    if (g !== gen) {
-      // A handler already ended this attempt from inside connect().
-      try {
-        s.close();
-      } catch (e) {}
-      return;
-    }
-    sock = s;
-    if (tcpUp) h.onConnect();
   }
 
   // Built last: Espruino does not hoist, and it names the inner functions above.
