@@ -1,6 +1,6 @@
-// The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts) that
-// touches Espruino's globals. The host runtime provides the same modules, so simulation
-// runs this very code.
+// The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts, and boot.ts
+// for its start-up probes of crypto and tls) that touches Espruino's globals. The host runtime
+// provides the same modules, so simulation runs this very code.
 import type { BytesPort, ClockPort, FlashPort, NetPort, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
 
 // The ports are module-level objects (flash and bytes handed out by a function, as the job
