@@ -28,7 +28,19 @@ try {
 } catch (e) {
   // readJSON(…, true) returns undefined for a missing or unparsable file; this is belt and braces
 }
-const sha256 = espruinoSha256();
+// Firmware built without SHA-256 has a crypto module without it (or no module: require throws).
+let sha256: typeof espruinoSha256 | null = null;
+try {
+  const c: Partial<EspruinoCrypto> | undefined = require("crypto");
+  if (c && c.SHA256) sha256 = espruinoSha256;
+} catch (e) {
+  // stays null: Tencent authentication is refused below
+}
+try {
+  espruinoNet.hasTls = !!require("tls");
+} catch (e) {
+  // firmware without TLS: the MQTT client refuses a TLS broker with one clear line
+}
 let bad = "";
 if (!p || typeof p !== "object") bad = "missing or not JSON";
 else if (!(typeof p.productId === "string" && p.productId) || !(typeof p.deviceName === "string" && p.deviceName)) bad = "productId and deviceName are required";
@@ -40,7 +52,7 @@ else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.pa
 function startAgent(err?: unknown): void {
   if (err) console.log("ota: wifi: " + err);
   if (!sign.required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
-  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet(), clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
+  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet, clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
 }
 
 if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);

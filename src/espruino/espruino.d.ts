@@ -21,7 +21,8 @@ interface ObjectConstructor {
   assign<T extends object, U>(target: T, source: U): T & U;
 }
 
-declare function setTimeout(fn: () => void, ms: number): number;
+/** Arguments after `ms` are passed to `fn` (Espruino and Node alike). */
+declare function setTimeout<A extends unknown[]>(fn: (...args: A) => void, ms: number, ...args: A): number;
 declare function setInterval(fn: () => void, ms: number): number;
 declare function clearTimeout(id: number): void;
 declare function clearInterval(id: number): void;

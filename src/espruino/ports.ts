@@ -1,7 +1,7 @@
-// The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts) that
-// touches Espruino's globals. The host runtime provides the same modules, so simulation
-// runs this very code.
-import type { BytesPort, ClockPort, FlashPort, NetPort, Sha256Fn, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
+// The Espruino implementation of src/core/ports.ts: the one file (with md5-rom.ts, and boot.ts
+// for its start-up probes of crypto and tls) that touches Espruino's globals. The host runtime
+// provides the same modules, so simulation runs this very code.
+import type { BytesPort, ClockPort, FlashPort, NetPort, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
 
 // The ports are module-level objects (flash and bytes handed out by a function, as the job
 // asks for them): on Espruino a function created inside another one costs more JsVars than
@@ -53,20 +53,19 @@ interface Conn extends Socket {
   c: boolean;
 }
 
-function connFinish(w: Conn): void {
-  if (!w.c) {
-    w.c = true;
-    w.h.onClose();
-  }
-}
 function connOnConnect(this: { w: Conn }): void {
   if (!this.w.c) this.w.h.onConnect();
 }
 function connOnData(this: { w: Conn }, d: string): void {
   if (!this.w.c) this.w.h.onData(d);
 }
+/** The socket's close and error listener, and the end of Conn.close (called with the socket as `this`). */
 function connOnClose(this: { w: Conn }): void {
-  connFinish(this.w);
+  const w = this.w;
+  if (!w.c) {
+    w.c = true;
+    w.h.onClose();
+  }
 }
 function connWrite(this: Conn, data: string): void {
   if (!this.c) this.s.write(data);
@@ -74,11 +73,12 @@ function connWrite(this: Conn, data: string): void {
 function connClose(this: Conn): void {
   if (!this.c) {
     this.s.end();
-    connFinish(this);
+    connOnClose.call(this.s as { w: Conn });
   }
 }
 
-const net: NetPort = {
+/** boot.ts sets hasTls once, from whether require("tls") works on this firmware. */
+export const espruinoNet: NetPort = {
   hasTls: false,
   connect(host: string, port: number, tls: boolean, h: SocketHandlers): Socket {
     // Callers check hasTls first. net.connect throws synchronously on DNS failure or a
@@ -93,15 +93,6 @@ const net: NetPort = {
   },
 };
 
-export function espruinoNet(): NetPort {
-  try {
-    net.hasTls = !!require("tls");
-  } catch (e) {
-    net.hasTls = false;
-  }
-  return net;
-}
-
 export const espruinoSystem: SystemPort = {
   reboot: () => (typeof ESP32 !== "undefined" ? ESP32.reboot() : E.reboot()),
   setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
@@ -109,9 +100,11 @@ export const espruinoSystem: SystemPort = {
   log: console.log,
   random: () => (Math.random() * 4294967296) >>> 0,
   // From a timer of its own: an application's listener that throws never breaks the agent's
-  // turn, and events of the boot code reach an application that registers as it loads.
-  emit: (event: string, data: unknown) => {
-    setTimeout(() => E.emit(event, data), 0);
+  // turn, and events of the boot code reach an application that registers as it loads. The
+  // timer calls emit itself again (`now` set) rather than a new closure per event.
+  emit: (event: string, data: unknown, now?: boolean) => {
+    if (now) E.emit(event, data);
+    else setTimeout<[string, unknown, boolean]>(espruinoSystem.emit, 0, event, data, true);
   },
   on: (event: string, fn: (data: unknown) => void) => E.on(event, fn),
   unixTime: () => {
@@ -121,16 +114,7 @@ export const espruinoSystem: SystemPort = {
   },
 };
 
-function nativeSha256(d: Uint8Array): Uint8Array {
+/** Native SHA-256; boot.ts hands it out only if this firmware's crypto module has SHA256. */
+export function espruinoSha256(d: Uint8Array): Uint8Array {
   return new Uint8Array(require("crypto").SHA256(d));
-}
-
-export function espruinoSha256(): Sha256Fn | null {
-  try {
-    // Firmware built without SHA-256 has a crypto module without it (or no module: require throws).
-    const c: Partial<EspruinoCrypto> | undefined = require("crypto");
-    return c && c.SHA256 ? nativeSha256 : null;
-  } catch (e) {
-    return null;
-  }
 }

@@ -135,7 +135,7 @@ function device(
     }
   );
   t.after(() => {
-    client.stop();
+    client.run(false);
     clock.dispose();
     netPort.closeAll();
   });
@@ -192,8 +192,8 @@ test("connects with credentials, receives what MQTT.js publishes, and publishes 
 
   const { client, rec } = device(t, broker.port, { keepaliveSec: 60 });
   client.subscribe("$ota/update/P/D");
-  client.start();
-  client.start(); // a second start is ignored
+  client.run(true);
+  client.run(true); // a second run(true) is ignored
   await waitFor("connect and subscribe", () => client.connected && subscribed);
   assert.deepEqual(auth, [{ id: "dev1", user: "user", pass: "pass" }]);
   assert.equal(rec.connects, 1);
@@ -212,7 +212,7 @@ test("connects with credentials, receives what MQTT.js publishes, and publishes 
     ['{"n":0}', '{"n":1}']
   );
   assert.equal(heard[1].qos, 1);
-  assert.equal(client.outboxSize(), 0);
+  assert.equal(client.outbox.length, 0);
   assert.deepEqual(rec.reasons, []);
 });
 
@@ -239,7 +239,7 @@ test("QoS 1 messages cut off mid-flight are replayed with DUP after reconnect, i
 
   // A backoff long enough that the test can act while the line is down.
   const { client, rec } = device(t, broker.port, { backoffMinMs: 300, backoffMaxMs: 300 });
-  client.start();
+  client.run(true);
   await waitFor("connect", () => client.connected);
   const acks: number[] = [];
   for (let i = 1; i <= 5; i++) assert.equal(client.publish("out", "m" + i, 1, () => acks.push(i)), true);
@@ -248,7 +248,7 @@ test("QoS 1 messages cut off mid-flight are replayed with DUP after reconnect, i
   // While the line is down: QoS 1 is queued behind the unacknowledged ones, QoS 0 is refused.
   assert.equal(client.publish("out", "m6", 1, () => acks.push(6)), true);
   assert.equal(client.publish("out", "lost", 0), false);
-  assert.equal(client.outboxSize(), 6);
+  assert.equal(client.outbox.length, 6);
   await waitFor("replay acknowledged", () => acks.length === 6);
   await waitFor("MQTT.js heard all", () => heard.length >= 6);
   assert.deepEqual(heard, ["m1", "m2", "m3", "m4", "m5", "m6"]);
@@ -256,7 +256,7 @@ test("QoS 1 messages cut off mid-flight are replayed with DUP after reconnect, i
   // The five that had gone out once carry DUP; m6 is new on the second connection.
   assert.deepEqual(dupFlags, [true, true, true, true, true, false]);
   assert.equal(rec.connects, 2);
-  assert.equal(client.outboxSize(), 0);
+  assert.equal(client.outbox.length, 0);
 });
 
 test("a restarted broker on the same port gets the device back, with its subscription", async (t) => {
@@ -264,7 +264,7 @@ test("a restarted broker on the same port gets the device back, with its subscri
   const port = broker.port;
   const { client, rec } = device(t, port);
   client.subscribe("cmd");
-  client.start();
+  client.run(true);
   await waitFor("connect", () => client.connected);
   await broker.close();
   await waitFor("disconnect noticed", () => rec.reasons.length >= 1 && !client.connected);
@@ -313,7 +313,7 @@ test("a refused CONNACK is reported, retried with growing jittered backoff, and 
     },
     { random: () => 0.999999 } // deterministic jitter: always the top of the window
   );
-  client.start();
+  client.run(true);
   await waitFor("connected with fresh credentials", () => client.connected);
   assert.equal(attempts, 4);
   assert.deepEqual(seen, ["u1/stale", "u2/stale", "u3/stale", "u4/good"]);
@@ -336,7 +336,7 @@ test("Espruino-style synchronous connect errors are caught and retried", async (
       },
     },
   });
-  client.start();
+  client.run(true);
   await waitFor("connect after two throws", () => client.connected);
   assert.deepEqual(rec.reasons, Array(2).fill("cannot connect to 127.0.0.1:" + broker.port + ": Unable to create socket"));
 });
@@ -350,24 +350,24 @@ test("QoS 1 outbox is bounded: the oldest messages are dropped, the rest deliver
   const { client, rec } = device(t, broker.port, { maxOutbox: 3 });
   for (let i = 1; i <= 5; i++) assert.equal(client.publish("q", "m" + i, 1), true);
   assert.equal(client.publish("q", "x", 0), false);
-  assert.equal(client.outboxSize(), 3);
+  assert.equal(client.outbox.length, 3);
   assert.equal(rec.logs.filter((l) => /outbox full/.test(l)).length, 2);
-  client.start();
+  client.run(true);
   await waitFor("delivery", () => heard.length === 3);
   assert.deepEqual(heard, ["m3", "m4", "m5"]);
 });
 
-test("stop() is idempotent, closes the socket and silences every callback", async (t) => {
+test("run(false) is idempotent, closes the socket and silences every callback", async (t) => {
   const broker = await startBroker(t);
   const { client, rec, net: netPort } = device(t, broker.port);
-  client.start();
+  client.run(true);
   await waitFor("connect", () => client.connected);
   let disconnectedAtBroker = false;
   broker.aedes.on("clientDisconnect", (c) => {
     if (c.id === "dev1") disconnectedAtBroker = true;
   });
-  client.stop();
-  client.stop();
+  client.run(false);
+  client.run(false);
   assert.equal(client.connected, false);
   await waitFor("broker sees the DISCONNECT", () => disconnectedAtBroker);
   await waitFor("socket closed", () => netPort.openSockets() === 0);
@@ -375,12 +375,12 @@ test("stop() is idempotent, closes the socket and silences every callback", asyn
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(rec.reasons, []);
   assert.equal(rec.connects, 1);
-  // start() after stop() works again.
+  // run(true) after run(false) works again.
   const broker2 = await startBroker(t);
   const again = device(t, broker2.port);
-  again.client.start();
-  again.client.stop();
-  again.client.start();
+  again.client.run(true);
+  again.client.run(false);
+  again.client.run(true);
   await waitFor("restart after stop", () => again.client.connected);
 });
 
@@ -391,7 +391,7 @@ test("a broker that goes silent after CONNACK is detected by keepalive and the d
     if (p.header >> 4 === 1) s.write(CONNACK_OK, "latin1"); // then never another byte
   });
   const { client, rec } = device(t, fake.port, { keepaliveSec: 1 });
-  client.start();
+  client.run(true);
   await waitFor("second connection", () => fake.sockets.length >= 2, 8000);
   const first = fake.received.filter((r) => r.conn === 0).map((r) => r.header);
   assert.deepEqual(first, [0x10, 0xc0], "CONNECT, then one PINGREQ that was never answered");
@@ -406,7 +406,7 @@ test("PINGRESP keeps a quiet connection alive", async (t) => {
     if (type === 12) s.write("\xd0\x00", "latin1");
   });
   const { client, rec } = device(t, fake.port, { keepaliveSec: 1 });
-  client.start();
+  client.run(true);
   await waitFor("three pings answered", () => fake.received.filter((r) => r.header === 0xc0).length >= 3, 8000);
   assert.equal(fake.sockets.length, 1);
   assert.deepEqual(rec.reasons, []);
@@ -421,7 +421,7 @@ test("an unacknowledged QoS 1 publish is retransmitted with DUP in the same sess
     if (type === 3 && ++publishes === 2) s.write("\x40\x02" + p.body.substring(p.body.length - 4, p.body.length - 2), "latin1");
   });
   const { client } = device(t, fake.port, { ackTimeoutMs: 100 });
-  client.start();
+  client.run(true);
   await waitFor("connect", () => client.connected);
   let acked = false;
   client.publish("t", "ab", 1, () => (acked = true));
@@ -432,7 +432,7 @@ test("an unacknowledged QoS 1 publish is retransmitted with DUP in the same sess
     [0x32, 0x3a]
   );
   assert.equal(pubs[0].body, pubs[1].body, "same packet id, topic and payload");
-  assert.equal(client.outboxSize(), 0);
+  assert.equal(client.outbox.length, 0);
 });
 
 for (const [name, garbage] of [
@@ -449,7 +449,7 @@ for (const [name, garbage] of [
       if (conn === 0) s.write(garbage, "latin1");
     });
     const { client, rec } = device(t, fake.port);
-    client.start();
+    client.run(true);
     await waitFor("reconnected", () => rec.connects === 2 && client.connected);
     assert.equal(rec.reasons.length, 1);
     assert.match(rec.reasons[0], /^protocol error: MQTT_PROTOCOL: /);
@@ -464,7 +464,7 @@ test("before CONNACK, anything else is a protocol error; no CONNACK at all times
     // conn 1: silence
   });
   const { client, rec } = device(t, fake.port, { connectTimeoutMs: 500 });
-  client.start();
+  client.run(true);
   await waitFor("connected on the third try", () => client.connected);
   assert.match(rec.reasons[0], /expected CONNACK, got packet type 13/);
   assert.equal(rec.reasons[1], "no CONNACK within 500 ms");
@@ -482,7 +482,7 @@ test("QoS 2 from a broker is acknowledged (PUBREC/PUBCOMP) and delivered once", 
     }
   });
   const { client, rec } = device(t, fake.port);
-  client.start();
+  client.run(true);
   await waitFor("PUBCOMP", () => fake.received.some((r) => r.header === 0x70));
   const answers = fake.received.filter((r) => r.header !== 0x10).map((r) => [r.header, r.body]);
   assert.deepEqual(answers, [
@@ -516,11 +516,11 @@ test("exceptions thrown by the application's handlers do not break the client", 
     }
   );
   t.after(() => {
-    client.stop();
+    client.run(false);
     clock.dispose();
     netPort.closeAll();
   });
-  client.start();
+  client.run(true);
   await waitFor("both messages", () => seen.length === 2);
   assert.deepEqual(seen, ["a", "b"]);
   assert.equal(client.connected, true);
@@ -540,7 +540,7 @@ test("a refused subscription (SUBACK 0x80) is logged and asked for again on the 
   const { client, rec } = device(t, fake.port);
   client.subscribe("$ota/update/P/D");
   client.subscribe("$ota/update/P/D"); // remembered once
-  client.start();
+  client.run(true);
   await waitFor("second connection subscribed", () => fake.received.filter((r) => r.header === 0x82).length === 2 && client.connected);
   const subs = fake.received.filter((r) => r.header === 0x82);
   assert.deepEqual(

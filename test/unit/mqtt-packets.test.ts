@@ -88,7 +88,7 @@ function line(opts: Partial<MqttOptions> = {}) {
     feed: (bytes: string) => handlers!.onData(bytes),
     /** Start, TCP up, CONNACK accepted; `sent` then holds what followed CONNECT. */
     connect() {
-      client.start();
+      client.run(true);
       handlers!.onConnect();
       handlers!.onData(CONNACK_OK);
       rec.sent.splice(0, 1);
@@ -110,7 +110,7 @@ function line(opts: Partial<MqttOptions> = {}) {
 
 test("CONNECT carries protocol level 4, clean session, credentials and keepalive (MQTT 3.1.1 §3.1)", () => {
   const a = line();
-  a.client.start();
+  a.client.run(true);
   a.up();
   // prettier-ignore
   const expected = [
@@ -122,11 +122,11 @@ test("CONNECT carries protocol level 4, clean session, credentials and keepalive
   ];
   assert.deepEqual(a.rec.sent.map(bytesOf), [expected]);
   const anon = line({ clientId: "x", username: undefined, password: undefined, keepaliveSec: 0 });
-  anon.client.start();
+  anon.client.run(true);
   anon.up();
   assert.deepEqual(anon.rec.sent.map(bytesOf), [[0x10, 13, 0, 4, ...str("MQTT"), 4, 0x02, 0, 0, 0, 1, ...str("x")]]);
   const bad = line({ keepaliveSec: 70000 });
-  bad.client.start();
+  bad.client.run(true);
   assert.deepEqual(bad.rec.reasons, ["cannot build CONNECT: MQTT_PROTOCOL: keepalive 70000 out of range 0..65535"]);
 });
 
@@ -139,7 +139,7 @@ test("credentials are signed when TCP is up, once per connection, and may carry 
       return { clientId: "PIDdev", username: "u" + signed, password: "p" };
     },
   });
-  a.client.start();
+  a.client.run(true);
   // Nothing is built (or held) while the TCP/TLS connection is still being opened.
   assert.equal(signed, 0);
   assert.deepEqual(a.rec.sent, []);
@@ -152,7 +152,7 @@ test("credentials are signed when TCP is up, once per connection, and may carry 
       throw new Error("bad secret");
     },
   });
-  throwing.client.start();
+  throwing.client.run(true);
   throwing.up();
   assert.deepEqual(throwing.rec.reasons, ["cannot build CONNECT: bad secret"]);
   assert.equal(throwing.rec.closes, 1);
@@ -192,7 +192,7 @@ test("PUBLISH encodes QoS, DUP and packet id; QoS 0 has no id", () => {
     b.feed(bin([0x40, 2, i >> 8, i & 255]));
   }
   assert.deepEqual(bytesOf(b.rec.sent[257]), [0x32, 5, 0, 1, ...str("t"), 1, 2]);
-  assert.equal(b.client.outboxSize(), 0);
+  assert.equal(b.client.outbox.length, 0);
 });
 
 test("fixed packets: PUBACK, PINGREQ, DISCONNECT", () => {
@@ -200,7 +200,7 @@ test("fixed packets: PUBACK, PINGREQ, DISCONNECT", () => {
   a.connect();
   a.feed(bin([0x32, 5, 0, 1, ...str("t"), 0xab, 0xcd]));
   a.advance(10000);
-  a.client.stop();
+  a.client.run(false);
   assert.deepEqual(a.rec.sent.map(bytesOf), [[0x40, 2, 0xab, 0xcd], [0xc0, 0], [0xe0, 0]]);
 });
 
@@ -245,7 +245,7 @@ test("several packets in one chunk are all handled, and a partial tail waits for
   a.client.subscribe("s");
   let acked = 0;
   a.client.publish("q", "m", 1, () => acked++); // queued with id 1; the SUBSCRIBE on connecting gets id 2
-  a.client.start();
+  a.client.run(true);
   a.up();
   const wire =
     CONNACK_OK +
@@ -258,10 +258,10 @@ test("several packets in one chunk are all handled, and a partial tail waits for
   assert.deepEqual(a.rec.messages, [{ topic: "t", payload: "one" }]);
   assert.equal(a.rec.logs.filter((l) => /refused subscription to s;/.test(l)).length, 1);
   assert.equal(acked, 0);
-  assert.equal(a.client.outboxSize(), 1);
+  assert.equal(a.client.outbox.length, 1);
   a.feed(wire.slice(wire.length - 2));
   assert.equal(acked, 1);
-  assert.equal(a.client.outboxSize(), 0);
+  assert.equal(a.client.outbox.length, 0);
   assert.deepEqual(a.rec.reasons, []);
 });
 
@@ -286,7 +286,7 @@ test("a 5-byte remaining length and an oversize packet are refused before the pa
 
 test("CONNACK: the session flag is ignored, refusals are readable, a malformed one is an error", () => {
   const present = line();
-  present.client.start();
+  present.client.run(true);
   present.up();
   present.feed(bin([0x20, 2, 1, 0]));
   assert.equal(present.client.connected, true);
@@ -296,14 +296,14 @@ test("CONNACK: the session flag is ignored, refusals are readable, a malformed o
     [0x87, "unknown return code 135"],
   ] as const) {
     const a = line();
-    a.client.start();
+    a.client.run(true);
     a.up();
     a.feed(bin([0x20, 2, 0, code]));
     assert.deepEqual(a.rec.reasons, ["connection refused: " + reason]);
     assert.equal(a.client.connected, false);
   }
   const short = line();
-  short.client.start();
+  short.client.run(true);
   short.up();
   short.feed(bin([0x20, 1, 0]));
   assert.deepEqual(short.rec.reasons, ["protocol error: MQTT_PROTOCOL: CONNACK of 1 bytes"]);

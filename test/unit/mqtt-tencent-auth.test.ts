@@ -6,9 +6,7 @@ import { once } from "node:events";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { Aedes } from "aedes";
 import {
-  randomConnId,
   tencentCredentials,
-  tencentExpiry,
   tencentHost,
   TENCENT_NO_CLOCK_EXPIRY,
   type TencentAuthOptions,
@@ -72,25 +70,36 @@ test("input the platform would refuse is a clear MQTT_CREDENTIALS error", () => 
   }
 });
 
-test("randomConnId gives 5 alphanumerics from either kind of random source", () => {
-  assert.equal(randomConnId(() => 0), "AAAAA");
-  assert.equal(randomConnId(() => 0.999999), "99999");
-  assert.equal(randomConnId(() => -1), "99999"); // 0xffffffff as a 32-bit integer
+/** The connId and expiry fields of credentials signed without them, as the device signs. */
+function drawn(random: () => number, unixNowSec: number): { connId: string; expiry: number } {
+  const { connId, expiry, ...rest } = BASE;
+  void connId;
+  void expiry;
+  const c = tencentCredentials({ ...rest, random, unixNowSec }, sha256Bytes);
+  const parts = c.username.split(";");
+  assert.equal(c.password, expectedPassword(SECRET, c.username));
+  return { connId: parts[2], expiry: Number(parts[3]) };
+}
+
+test("without a connId, one of 5 alphanumerics is drawn from either kind of random source", () => {
+  assert.equal(drawn(() => 0, 0).connId, "AAAAA");
+  assert.equal(drawn(() => 0.999999, 0).connId, "99999");
+  assert.equal(drawn(() => -1, 0).connId, "99999"); // 0xffffffff as a 32-bit integer
   const seen = new Set<string>();
   for (let i = 0; i < 50; i++) {
-    const id = randomConnId(() => (Math.random() * 4294967296) | 0);
+    const id = drawn(() => (Math.random() * 4294967296) | 0, 0).connId;
     assert.match(id, /^[a-zA-Z0-9]{5}$/);
     seen.add(id);
   }
   assert.ok(seen.size > 45, "ids vary");
 });
 
-test("expiry: a set clock gives now + lifetime, an unset clock the 32-bit maximum, never more", () => {
-  assert.equal(tencentExpiry(0, 3600), TENCENT_NO_CLOCK_EXPIRY);
-  assert.equal(tencentExpiry(86400 * 3, 3600), TENCENT_NO_CLOCK_EXPIRY); // a few days after the epoch: never synced
-  assert.equal(tencentExpiry(1750000000, 3600), 1750003600);
-  assert.equal(tencentExpiry(1750000000.7, 3600), 1750003600);
-  assert.equal(tencentExpiry(2147480000, 86400), TENCENT_NO_CLOCK_EXPIRY);
+test("without an expiry: a set clock gives now + 1 hour, an unset clock the 32-bit maximum, never more", () => {
+  assert.equal(drawn(Math.random, 0).expiry, TENCENT_NO_CLOCK_EXPIRY);
+  assert.equal(drawn(Math.random, 86400 * 3).expiry, TENCENT_NO_CLOCK_EXPIRY); // a few days after the epoch: never synced
+  assert.equal(drawn(Math.random, 1750000000).expiry, 1750003600);
+  assert.equal(drawn(Math.random, 1750000000.7).expiry, 1750003600);
+  assert.equal(drawn(Math.random, 2147482000).expiry, TENCENT_NO_CLOCK_EXPIRY);
   assert.equal(TENCENT_NO_CLOCK_EXPIRY, 2 ** 31 - 1);
   assert.equal(tencentHost("E69UADXUYY"), "E69UADXUYY.iotcloud.tencentdevices.com");
 });
@@ -131,21 +140,21 @@ test("MqttClient signs every connection afresh and a broker checking like Tencen
       backoffMinMs: 10,
       backoffMaxMs: 20,
       credentials: () =>
-        tencentCredentials({ ...BASE, connId: randomConnId(Math.random), expiry: tencentExpiry(Date.now() / 1000, 600) }, nativeSha256),
+        tencentCredentials({ productId: BASE.productId, deviceName: BASE.deviceName, deviceSecretBase64: SECRET, random: Math.random, unixNowSec: Date.now() / 1000 }, nativeSha256),
     },
     (event) => {
       if (event === "up") connected++;
     }
   );
   t.after(async () => {
-    client.stop();
+    client.run(false);
     clock.dispose();
     netPort.closeAll();
     for (const s of conns) s.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     await new Promise<void>((r) => aedes.close(() => r()));
   });
-  client.start();
+  client.run(true);
   const until = async (cond: () => boolean) => {
     const end = Date.now() + 5000;
     while (!cond()) {

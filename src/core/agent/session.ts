@@ -7,8 +7,8 @@
 import type { BoardConfig } from "../board";
 import type { ClockPort, NetPort, Sha256Fn, SystemPort } from "../ports";
 import type { Provision } from "../provision";
-import { MqttClient } from "../mqtt/client";
-import { randomConnId, tencentCredentials, tencentExpiry } from "../mqtt/tencent-auth";
+import { MqttClient, type MqttCredentials } from "../mqtt/client";
+import { tencentCredentials } from "../mqtt/tencent-auth";
 import { reportVersion } from "../protocol/messages";
 
 /** What the session lends the job. */
@@ -44,104 +44,129 @@ export interface SessionPorts {
 }
 
 
+// One session per load (boot.ts starts it once), so its state lives in module-level variables
+// and its callbacks are module-level functions: on Espruino a function created inside another
+// one costs about half as much again as one at the top of a module, for as long as the agent runs.
+let ports: SessionPorts;
+let id: Provision;
+let maxHold = 0;
+let loadJob: (link: Link) => Job;
+let link: Link;
+let mqtt: MqttClient;
+// Each topic exists once: the client's subscription list and the report publishes share these strings.
+let update = "";
+let report = "";
+let job: Job | null = null;
+let version = "unknown";
+// While the session is calling into the job, a quiet job is not dropped under its feet.
+let calling = false;
+let holdUntil = 0;
+/** The latest moment the agent reboots, once the job asked for a reboot (0 before). */
+let rebootBy = 0;
+
+function publish(payload: string, qos: 0 | 1, onAck?: () => void): void {
+  mqtt.publish(report, payload, qos, onAck);
+}
+
+function check(): void {
+  if (job && !calling && job.quiet()) {
+    version = job.runningVersion();
+    job = null;
+  }
+}
+
+/** Link.reboot, and its own timer while the application holds the reboot off. */
+function reboot(): void {
+  const now = ports.clock.now();
+  if (!rebootBy) rebootBy = now + maxHold;
+  const until = holdUntil < rebootBy ? holdUntil : rebootBy;
+  if (now >= until) return ports.system.reboot();
+  ports.system.log("ota: reboot held by the application for " + ((until - now) | 0) + " ms");
+  ports.clock.after(until - now, reboot);
+}
+
+function onHold(ms: unknown): void {
+  const n = Number(ms);
+  holdUntil = ports.clock.now() + (n > 0 ? n : 0);
+}
+
+function onHealthy(): void {
+  if (job) withJob("onAppHealthy");
+}
+
+/**
+ * Calls the job's method `name` (if any) with `arg`, loading and starting the job first if
+ * needed, then lets it go if quiet. A method name rather than a callback: no function per call site.
+ */
+function withJob(name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: string): void {
+  calling = true;
+  try {
+    if (!job) {
+      job = loadJob(link);
+      job.start();
+    }
+    if (name) job[name](arg!);
+  } finally {
+    calling = false;
+  }
+  check();
+}
+
+/** Tencent's credentials, signed per connection (a fresh connId and expiry each time). */
+function credentials(): MqttCredentials {
+  return tencentCredentials(
+    { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", random: ports.system.random, unixNowSec: ports.system.unixTime() },
+    ports.sha256!,
+  );
+}
+
+function onMqtt(event: "up" | "down" | "message", a?: string, b?: string): void {
+  const log = ports.system.log;
+  // report_version at every connect: it is how the cloud learns to re-push a pending
+  // update, and its PUBACK is a trial image's proof of a working uplink (the job's).
+  if (event === "up") {
+    if (job) withJob("onConnected");
+    else publish(reportVersion(version), 1);
+  } else if (event === "down") log("ota: mqtt down: " + a);
+  else if (a !== update) log("ota: message on unexpected topic " + a + " ignored");
+  // The cloud's answer to report_version (after every connect) is only logged: it never loads the job.
+  else if (!job && b!.indexOf('"report_version_rsp"') >= 0 && b!.indexOf('"update_firmware"') < 0) log("ota: report_version_rsp");
+  else withJob("onMessage", b);
+}
+
 /**
  * The application's side (docs/app-api.md): E.emit("OTA:healthy") confirms a trial,
  * E.emit("OTA:hold", ms) holds off the agent's next reboot for up to `maxHoldMs`; the job
  * tells the application what it does with E.emit("OTA", { state, version, percent }).
+ * Called once per load.
  */
-export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, ports: SessionPorts, id: Provision, loadJob: (link: Link) => Job): void {
-  const log = ports.system.log;
-  // Each topic exists once: the client's subscription list and the report publishes share these strings.
-  const update = "$ota/update/" + id.productId + "/" + id.deviceName;
-  const report = "$ota/report/" + id.productId + "/" + id.deviceName;
-  let job: Job | null = null;
-  let version = "unknown";
-  // While the session is calling into the job, a quiet job is not dropped under its feet.
-  let calling = false;
-  let holdUntil = 0;
-
-  const link: Link = {
-    ports: ports,
-    id: id,
-    publish: (payload, qos, onAck) => mqtt.publish(report, payload, qos, onAck),
-    check: () => {
-      if (job && !calling && job.quiet()) {
-        version = job.runningVersion();
-        job = null;
-      }
-    },
-    reboot: () => {
-      const latest = ports.clock.now() + maxHoldMs;
-      const tick = () => {
-        const now = ports.clock.now();
-        const until = holdUntil < latest ? holdUntil : latest;
-        if (now >= until) return ports.system.reboot();
-        log("ota: reboot held by the application for " + ((until - now) | 0) + " ms");
-        ports.clock.after(until - now, tick);
-      };
-      tick();
-    },
-  };
-  ports.system.on("OTA:hold", (ms) => {
-    const n = Number(ms);
-    holdUntil = ports.clock.now() + (n > 0 ? n : 0);
-  });
-  ports.system.on("OTA:healthy", () => {
-    if (job) withJob("onAppHealthy");
-  });
-  /**
-   * Calls the job's method `name` (if any) with `arg`, loading and starting the job first if
-   * needed, then lets it go if quiet. A method name rather than a callback: no function per call site.
-   */
-  const withJob = (name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: string): void => {
-    calling = true;
-    try {
-      if (!job) {
-        job = loadJob(link);
-        job.start();
-      }
-      if (name) job[name](arg!);
-    } finally {
-      calling = false;
-    }
-    link.check();
-  };
-
-  const mqtt = new MqttClient(
-    { net: ports.net, clock: ports.clock, random: ports.system.random, log: log },
+export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, p: SessionPorts, i: Provision, load: (link: Link) => Job): void {
+  ports = p;
+  id = i;
+  maxHold = maxHoldMs;
+  loadJob = load;
+  update = "$ota/update/" + i.productId + "/" + i.deviceName;
+  report = "$ota/report/" + i.productId + "/" + i.deviceName;
+  link = { ports: p, id: i, publish: publish, check: check, reboot: reboot };
+  p.system.on("OTA:hold", onHold);
+  p.system.on("OTA:healthy", onHealthy);
+  mqtt = new MqttClient(
+    { net: p.net, clock: p.clock, random: p.system.random, log: p.system.log },
     {
-      host: m.host.replace("{productId}", id.productId),
+      host: m.host.replace("{productId}", i.productId),
       port: m.port,
       tls: m.tls,
       // Tencent's credentials carry the client id, built per connection: not kept here as well.
-      clientId: m.auth === "tencent" ? "" : id.productId + id.deviceName,
-      username: id.username,
-      password: id.password,
+      clientId: m.auth === "tencent" ? "" : i.productId + i.deviceName,
+      username: i.username,
+      password: i.password,
       keepaliveSec: m.keepaliveSec,
-      credentials:
-        m.auth === "tencent"
-          ? () =>
-              tencentCredentials(
-                { productId: id.productId, deviceName: id.deviceName, deviceSecretBase64: id.deviceSecret || "", connId: randomConnId(ports.system.random), expiry: tencentExpiry(ports.system.unixTime(), 3600) },
-                ports.sha256!,
-              )
-          : undefined,
+      credentials: m.auth === "tencent" ? credentials : undefined,
     },
-    (event, a, b) => {
-      // report_version at every connect: it is how the cloud learns to re-push a pending
-      // update, and its PUBACK is a trial image's proof of a working uplink (the job's).
-      if (event === "up") {
-        if (job) withJob("onConnected");
-        else link.publish(reportVersion(version), 1);
-      } else if (event === "down") log("ota: mqtt down: " + a);
-      else if (a !== update) log("ota: message on unexpected topic " + a + " ignored");
-      // The cloud's answer to report_version (after every connect) is only logged: it never loads the job.
-      else if (!job && b!.indexOf('"report_version_rsp"') >= 0 && b!.indexOf('"update_firmware"') < 0) log("ota: report_version_rsp");
-      else withJob("onMessage", b);
-    },
+    onMqtt,
   );
   mqtt.subscribe(update);
-  mqtt.start();
+  mqtt.run(true);
   // The job reads the layout and the journal now (the connection is still being opened):
   // the running version, and whether an interrupted update or a trial needs it to stay.
   withJob();

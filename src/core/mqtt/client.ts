@@ -8,7 +8,7 @@
 // - subscriptions are remembered and re-sent before anything else on every connection, so a
 //   publish made from the "up" event is processed by the broker after the SUBSCRIBE;
 // - each connection attempt has a generation number; callbacks from an older socket are
-//   ignored, and nothing is called back after stop().
+//   ignored, and nothing is called back after run(false).
 // Clean session is always used (Tencent supports no persistent sessions worth relying on),
 // so replayed QoS 1 messages can arrive twice at the receiver: at-least-once, as MQTT says.
 //
@@ -77,10 +77,12 @@ export type MqttEvents = (event: "up" | "down" | "message", a?: string, b?: stri
 export interface MqttClient {
   /** True between a successful CONNACK and the loss of that connection. */
   connected: boolean;
-  /** Starts connecting (immediately); does nothing if already started. */
-  start(): void;
-  /** Disconnects and stays down until start(). Idempotent; no event fires afterwards. Keeps the outbox and subscriptions. */
-  stop(): void;
+  /**
+   * run(true) starts connecting (immediately) and does nothing if already started; run(false)
+   * disconnects and stays down until run(true): idempotent, no event fires afterwards, the
+   * outbox and subscriptions are kept. One method for both: each function costs RAM on Espruino.
+   */
+  run(on: boolean): void;
   /** Subscribes at QoS 1 now (if connected) and again after every reconnect. */
   subscribe(topic: string): void;
   /**
@@ -88,8 +90,8 @@ export interface MqttClient {
    * QoS 1 is queued until PUBACK, then `onAck` runs; false only if the message cannot be encoded.
    */
   publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void): boolean;
-  /** QoS 1 messages not yet acknowledged. */
-  outboxSize(): number;
+  /** QoS 1 messages not yet acknowledged, oldest first (read-only for the caller; its length is what tests and tools want). */
+  readonly outbox: ArrayLike<unknown>;
 }
 
 interface OutboxEntry {
@@ -180,7 +182,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
   /**
    * The one exit path of a connection or attempt: tear down without notifying anyone (later
    * callbacks from the socket are ignored), then for a `reason` tell the app and retry later;
-   * "" is stop(), which stays down.
+   * "" is run(false), which stays down.
    */
   function end(reason: string): void {
     if (st === St.Stopped) return;
@@ -219,37 +221,82 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     const r = random();
     const delay = backoffDelay(attempts + 1, backoffMin, backoffMax, r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296);
     attempts++;
-    timer = clock.after(delay, tick);
+    timer = clock.after(delay, run);
   }
 
-  /** The timer: connect timeout, end of a backoff, or keepalive / ack timeouts, by state. */
-  function tick(): void {
-    timer = null;
-    if (st === St.Backoff) {
-      st = St.Stopped;
-      open();
-      return;
-    }
-    if (st === St.Connecting) {
-      end(tcpUp ? "no CONNACK within " + connectMs + " ms" : "connect timed out after " + connectMs + " ms");
-      return;
-    }
-    if (st !== St.Connected) return;
-    const now = clock.now();
-    if (ka > 0) {
-      if (pingAt >= 0) {
-        if (now - pingAt >= ka / 2) {
-          end("broker silent for " + (now - lastRecv) + " ms (keepalive)");
+  /**
+   * The API's run(true) and run(false) and, called without an argument, the one timer (see the
+   * top): connect timeout, end of a backoff (a new attempt), or keepalive / ack timeouts, by
+   * state. One function for the three, since each function costs RAM on Espruino.
+   */
+  function run(on?: boolean): void {
+    if (on === undefined) {
+      timer = null;
+      if (st !== St.Backoff) {
+        if (st === St.Connecting) {
+          end(tcpUp ? "no CONNACK within " + connectMs + " ms" : "connect timed out after " + connectMs + " ms");
           return;
         }
-      } else if (now - lastSent >= ka || now - lastRecv >= ka) {
-        // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
-        // never notice a dead link.
-        if (!write("\xc0\x00")) return; // PINGREQ
-        pingAt = now;
+        if (st !== St.Connected) return;
+        const now = clock.now();
+        if (ka > 0) {
+          if (pingAt >= 0) {
+            if (now - pingAt >= ka / 2) {
+              end("broker silent for " + (now - lastRecv) + " ms (keepalive)");
+              return;
+            }
+          } else if (now - lastSent >= ka || now - lastRecv >= ka) {
+            // Pinging on receive silence too: a device that only publishes QoS 0 would otherwise
+            // never notice a dead link.
+            if (!write("\xc0\x00")) return; // PINGREQ
+            pingAt = now;
+          }
+        }
+        flush();
+        return;
       }
+      st = St.Stopped;
+    } else if (!on) {
+      if (st === St.Connected && sock) {
+        try {
+          sock.write("\xe0\x00"); // DISCONNECT
+        } catch (e) {}
+      }
+      end("");
+      return;
     }
-    flush();
+    if (st !== St.Stopped) return;
+    const g = ++gen;
+    st = St.Connecting;
+    tcpUp = false;
+    buf = "";
+    if (!(kaSec >= 0 && kaSec <= 65535)) {
+      end("cannot build CONNECT: MQTT_PROTOCOL: keepalive " + kaSec + " out of range 0..65535");
+      return;
+    }
+    if (tls && !net.hasTls) {
+      end("TLS is not available on this platform");
+      return;
+    }
+    timer = clock.after(connectMs, run);
+    const h: ConnHandlers = { g: g, onConnect: onConnect, onData: onData, onClose: onClose };
+    let s: Socket;
+    try {
+      s = net.connect(host, port, tls, h);
+    } catch (e) {
+      // Espruino throws synchronously for an unknown host or a refused connection.
+      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
+      return;
+    }
+    if (g !== gen) {
+      // A handler already ended this attempt from inside connect().
+      try {
+        s.close();
+      } catch (e) {}
+      return;
+    }
+    sock = s;
+    if (tcpUp) h.onConnect();
   }
 
   /**
@@ -281,7 +328,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     let wait = next - clock.now();
     if (wait < 1) wait = 1;
     timerAt = next;
-    timer = clock.after(wait, tick);
+    timer = clock.after(wait, run);
   }
 
   /**
@@ -323,7 +370,7 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     const g = this.g;
     if (g !== gen) return;
     tcpUp = true;
-    // Up inside net.connect(): open() calls this again once the socket is known.
+    // Up inside net.connect(): run() calls this again once the socket is known.
     if (!sock) return;
     let packet = "";
     try {
@@ -500,54 +547,11 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
     if (this.g === gen) end(st === St.Connected ? "connection lost" : tcpUp ? "closed by broker before CONNACK" : "cannot connect to " + host + ":" + port);
   }
 
-  /** The API's start(), and a new attempt when a backoff ends. */
-  function open(): void {
-    if (st !== St.Stopped) return;
-    const g = ++gen;
-    st = St.Connecting;
-    tcpUp = false;
-    buf = "";
-    if (!(kaSec >= 0 && kaSec <= 65535)) {
-      end("cannot build CONNECT: MQTT_PROTOCOL: keepalive " + kaSec + " out of range 0..65535");
-      return;
-    }
-    if (tls && !net.hasTls) {
-      end("TLS is not available on this platform");
-      return;
-    }
-    timer = clock.after(connectMs, tick);
-    const h: ConnHandlers = { g: g, onConnect: onConnect, onData: onData, onClose: onClose };
-    let s: Socket;
-    try {
-      s = net.connect(host, port, tls, h);
-    } catch (e) {
-      // Espruino throws synchronously for an unknown host or a refused connection.
-      if (g === gen) end("cannot connect to " + host + ":" + port + ": " + errorText(e));
-      return;
-    }
-    if (g !== gen) {
-      // A handler already ended this attempt from inside connect().
-      try {
-        s.close();
-      } catch (e) {}
-      return;
-    }
-    sock = s;
-    if (tcpUp) h.onConnect();
-  }
-
   // Built last: Espruino does not hoist, and it names the inner functions above.
   const client: MqttClient = {
     connected: false,
-    start: open,
-    stop: function () {
-      if (st === St.Connected && sock) {
-        try {
-          sock.write("\xe0\x00"); // DISCONNECT
-        } catch (e) {}
-      }
-      end("");
-    },
+    run: run,
+    outbox: outbox,
     subscribe: subscribe,
     publish: function (topic, payload, qos, onAck) {
       let id = 0;
@@ -580,9 +584,6 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, events:
       }
       if (st === St.Connected) flush();
       return true;
-    },
-    outboxSize: function () {
-      return outbox.length;
     },
   };
   return client;

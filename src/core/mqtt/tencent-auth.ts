@@ -15,10 +15,17 @@ export interface TencentAuthOptions {
   productId: string;
   deviceName: string;
   deviceSecretBase64: string;
-  /** 5 characters from [a-zA-Z0-9], new for every connection (see randomConnId). */
-  connId: string;
-  /** Unix seconds after which the platform refuses this signature (see tencentExpiry). */
-  expiry: number;
+  /** 5 characters from [a-zA-Z0-9], new for every connection; when absent, drawn from `random`. */
+  connId?: string;
+  /**
+   * Unix seconds after which the platform refuses this signature; when absent, an hour after
+   * `unixNowSec` if the clock is set, else TENCENT_NO_CLOCK_EXPIRY (see there), never beyond it.
+   */
+  expiry?: number;
+  /** A random 32-bit integer or a number in [0, 1) (values in [0, 1) pass through); needed without `connId`. */
+  random?: () => number;
+  /** The wall clock in Unix seconds, 0 when unknown; read without `expiry`. */
+  unixNowSec?: number;
   /** "12010126" is what Tencent's docs and Java SDK use; the C SDK sends "21010406". Both are accepted. */
   sdkAppId?: string;
 }
@@ -42,38 +49,16 @@ export const TENCENT_DEFAULT_SDK_APPID = "12010126";
  */
 export const TENCENT_NO_CLOCK_EXPIRY = 2147483647;
 
-/**
- * now + lifetime when the clock is set, else TENCENT_NO_CLOCK_EXPIRY; never beyond it. A clock
- * below 1600000000 (2020-09-13) has evidently never been set. The constants are literals here
- * so that they take no name on the device.
- */
-export function tencentExpiry(unixNowSec: number, lifetimeSec: number): number {
-  if (!(unixNowSec > 1600000000) || !(lifetimeSec > 0)) return 2147483647;
-  const e = Math.floor(unixNowSec + lifetimeSec);
-  return e < 2147483647 ? e : 2147483647;
-}
-
 /** The broker for region "china" (ap-guangzhou). */
 export function tencentHost(productId: string): string {
   return productId + ".iotcloud.tencentdevices.com";
 }
 
 /**
- * 5 random characters from [a-zA-Z0-9]; `random` yields a 32-bit integer or a number in [0, 1)
- * (values already in [0, 1) pass through, anything else is read as a 32-bit integer).
- */
-export function randomConnId(random: () => number): string {
-  let s = "";
-  for (let i = 0; i < 5; i++) {
-    const r = random();
-    s += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".charAt(Math.floor((r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296) * 62));
-  }
-  return s;
-}
-
-/**
- * Signs one connection. `sha256` is the platform's native one-shot SHA-256 (Espruino's
- * crypto.SHA256) or, off the board, sha256Bytes. Throws otaError("MQTT_CREDENTIALS") for input
+ * Signs one connection; on the device with a fresh connId and expiry each time, drawn here from
+ * `random` and `unixNowSec` (one function rather than three: each costs RAM on Espruino).
+ * `sha256` is the platform's native one-shot SHA-256 (Espruino's crypto.SHA256) or, off the
+ * board, sha256Bytes. Throws otaError("MQTT_CREDENTIALS") for input
  * the platform would reject anyway, so a typo shows up as a clear error instead of an
  * endless series of CONNACK 4 refusals.
  */
@@ -81,9 +66,23 @@ export function tencentCredentials(opts: TencentAuthOptions, sha256: Sha256Fn): 
   const pid = opts.productId;
   const dev = opts.deviceName;
   const appId = opts.sdkAppId || "12010126"; // TENCENT_DEFAULT_SDK_APPID
-  const cid = opts.connId;
-  const exp = opts.expiry;
+  let cid = opts.connId;
+  let exp = opts.expiry;
   const bad = "MQTT_CREDENTIALS";
+  if (cid === undefined) {
+    cid = "";
+    for (let i = 0; i < 5; i++) {
+      const r = opts.random!();
+      cid += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".charAt(Math.floor((r >= 0 && r < 1 ? r : (r >>> 0) / 4294967296) * 62));
+    }
+  }
+  if (exp === undefined) {
+    // A clock below 1600000000 (2020-09-13) has evidently never been set. Literals rather than
+    // the constant's name: no name on the device.
+    const now = opts.unixNowSec!;
+    exp = now > 1600000000 ? Math.floor(now + 3600) : 2147483647;
+    if (exp > 2147483647) exp = 2147483647;
+  }
   if (!pid || !dev) throw otaError(bad, "productId and deviceName are required");
   if ((pid + dev + appId).indexOf(";") >= 0) throw otaError(bad, "productId, deviceName and sdkAppId must not contain ';'");
   if (typeof cid !== "string" || cid.length !== 5) throw otaError(bad, "connId must be 5 characters");

@@ -72,7 +72,7 @@ function sample() {
   if (u > peak) peak = u;
   if (sampling && seen < 8) SEEN[seen++] = u;
 }
-var sha = espruinoSha256();
+var sha = espruinoSha256;
 var sampling = false;
 // Samples: after the trailer read; before and after each native SHA-256 call (two of them).
 // Flash.read on a board returns a new buffer: so does this one.
