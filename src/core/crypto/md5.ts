@@ -31,61 +31,51 @@ let scratchWords: Int32Array | null = null;
 
 /**
  * Compresses n consecutive 64-byte blocks, read as words x[o], x[o+1], ... into the chaining
- * state h (a, b, c, d). Defined by the first update() (see there), not when the job loads: the
- * "ram" directive makes Espruino copy it, pretokenised, into RAM when it is defined (about 260
- * JsVars on the ESP32 format), and a board whose ROM MD5 is proven never needs it.
+ * state h (a, b, c, d). No "ram" directive: that would copy it, pretokenised, into RAM (249
+ * JsVars on the ESP32 format, for as long as the job runs) for about 15% more speed on the
+ * real interpreter (docs/rom-md5.md#memory). ESP32 boards hash in the ROM; the JS backend is
+ * their fallback, where running out of memory costs more than a slower hash.
  */
-let md5Blocks: ((h: Int32Array, x: Int32Array, o: number, n: number) => void) | null = null;
-
-/**
- * Defines md5Blocks. Its own function, not inline in update(): a function defined inside another
- * keeps that call's whole scope alive on Espruino, so update()'s first input buffer would stay
- * in memory for as long as the job runs. "ram" keeps the block function pretokenised in RAM
- * instead of re-lexed from flash, and must stay its first statement.
- */
-function defineMd5Blocks(): void {
-  md5Blocks = function (h: Int32Array, x: Int32Array, o: number, n: number): void {
-    "ram";
-    var a: number, b: number, c: number, d: number, t: number;
-    while (n--) {
-      a = h[0]; b = h[1]; c = h[2]; d = h[3];
-      // RFC 1321 rounds F, G, H, I (16 steps each); sine constants written as signed int32.
-      t=a+(b&c|~b&d)+x[o]-680876936|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+1]-389564586|0;d=(t<<12|t>>>20)+a|0;
-      t=c+(d&a|~d&b)+x[o+2]+606105819|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+3]-1044525330|0;b=(t<<22|t>>>10)+c|0;
-      t=a+(b&c|~b&d)+x[o+4]-176418897|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+5]+1200080426|0;d=(t<<12|t>>>20)+a|0;
-      t=c+(d&a|~d&b)+x[o+6]-1473231341|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+7]-45705983|0;b=(t<<22|t>>>10)+c|0;
-      t=a+(b&c|~b&d)+x[o+8]+1770035416|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+9]-1958414417|0;d=(t<<12|t>>>20)+a|0;
-      t=c+(d&a|~d&b)+x[o+10]-42063|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+11]-1990404162|0;b=(t<<22|t>>>10)+c|0;
-      t=a+(b&c|~b&d)+x[o+12]+1804603682|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+13]-40341101|0;d=(t<<12|t>>>20)+a|0;
-      t=c+(d&a|~d&b)+x[o+14]-1502002290|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+15]+1236535329|0;b=(t<<22|t>>>10)+c|0;
-      t=a+(b&d|c&~d)+x[o+1]-165796510|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+6]-1069501632|0;d=(t<<9|t>>>23)+a|0;
-      t=c+(d&b|a&~b)+x[o+11]+643717713|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o]-373897302|0;b=(t<<20|t>>>12)+c|0;
-      t=a+(b&d|c&~d)+x[o+5]-701558691|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+10]+38016083|0;d=(t<<9|t>>>23)+a|0;
-      t=c+(d&b|a&~b)+x[o+15]-660478335|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+4]-405537848|0;b=(t<<20|t>>>12)+c|0;
-      t=a+(b&d|c&~d)+x[o+9]+568446438|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+14]-1019803690|0;d=(t<<9|t>>>23)+a|0;
-      t=c+(d&b|a&~b)+x[o+3]-187363961|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+8]+1163531501|0;b=(t<<20|t>>>12)+c|0;
-      t=a+(b&d|c&~d)+x[o+13]-1444681467|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+2]-51403784|0;d=(t<<9|t>>>23)+a|0;
-      t=c+(d&b|a&~b)+x[o+7]+1735328473|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+12]-1926607734|0;b=(t<<20|t>>>12)+c|0;
-      t=a+(b^c^d)+x[o+5]-378558|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+8]-2022574463|0;d=(t<<11|t>>>21)+a|0;
-      t=c+(d^a^b)+x[o+11]+1839030562|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+14]-35309556|0;b=(t<<23|t>>>9)+c|0;
-      t=a+(b^c^d)+x[o+1]-1530992060|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+4]+1272893353|0;d=(t<<11|t>>>21)+a|0;
-      t=c+(d^a^b)+x[o+7]-155497632|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+10]-1094730640|0;b=(t<<23|t>>>9)+c|0;
-      t=a+(b^c^d)+x[o+13]+681279174|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o]-358537222|0;d=(t<<11|t>>>21)+a|0;
-      t=c+(d^a^b)+x[o+3]-722521979|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+6]+76029189|0;b=(t<<23|t>>>9)+c|0;
-      t=a+(b^c^d)+x[o+9]-640364487|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+12]-421815835|0;d=(t<<11|t>>>21)+a|0;
-      t=c+(d^a^b)+x[o+15]+530742520|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+2]-995338651|0;b=(t<<23|t>>>9)+c|0;
-      t=a+(c^(b|~d))+x[o]-198630844|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+7]+1126891415|0;d=(t<<10|t>>>22)+a|0;
-      t=c+(a^(d|~b))+x[o+14]-1416354905|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+5]-57434055|0;b=(t<<21|t>>>11)+c|0;
-      t=a+(c^(b|~d))+x[o+12]+1700485571|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+3]-1894986606|0;d=(t<<10|t>>>22)+a|0;
-      t=c+(a^(d|~b))+x[o+10]-1051523|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+1]-2054922799|0;b=(t<<21|t>>>11)+c|0;
-      t=a+(c^(b|~d))+x[o+8]+1873313359|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+15]-30611744|0;d=(t<<10|t>>>22)+a|0;
-      t=c+(a^(d|~b))+x[o+6]-1560198380|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+13]+1309151649|0;b=(t<<21|t>>>11)+c|0;
-      t=a+(c^(b|~d))+x[o+4]-145523070|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+11]-1120210379|0;d=(t<<10|t>>>22)+a|0;
-      t=c+(a^(d|~b))+x[o+2]+718787259|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+9]-343485551|0;b=(t<<21|t>>>11)+c|0;
-      h[0] = h[0] + a | 0; h[1] = h[1] + b | 0; h[2] = h[2] + c | 0; h[3] = h[3] + d | 0;
-      o += 16;
-    }
-  };
+function md5Blocks(h: Int32Array, x: Int32Array, o: number, n: number): void {
+  var a: number, b: number, c: number, d: number, t: number;
+  while (n--) {
+    a = h[0]; b = h[1]; c = h[2]; d = h[3];
+    // RFC 1321 rounds F, G, H, I (16 steps each); sine constants written as signed int32.
+    t=a+(b&c|~b&d)+x[o]-680876936|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+1]-389564586|0;d=(t<<12|t>>>20)+a|0;
+    t=c+(d&a|~d&b)+x[o+2]+606105819|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+3]-1044525330|0;b=(t<<22|t>>>10)+c|0;
+    t=a+(b&c|~b&d)+x[o+4]-176418897|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+5]+1200080426|0;d=(t<<12|t>>>20)+a|0;
+    t=c+(d&a|~d&b)+x[o+6]-1473231341|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+7]-45705983|0;b=(t<<22|t>>>10)+c|0;
+    t=a+(b&c|~b&d)+x[o+8]+1770035416|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+9]-1958414417|0;d=(t<<12|t>>>20)+a|0;
+    t=c+(d&a|~d&b)+x[o+10]-42063|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+11]-1990404162|0;b=(t<<22|t>>>10)+c|0;
+    t=a+(b&c|~b&d)+x[o+12]+1804603682|0;a=(t<<7|t>>>25)+b|0; t=d+(a&b|~a&c)+x[o+13]-40341101|0;d=(t<<12|t>>>20)+a|0;
+    t=c+(d&a|~d&b)+x[o+14]-1502002290|0;c=(t<<17|t>>>15)+d|0; t=b+(c&d|~c&a)+x[o+15]+1236535329|0;b=(t<<22|t>>>10)+c|0;
+    t=a+(b&d|c&~d)+x[o+1]-165796510|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+6]-1069501632|0;d=(t<<9|t>>>23)+a|0;
+    t=c+(d&b|a&~b)+x[o+11]+643717713|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o]-373897302|0;b=(t<<20|t>>>12)+c|0;
+    t=a+(b&d|c&~d)+x[o+5]-701558691|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+10]+38016083|0;d=(t<<9|t>>>23)+a|0;
+    t=c+(d&b|a&~b)+x[o+15]-660478335|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+4]-405537848|0;b=(t<<20|t>>>12)+c|0;
+    t=a+(b&d|c&~d)+x[o+9]+568446438|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+14]-1019803690|0;d=(t<<9|t>>>23)+a|0;
+    t=c+(d&b|a&~b)+x[o+3]-187363961|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+8]+1163531501|0;b=(t<<20|t>>>12)+c|0;
+    t=a+(b&d|c&~d)+x[o+13]-1444681467|0;a=(t<<5|t>>>27)+b|0; t=d+(a&c|b&~c)+x[o+2]-51403784|0;d=(t<<9|t>>>23)+a|0;
+    t=c+(d&b|a&~b)+x[o+7]+1735328473|0;c=(t<<14|t>>>18)+d|0; t=b+(c&a|d&~a)+x[o+12]-1926607734|0;b=(t<<20|t>>>12)+c|0;
+    t=a+(b^c^d)+x[o+5]-378558|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+8]-2022574463|0;d=(t<<11|t>>>21)+a|0;
+    t=c+(d^a^b)+x[o+11]+1839030562|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+14]-35309556|0;b=(t<<23|t>>>9)+c|0;
+    t=a+(b^c^d)+x[o+1]-1530992060|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+4]+1272893353|0;d=(t<<11|t>>>21)+a|0;
+    t=c+(d^a^b)+x[o+7]-155497632|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+10]-1094730640|0;b=(t<<23|t>>>9)+c|0;
+    t=a+(b^c^d)+x[o+13]+681279174|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o]-358537222|0;d=(t<<11|t>>>21)+a|0;
+    t=c+(d^a^b)+x[o+3]-722521979|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+6]+76029189|0;b=(t<<23|t>>>9)+c|0;
+    t=a+(b^c^d)+x[o+9]-640364487|0;a=(t<<4|t>>>28)+b|0; t=d+(a^b^c)+x[o+12]-421815835|0;d=(t<<11|t>>>21)+a|0;
+    t=c+(d^a^b)+x[o+15]+530742520|0;c=(t<<16|t>>>16)+d|0; t=b+(c^d^a)+x[o+2]-995338651|0;b=(t<<23|t>>>9)+c|0;
+    t=a+(c^(b|~d))+x[o]-198630844|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+7]+1126891415|0;d=(t<<10|t>>>22)+a|0;
+    t=c+(a^(d|~b))+x[o+14]-1416354905|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+5]-57434055|0;b=(t<<21|t>>>11)+c|0;
+    t=a+(c^(b|~d))+x[o+12]+1700485571|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+3]-1894986606|0;d=(t<<10|t>>>22)+a|0;
+    t=c+(a^(d|~b))+x[o+10]-1051523|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+1]-2054922799|0;b=(t<<21|t>>>11)+c|0;
+    t=a+(c^(b|~d))+x[o+8]+1873313359|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+15]-30611744|0;d=(t<<10|t>>>22)+a|0;
+    t=c+(a^(d|~b))+x[o+6]-1560198380|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+13]+1309151649|0;b=(t<<21|t>>>11)+c|0;
+    t=a+(c^(b|~d))+x[o+4]-145523070|0;a=(t<<6|t>>>26)+b|0; t=d+(b^(a|~c))+x[o+11]-1120210379|0;d=(t<<10|t>>>22)+a|0;
+    t=c+(a^(d|~b))+x[o+2]+718787259|0;c=(t<<15|t>>>17)+d|0; t=b+(d^(c|~a))+x[o+9]-343485551|0;b=(t<<21|t>>>11)+c|0;
+    h[0] = h[0] + a | 0; h[1] = h[1] + b | 0; h[2] = h[2] + c | 0; h[3] = h[3] + d | 0;
+    o += 16;
+  }
 }
 
 /** One hash in progress. */
@@ -111,9 +101,8 @@ const jsMd5Methods = {
     if (!scratch) {
       scratch = new Uint8Array(512);
       scratchWords = new Int32Array(scratch.buffer);
-      defineMd5Blocks();
     }
-    const s = scratch, w = scratchWords as Int32Array, p = this.p, blocks = md5Blocks as (h: Int32Array, x: Int32Array, o: number, n: number) => void;
+    const s = scratch, w = scratchWords as Int32Array, p = this.p, blocks = md5Blocks;
     let u = this.n % 64;
     this.n += length;
     if (!u && length > 63 && !((data.byteOffset + offset) & 3)) {
@@ -146,7 +135,7 @@ const jsMd5Methods = {
 
   digest: function (this: JsMd5): Uint8Array {
     if (this.d) throw otaError("CRYPTO_USAGE", "MD5 digest taken twice");
-    this.update(this.p, 0, 0); // absorbs nothing; on first use, allocates the scratch and defines md5Blocks
+    this.update(this.p, 0, 0); // absorbs nothing; on first use, allocates the scratch
     this.d = true;
     const s = scratch as Uint8Array, w = scratchWords as Int32Array, h = this.h, u = this.n % 64;
     // Padding: 0x80, zeros up to 8 bytes short of a block end, then the bit count.
@@ -156,7 +145,7 @@ const jsMd5Methods = {
     s.fill(0, u + 1, end);
     w[end >> 2] = (this.n % 536870912) * 8 | 0;
     w[(end >> 2) + 1] = Math.floor(this.n / 536870912);
-    (md5Blocks as (h: Int32Array, x: Int32Array, o: number, n: number) => void)(h, w, 0, (end + 8) >> 6);
+    md5Blocks(h, w, 0, (end + 8) >> 6);
     // Little-endian words, like the input (see the file comment).
     return new Uint8Array(new Int32Array(h).buffer);
   },
