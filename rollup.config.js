@@ -36,7 +36,9 @@ function boardConfig(board) {
     load: (source) =>
       source === id
         ? Object.keys(onDevice).map((k) => `export var ${k} = ${JSON.stringify(onDevice[k])};`).join("\n") +
-          `\nexport default { ${inObject.map((k) => `${JSON.stringify(k)}: ${k}`).join(", ")} };`
+          // The default object written out whole, not built from the named exports: those would
+          // each stay a name in the job's module scope (a JsVar apiece on the board).
+          `\nexport default ${JSON.stringify(Object.fromEntries(inObject.map((k) => [k, onDevice[k]])))};`
         : null,
   };
 }
