@@ -60,5 +60,9 @@ function startAgent(err?: unknown): void {
 }
 
 if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
-else if (p!.wifi) require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
+else if (p!.wifi) {
+  require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
+  // Espruino's Wifi keeps what it needs; the provision (the job's link.id) need not hold it too.
+  delete p!.wifi;
+}
 else startAgent();

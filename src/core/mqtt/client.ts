@@ -84,7 +84,10 @@ export interface MqttClient {
    * outbox and subscriptions are kept. One method for both: each function costs RAM on Espruino.
    */
   run(on: boolean): void;
-  /** Subscribes at QoS 1 now (if connected) and again after every reconnect. */
+  /**
+   * Subscribes at QoS 1 now (if connected) and again after every reconnect. The same function
+   * as publish, which a missing payload makes a subscription (one function less on Espruino).
+   */
   subscribe(topic: string): void;
   /**
    * Publishes a binary-string payload. QoS 0 is sent only while connected (false otherwise).
@@ -330,39 +333,23 @@ function run(on?: boolean | null): void {
 }
 
 /**
- * The API's subscribe(topic), and with no topic the re-subscription to everything on a new
- * connection: one SUBSCRIBE at QoS 1.
+ * The API's publish and subscribe, one function for both (each function costs RAM on Espruino):
+ * with a payload, publish (see MqttClient.publish); without one, subscribe(topic); with no
+ * topic either, the re-subscription to everything on a new connection. Subscriptions are one
+ * SUBSCRIBE at QoS 1.
  */
-function subscribe(topic?: string): void {
+function send(topic?: string, payload?: string, qos?: 0 | 1, onAck?: () => void): boolean {
+  const sub = payload === undefined;
   let topics = subs.slice();
-  if (topic !== undefined) {
-    if (subs.indexOf(topic) >= 0) return;
+  if (sub && topic !== undefined) {
+    if (subs.indexOf(topic) >= 0) return true;
     subs.push(topic);
-    if (st !== St.Connected) return;
+    if (st !== St.Connected) return true;
     topics = [topic];
   }
+  if (!sub && qos !== 1 && st !== St.Connected) return false;
   let id = 0;
-  for (let used = true; used; ) {
-    id = nextId = nextId >= 65535 ? 1 : nextId + 1;
-    used = false;
-    for (let i = 0; i < outbox.length && !used; i++) used = outbox[i].i === id;
-    for (let i = 0; i < pendingSubs.length && !used; i++) used = pendingSubs[i].i === id;
-  }
-  let body = String.fromCharCode(id >> 8, id & 255);
-  try {
-    for (let i = 0; i < topics.length; i++) body += mqttField(topics[i]) + "\x01";
-  } catch (e) {
-    log("mqtt: cannot subscribe to " + topics.join(",") + ": " + errorText(e));
-    return;
-  }
-  pendingSubs.push({ i: id, s: topics });
-  write(mqttFrame(0x82, body));
-}
-
-/** The API's publish (MqttClient.publish). */
-function publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void): boolean {
-  let id = 0;
-  if (qos === 1) {
+  if (sub || qos === 1) {
     // Packet ids cycle through 1..65535, skipping ids still waiting for an answer.
     for (let used = true; used; ) {
       id = nextId = nextId >= 65535 ? 1 : nextId + 1;
@@ -370,13 +357,21 @@ function publish(topic: string, payload: string, qos: 0 | 1, onAck?: () => void)
       for (let i = 0; i < outbox.length && !used; i++) used = outbox[i].i === id;
       for (let i = 0; i < pendingSubs.length && !used; i++) used = pendingSubs[i].i === id;
     }
-  } else if (st !== St.Connected) return false;
+  }
   let packet: string;
   try {
-    packet = mqttFrame(id ? 0x32 : 0x30, mqttField(topic) + (id ? String.fromCharCode(id >> 8, id & 255) : "") + payload);
+    if (sub) {
+      packet = String.fromCharCode(id >> 8, id & 255);
+      for (let i = 0; i < topics.length; i++) packet += mqttField(topics[i]) + "\x01";
+      packet = mqttFrame(0x82, packet);
+    } else packet = mqttFrame(id ? 0x32 : 0x30, mqttField(topic!) + (id ? String.fromCharCode(id >> 8, id & 255) : "") + payload);
   } catch (e) {
-    log("mqtt: cannot publish to " + topic + ": " + errorText(e));
+    log("mqtt: cannot " + (sub ? "subscribe to " + topics.join(",") : "publish to " + topic) + ": " + errorText(e));
     return false;
+  }
+  if (sub) {
+    pendingSubs.push({ i: id, s: topics });
+    return write(packet);
   }
   if (!id) return write(packet);
   const entry: OutboxEntry = { i: id, p: packet, t: -1 };
@@ -504,7 +499,7 @@ function onData(this: ConnHandlers, data: string): void {
         client!.connected = true;
         attempts = 0;
         log("mqtt: connected to " + host + ":" + port);
-        if (subs.length) subscribe();
+        if (subs.length) send();
         if (g === gen) run(null);
         if (g !== gen) return;
         try {
@@ -611,6 +606,6 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, ev: Mqt
   nextId = 0;
   subs = [];
   outbox = [];
-  client = { connected: false, run: run, outbox: outbox, subscribe: subscribe, publish: publish };
+  client = { connected: false, run: run, outbox: outbox, subscribe: send, publish: send };
   return client;
 } as unknown as new (ports: MqttPorts, opts: MqttOptions, events: MqttEvents) => MqttClient;
