@@ -36,6 +36,10 @@ try {
 } catch (e) {
   // stays null: Tencent authentication is refused below
 }
+// Static functions work taken out of their object. ESP32.setOTAValid exists on an ESP32 only,
+// the one chip whose boards ask the job for it (board bootloaderRollback).
+espruinoSystem.reboot = typeof ESP32 !== "undefined" ? ESP32.reboot : E.reboot;
+if (typeof ESP32 !== "undefined") espruinoSystem.setOtaValid = ESP32.setOTAValid;
 try {
   espruinoNet.hasTls = !!require("tls");
 } catch (e) {
@@ -56,5 +60,9 @@ function startAgent(err?: unknown): void {
 }
 
 if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
-else if (p!.wifi) require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
+else if (p!.wifi) {
+  require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
+  // Espruino's Wifi keeps what it needs; the provision (the job's link.id) need not hold it too.
+  delete p!.wifi;
+}
 else startAgent();

@@ -53,28 +53,31 @@ interface Conn extends Socket {
   c: boolean;
 }
 
-function connOnConnect(this: { w: Conn }): void {
-  if (!this.w.c) this.w.h.onConnect();
-}
-function connOnData(this: { w: Conn }, d: string): void {
-  if (!this.w.c) this.w.h.onData(d);
-}
-/** The socket's close and error listener, and the end of Conn.close (called with the socket as `this`). */
-function connOnClose(this: { w: Conn }): void {
+/**
+ * Every listener of the Espruino socket (called with the socket as `this`), told apart by its
+ * argument as Espruino passes them: the connect callback gets the socket itself, "data" a
+ * string, "close" a boolean and "error" an error object (both end the connection, once); and
+ * the end of Conn.close (no argument). One function rather than three: each costs RAM.
+ */
+function connEvent(this: { w: Conn }, d?: unknown): void {
   const w = this.w;
-  if (!w.c) {
+  if (w.c) return;
+  if (d === this) w.h.onConnect();
+  else if (typeof d === "string") w.h.onData(d);
+  else {
     w.c = true;
     w.h.onClose();
   }
 }
-function connWrite(this: Conn, data: string): void {
-  if (!this.c) this.s.write(data);
-}
-function connClose(this: Conn): void {
-  if (!this.c) {
-    this.s.end();
-    connOnClose.call(this.s as { w: Conn });
+/** Conn.write(data), and Conn.close() (no argument): the same function under both names. */
+function connIo(this: Conn, data?: string): void {
+  if (this.c) return;
+  if (data !== undefined) {
+    this.s.write(data);
+    return;
   }
+  this.s.end();
+  connEvent.call(this.s as { w: Conn });
 }
 
 /** boot.ts sets hasTls once, from whether require("tls") works on this firmware. */
@@ -83,20 +86,22 @@ export const espruinoNet: NetPort = {
   connect(host: string, port: number, tls: boolean, h: SocketHandlers): Socket {
     // Callers check hasTls first. net.connect throws synchronously on DNS failure or a
     // refused connection; the caller treats that as a failed attempt.
-    const sock: Conn["s"] = (tls ? require("tls") : require("net")).connect({ host: host, port: port }, connOnConnect);
-    const w: Conn = { s: sock, h: h, c: false, write: connWrite, close: connClose };
+    const sock: Conn["s"] = (tls ? require("tls") : require("net")).connect({ host: host, port: port }, connEvent);
+    const w: Conn = { s: sock, h: h, c: false, write: connIo, close: connIo };
     sock.w = w;
-    sock.on("data", connOnData);
-    sock.on("close", connOnClose);
-    sock.on("error", connOnClose);
+    sock.on("data", connEvent);
+    sock.on("close", connEvent);
+    sock.on("error", connEvent);
     return w;
   },
 };
 
 export const espruinoSystem: SystemPort = {
-  reboot: () => (typeof ESP32 !== "undefined" ? ESP32.reboot() : E.reboot()),
-  setOtaValid: (valid: boolean) => ESP32.setOTAValid(valid),
-  // console.log is a static function on Espruino (and bound in Node): it works taken out.
+  // reboot and setOtaValid are Espruino's own static functions, set by boot.ts (here, the
+  // job's bundle would read them too): a reference to a native function costs a JsVar or two
+  // where a function of ours costs ~6. console.log is static as well (and bound in Node).
+  reboot: null as never,
+  setOtaValid: null as never,
   log: console.log,
   random: () => (Math.random() * 4294967296) >>> 0,
   // From a timer of its own: an application's listener that throws never breaks the agent's

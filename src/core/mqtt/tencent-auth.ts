@@ -5,9 +5,6 @@
 // (docs/tencent-protocol.md#mqtt-key-authentication). The connId must be fresh per connection, so build credentials inside the
 // MqttClient `credentials` callback rather than once at boot.
 
-import { base64Decode } from "../crypto/base64";
-import { toHex } from "../crypto/hex";
-import { hmacSha256 } from "../crypto/hmac";
 import { otaError } from "../errors";
 import type { Sha256Fn } from "../ports";
 
@@ -91,17 +88,47 @@ export function tencentCredentials(opts: TencentAuthOptions, sha256: Sha256Fn): 
     if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) throw otaError(bad, "connId must be [a-zA-Z0-9]");
   }
   if (!(exp > 0) || exp !== Math.floor(exp)) throw otaError(bad, "expiry must be a positive whole number of seconds");
-  let key: Uint8Array;
-  try {
-    key = base64Decode(opts.deviceSecretBase64 || "");
-  } catch (e) {
-    throw otaError(bad, "deviceSecret is not valid base64 (" + (e as Error).message + ")");
+  // The key (base64), HMAC-SHA256 (RFC 2104) and the hex digest, written out rather than
+  // calling ../crypto's base64Decode, hmacSha256 and toHex: this runs in the resident, where
+  // each function costs RAM for as long as the agent runs. Same rules as base64Decode.
+  const b64 = opts.deviceSecretBase64 || "";
+  let len = b64.length;
+  if (len % 4 === 0 && len > 0 && b64.charAt(len - 1) === "=") {
+    len--;
+    if (b64.charAt(len - 1) === "=") len--;
+  }
+  if (len % 4 === 1) throw otaError(bad, "deviceSecret is not valid base64 (impossible length " + b64.length + ")");
+  let key = new Uint8Array((len * 3) >> 2);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < len; i++) {
+    const c = b64.charCodeAt(i);
+    const v = c >= 65 && c <= 90 ? c - 65 : c >= 97 && c <= 122 ? c - 71 : c >= 48 && c <= 57 ? c + 4 : c === 43 ? 62 : c === 47 ? 63 : -1;
+    if (v < 0) throw otaError(bad, "deviceSecret is not valid base64 (bad character at " + i + ")");
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      key[o++] = acc >> bits;
+    }
   }
   if (!key.length) throw otaError(bad, "deviceSecret is empty");
   const clientId = pid + dev;
   const username = clientId + ";" + appId + ";" + cid + ";" + exp;
-  // The username as bytes (binary string to Uint8Array; Tencent's fields are ASCII).
-  const msg = new Uint8Array(username.length);
-  for (let i = 0; i < msg.length; i++) msg[i] = username.charCodeAt(i);
-  return { clientId: clientId, username: username, password: toHex(hmacSha256(key, msg, sha256)) + ";hmacsha256" };
+  // HMAC over the username's bytes (Tencent's fields are ASCII): block size 64.
+  if (key.length > 64) key = sha256(key);
+  const inner = new Uint8Array(64 + username.length);
+  const outer = new Uint8Array(64 + 32);
+  for (let i = 0; i < 64; i++) {
+    const k = i < key.length ? key[i] : 0;
+    inner[i] = k ^ 0x36;
+    outer[i] = k ^ 0x5c;
+  }
+  for (let i = 0; i < username.length; i++) inner[64 + i] = username.charCodeAt(i);
+  outer.set(sha256(inner), 64);
+  const mac = sha256(outer);
+  let hex = "";
+  for (let i = 0; i < mac.length; i++) hex += (mac[i] >> 4).toString(16) + (mac[i] & 15).toString(16);
+  return { clientId: clientId, username: username, password: hex + ";hmacsha256" };
 }
