@@ -36,6 +36,12 @@ function boardConfig(board) {
     load: (source) =>
       source === id
         ? Object.keys(onDevice).map((k) => `export var ${k} = ${JSON.stringify(onDevice[k])};`).join("\n") +
+          // and each field of a nested object as <field>_<key>, so that a bundle that reads one
+          // number of an object holds that number, not the object (trial_maxHoldMs)
+          Object.keys(onDevice)
+            .filter((k) => onDevice[k] && typeof onDevice[k] === "object" && !Array.isArray(onDevice[k]))
+            .flatMap((k) => Object.keys(onDevice[k]).map((j) => `\nexport var ${k}_${j} = ${JSON.stringify(onDevice[k][j])};`))
+            .join("") +
           // The default object written out whole, not built from the named exports: those would
           // each stay a name in the job's module scope (a JsVar apiece on the board).
           `\nexport default ${JSON.stringify(Object.fromEntries(inObject.map((k) => [k, onDevice[k]])))};`

@@ -3,7 +3,7 @@
 // the job (job.ts, Storage's JOB_FILE) when there is work. Anything that goes wrong here
 // logs one line and leaves the application alone. The only module with top-level effects,
 // and the last one in the bundle (Espruino does not hoist).
-import { mqtt, sign, trial } from "board-config";
+import { mqtt, sign_required, trial_maxHoldMs } from "board-config";
 import { PROVISION_FILE, type Provision } from "../core/provision";
 import { startSession, type Job, type Link } from "../core/agent/session";
 import { espruinoClock, espruinoNet, espruinoSha256, espruinoSystem } from "./ports";
@@ -55,8 +55,8 @@ else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.pa
 /** Starts the session; also Wi-Fi's callback, so `err` is its error if any. The MQTT client reconnects by itself, so start either way. */
 function startAgent(err?: unknown): void {
   if (err) console.log("ota: wifi: " + err);
-  if (!sign.required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
-  startSession(mqtt, trial.maxHoldMs, { net: espruinoNet, clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
+  if (!sign_required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
+  startSession(mqtt, trial_maxHoldMs, { net: espruinoNet, clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
 }
 
 if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);

@@ -118,4 +118,8 @@ declare module "board-config" {
   export const mqtt: Board["mqtt"];
   export const sign: Board["sign"];
   export const trial: Board["trial"];
+  // And each field of a nested object as <field>_<key>: a bundle that reads one number of an
+  // object then holds the number, not the object.
+  export const sign_required: Board["sign"]["required"];
+  export const trial_maxHoldMs: Board["trial"]["maxHoldMs"];
 }
