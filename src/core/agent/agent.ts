@@ -11,11 +11,11 @@ import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
-import { Layout, readLayout, slotByOffset } from "./layout";
+import { Layout, readLayout, readTable } from "./layout";
 import type { Partition } from "../esp32/partition-table";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
-import { FlashRegion, GuardedFlash, protectedRegions, regionOf } from "../esp32/guarded-writer";
+import { FlashRegion, GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
 import { Ota, planSwitch, readOtadata } from "../esp32/otadata";
 import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
@@ -74,20 +74,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
   let uplinkOk = false;
   let appOk = false;
-  const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
+  const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ label: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
 
   // ---- the Job's methods ----
 
   function start(): void {
     const log = ports.system.log;
     try {
-      // The partition table's MD5 through the board's backend: with a proven ROM the JS one (and its
-      // ~260 JsVars of pretokenised code) is never loaded (docs/rom-md5.md#memory).
-      layout = readLayout(board, ports.flash, (d) => {
-        const m = ports.md5.create();
-        m.update(d, 0, d.length);
-        return m.digest();
-      });
+      layout = readLayout(board, ports.flash, ports.md5);
       const L = layout;
       saved = loadOtaState(journal);
       log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
@@ -468,7 +462,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const job = task!;
     const guard = new GuardedFlash(ports.flash, {
       chipSize: board.flash.size,
-      allowed: [regionOf(L.target)],
+      allowed: [L.target],
       forbidden: protectedRegions(board.partitionTable.offset, L.running),
     });
     // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
@@ -504,7 +498,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
     st.phase = how === "back" ? "rolledback" : "switching";
     save(st);
-    applyOtadata(slotByOffset(layout!.table, slot)!, how === "back");
+    applyOtadata(slot, how === "back");
     if (how === "back") return;
     st.phase = "trial";
     if (how === "trial") st.bootCount = 0;
@@ -516,24 +510,27 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
    * guard that allows exactly the sectors the plan touches and forbids every other partition, so
    * a planning slip cannot reach an app slot. A function of its own so that the plan and the
    * guard's regions are gone before switchTo's next journal write (Espruino keeps a function's
-   * locals until it returns).
+   * locals until it returns). The partition table is parsed again here: the job does not hold it
+   * through the download (layout.ts), and the table in flash is one the agent never writes.
    */
-  function applyOtadata(target: Partition, back: boolean): void {
+  function applyOtadata(slot: number, back: boolean): void {
     const flash = ports.flash;
-    const L = layout!;
-    const copies = readOtadata(flash, L.table.otadata!);
+    const table = readTable(board, flash, ports.md5);
+    const parts = table.partitions;
+    let target: Partition | null = null;
+    for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
+    const copies = readOtadata(flash, table.otadata!);
     // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
-    const ops = planSwitch(L.table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
+    const ops = planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
     const allowed: FlashRegion[] = [];
     for (let i = 0; i < ops.length; i++) {
       const sector = ops[i].offset - (ops[i].offset % 4096);
       let seen = false;
       for (let k = 0; k < allowed.length; k++) if (allowed[k].offset === sector) seen = true;
-      if (!seen) allowed.push({ name: "otadata copy", offset: sector, size: 4096 });
+      if (!seen) allowed.push({ label: "otadata copy", offset: sector, size: 4096 });
     }
-    const forbidden = protectedRegions(board.partitionTable.offset, L.running);
-    const parts = L.table.partitions;
-    for (let i = 0; i < parts.length; i++) if (parts[i] !== L.table.otadata) forbidden.push(regionOf(parts[i]));
+    const forbidden = protectedRegions(board.partitionTable.offset, layout!.running);
+    for (let i = 0; i < parts.length; i++) if (parts[i] !== table.otadata) forbidden.push(parts[i]);
     const guard = new GuardedFlash(flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
     // otadata.ts applyFlashOps written out: one function fewer in the job.
     for (let i = 0; i < ops.length; i++) {
