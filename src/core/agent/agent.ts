@@ -89,7 +89,11 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + layoutError);
     }
-    if (saved && saved.phase === "confirmed") sendDone(saved);
+    const st = saved;
+    // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+    if (st && st.phase === "confirmed") link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+          if (saved === st) save(null);
+        });
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
@@ -117,7 +121,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       // stay pending and be re-pushed forever. Not while that version is being downloaded.
       const v = (e as InvalidUpdate).version;
       const j = task;
-      if (v && !(j && j.version === v)) publishFail(v, { code: -5, msg: failMessage(-5, "unusable update_firmware: " + errorText(e)) }, null);
+      if (v && !(j && j.version === v)) link.publish(otaReport("fail", v, {}, -5, failMessage(-5, "unusable update_firmware: " + errorText(e))), 1);
       return;
     }
     if (msg.type === "report_version_rsp") {
@@ -135,7 +139,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       return;
     }
     if (md5Refused(saved, msg.md5)) {
-      publishFail(msg.version, { code: -4, msg: failMessage(-4, "this image failed verification twice; not downloading it again") }, msg);
+      link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
       return;
     }
     const j = task;
@@ -195,12 +199,18 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   // The table's actions, each a case here rather than a function of its own: on Espruino
   // every function the job holds costs JsVars for as long as the job is loaded, a case none.
   function act(action: Action, data: unknown): void {
+    if (action === "startJob" || action === "reportFailure") {
+      // End the download in progress, if any: its socket, the writer's buffer, its timer.
+      armTimer();
+      if (download) download.abort();
+      download = null;
+      writer = null;
+    }
     switch (action) {
       case "enterIdle":
         return;
       case "startJob": {
         const msg = data as UpdateFirmware;
-        stopDownload();
         const L = layout!;
         task = msg;
         if (msg.fileSize > L.target.size) {
@@ -281,7 +291,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         // The download's objects (its socket, the writer's buffer) are done with: free them before
         // the journal writes and the switch.
         const check = download && download.check;
-        stopDownload();
+        armTimer();
+        if (download) download.abort();
+        download = null;
+        writer = null;
         if (got !== job.md5 || refused) {
           st.failedMd5Count++;
           st.phase = "failed";
@@ -347,7 +360,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         st.phase = "confirmed";
         save(st);
         task = null;
-        sendDone(st);
+        // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+        link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+          if (saved === st) save(null);
+        });
         return;
       }
       case "rollBack": {
@@ -361,7 +377,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       }
       case "reportFailure": {
         const f = data as Failure;
-        stopDownload();
         const job = task;
         const st = saved;
         if (st && st.phase !== "failed") {
@@ -371,12 +386,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
             save(st);
           } else save(null);
         }
-        if (job) publishFail(job.version, f, job);
+        if (job) link.publish(otaReport("fail", job.version, { taskId: job.taskId, fwType: job.fwType }, f.code, f.msg), 1);
         task = null;
         return;
       }
-      case "refuseUpdate":
-        return publishFail((data as UpdateFirmware).version, { code: -5, msg: failMessage(-5, "flash layout unusable: " + layoutError) }, data as UpdateFirmware);
+      case "refuseUpdate": {
+        const msg = data as UpdateFirmware;
+        return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -5, failMessage(-5, "flash layout unusable: " + layoutError)), 1);
+      }
     }
   }
 
@@ -387,7 +404,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
    * or a request's outcome.
    */
   function onDownload(x?: number | Uint8Array | SpanOutcome): void {
-    if (x === undefined) return checkpoint(); // a 4 KB sector is complete
     if (typeof x === "number") {
       // bytes arrived: a progress report when one is due
       const job = task!;
@@ -401,54 +417,61 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       }
       return;
     }
-    const o = x as SpanOutcome;
+    const o = x as SpanOutcome | undefined; // undefined: a 4 KB sector is complete
     // Before the first erase: refuse an image that cannot run here.
-    if (!o.kind) {
+    if (o && !o.kind) {
       preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
       return;
     }
-    const d = board.download;
-    switch (o.kind) {
-      case "progress":
-        // past the high-water mark: progress, so the failure streak starts again
-        if (writer!.position > highWater) {
-          highWater = writer!.position;
-          streak = 0;
-        }
-        checkpoint();
-        return dispatch("span-end");
-      case "complete":
-        checkpoint();
-        // Verify and switch on a timer, not here: this runs inside the socket's last data event,
-        // under the request's and the writer's frames and the last chunk, all of which Espruino
-        // keeps until they return (measured on the ESP32 format: that was the update's peak).
-        return armTimer(0, "complete");
-      case "url-expired":
-        checkpoint();
-        return dispatch("url-expired");
-      case "not-found":
-        return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
-      case "rejected":
-        return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
-      case "restart":
-        ports.system.log("ota: restarting download: " + o.reason);
-        md5 = ports.md5.create();
-        openWriter(0);
-        break;
-      case "retry":
-        ports.system.log("ota: request failed: " + o.reason);
-        if (o.progressed && writer!.position > highWater) {
-          highWater = writer!.position;
-          streak = 0;
-        }
-        break;
-    }
-    streak++;
+    // A failed request (restart, retry) counts against the streak and is journaled in full.
+    let failed = false;
+    if (o)
+      switch (o.kind) {
+        case "not-found":
+          return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
+        case "rejected":
+          return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
+        case "restart":
+          ports.system.log("ota: restarting download: " + o.reason);
+          md5 = ports.md5.create();
+          openWriter(0);
+          failed = true;
+          break;
+        case "retry":
+          ports.system.log("ota: request failed: " + o.reason);
+          failed = true;
+        // falls through: some bytes may have arrived first
+        case "progress":
+          // past the high-water mark: progress, so the failure streak starts again
+          if ((o.kind === "progress" || o.progressed) && writer!.position > highWater) {
+            highWater = writer!.position;
+            streak = 0;
+          }
+      }
     const st = saved!;
-    st.attempts++;
-    checkpoint(true);
+    if (failed) {
+      streak++;
+      st.attempts++;
+    }
+    // The writer's resume point into the journal (written out here, not a function of its own: one
+    // function fewer for the whole job): a small progress note when only the point moved.
+    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
+    if (failed || st.offset !== r[0] || st.phase !== "downloading") {
+      st.offset = r[0];
+      st.md5State = r[1];
+      saveOtaState(journal, st, !failed);
+    }
+    if (!o) return;
+    if (o.kind === "progress") return dispatch("span-end");
+    // Verify and switch on a timer, not here: this runs inside the socket's last data event,
+    // under the request's and the writer's frames and the last chunk, all of which Espruino
+    // keeps until they return (measured on the ESP32 format: that was the update's peak).
+    if (o.kind === "complete") return armTimer(0, "complete");
+    if (o.kind === "url-expired") return dispatch("url-expired");
+    const reason = (o as { reason: string }).reason;
+    const d = board.download;
     if (streak > d.retryBudget) {
-      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + o.reason) });
+      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + reason) });
       return;
     }
     const wait = backoffDelay(streak - 1, d.backoffMinMs, d.backoffMaxMs, (ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);
@@ -540,36 +563,12 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     }
   }
 
-  /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
-  function sendDone(st: OtaState): void {
-    link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
-      if (saved === st) save(null);
-    });
-  }
-
-  /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */
-  function checkpoint(full?: boolean): void {
-    const st = saved!;
-    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
-    if (!full && st.offset === r[0] && st.phase === "downloading") return;
-    st.offset = r[0];
-    st.md5State = r[1];
-    saveOtaState(journal, st, !full);
-  }
-
   /** Writes `st` to the journal; null clears it (and the job may have become quiet). */
   function save(st: OtaState | null): void {
     if (st) saveOtaState(journal, st);
     else journal.clear();
     saved = st;
     if (!st) link.check();
-  }
-
-  function stopDownload(): void {
-    armTimer();
-    if (download) download.abort();
-    download = null;
-    writer = null;
   }
 
   /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */
@@ -582,10 +581,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         timer = 0;
         dispatch(ev);
       });
-  }
-
-  function publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
-    link.publish(otaReport("fail", version, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}, f.code, f.msg), 1);
   }
 
   return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: trialEvidence };
