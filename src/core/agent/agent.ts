@@ -281,32 +281,55 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         return;
       }
       case "verifyAndSwitch": {
-        const job = task!;
-        const st = saved!;
-        const L = layout!;
-        const got = toHex(md5!.digest());
-        md5 = null;
-        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-        const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
-        // The download's objects (its socket, the writer's buffer) are done with: free them before
-        // the journal writes and the switch.
-        const check = download && download.check;
-        armTimer();
-        if (download) download.abort();
-        download = null;
-        writer = null;
-        if (got !== job.md5 || refused) {
-          st.failedMd5Count++;
-          st.phase = "failed";
-          st.offset = 0;
-          st.md5State = ports.md5.create().saveState();
-          save(st);
-          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
-          return;
+        // From the table: check the image, then switch. With `data` ([job, state]): the image
+        // check of a board with image.verifySha256 has passed since, only the switch is left.
+        const proven = data as [UpdateFirmware, OtaState] | undefined;
+        const job = proven ? proven[0] : task!;
+        const st = proven ? proven[1] : saved!;
+        if (!proven) {
+          const L = layout!;
+          const got = toHex(md5!.digest());
+          md5 = null;
+          // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+          const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+          // The download's objects (its socket, the writer's buffer) are done with: free them before
+          // the journal writes and the switch.
+          const check = download && download.check;
+          armTimer();
+          if (download) download.abort();
+          download = null;
+          writer = null;
+          if (got !== job.md5 || refused) {
+            st.failedMd5Count++;
+            st.phase = "failed";
+            st.offset = 0;
+            st.md5State = ports.md5.create().saveState();
+            save(st);
+            dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+            return;
+          }
+          // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
+          // Without it the MD5 proved the bytes; the bootloader checks checksum and hash at every boot.
+          if (__IMAGE_SHA256__) {
+            checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? act("verifyAndSwitch", [job, st]) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
+            return;
+          }
         }
-        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-        if (__IMAGE_SHA256__) checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? switchVerified(job, st) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
-        else switchVerified(job, st); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
+        // The image is proven: journal "verified", report "burning", switch, and reboot once
+        // "burning" is acknowledged (the switch is durable by then), or after REBOOT_GRACE_MS.
+        st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
+        st.phase = "verified";
+        save(st);
+        let rebooted = false;
+        const reboot = () => {
+          if (!rebooted) {
+            rebooted = true;
+            link.reboot();
+          }
+        };
+        ports.clock.after(REBOOT_GRACE_MS, reboot);
+        link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
+        switchTo(layout!.target.offset, st, "trial");
         return;
       }
       case "beginTrial": {
@@ -491,25 +514,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
     writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
     download = new Download(ports, board, writer, job.fileSize, job.url, onDownload);
-  }
-
-  /** The image is proven: journal "verified", report "burning", switch, and reboot once "burning" is acknowledged. */
-  function switchVerified(job: UpdateFirmware, st: OtaState): void {
-    st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
-    st.phase = "verified";
-    save(st);
-    // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then),
-    // or REBOOT_GRACE_MS, whichever comes first.
-    let rebooted = false;
-    const reboot = () => {
-      if (!rebooted) {
-        rebooted = true;
-        link.reboot();
-      }
-    };
-    ports.clock.after(REBOOT_GRACE_MS, reboot);
-    link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
-    switchTo(layout!.target.offset, st, "trial");
   }
 
   /**
