@@ -91,9 +91,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     }
     const st = saved;
     // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
-    if (st && st.phase === "confirmed") link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
-          if (saved === st) save(null);
-        });
+    if (st && st.phase === "confirmed")
+      link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+        if (saved === st) save(null);
+      });
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
