@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { GuardedFlash, protectedRegions, regionOf } from "../../src/core/esp32/guarded-writer";
+import { GuardedFlash, protectedRegions } from "../../src/core/esp32/guarded-writer";
 import { parsePartitionTable } from "../../src/core/esp32/partition-table";
 import { preflightImage } from "../../src/core/esp32/app-image";
 import { buildFlashImage } from "../../src/host/image/flash-image";
@@ -27,10 +27,10 @@ function setup() {
   const image = buildFlashImage(AB_4MB_LAYOUT, { bootApp: buildAppImage({ version: "1", projectName: "p", size: 0x2000 }), otadata: [{ seq: 1 }] });
   const nor = new NorFlash({ size: SIZE, image });
   const table = parsePartitionTable(nor.bytes.subarray(0x8000, 0x9000), md5, SIZE);
-  const journal = { name: "journal", offset: 0x310000, size: 0x2000 };
+  const journal = { label: "journal", offset: 0x310000, size: 0x2000 };
   const guard = new GuardedFlash(nor.asPort(), {
     chipSize: SIZE,
-    allowed: [regionOf(table.ota[1]), { name: "otadata[1]", offset: 0xe000, size: 0x1000 }, journal],
+    allowed: [table.ota[1], { label: "otadata[1]", offset: 0xe000, size: 0x1000 }, journal],
     forbidden: protectedRegions(0x8000, table.ota[0]),
   });
   return { nor, table, guard, before: nor.snapshot() };
@@ -71,7 +71,7 @@ test("GuardedFlash allows its regions and splits long writes into <= 4096-byte p
     write: (o, d) => (sizes.push(d.length), nor.write(o, d)),
     eraseSector: (o) => nor.erase(o),
   };
-  const g = new GuardedFlash(spy, { chipSize: SIZE, allowed: [{ name: "slot", offset: 0x190000, size: 0x180000 }], forbidden: [] });
+  const g = new GuardedFlash(spy, { chipSize: SIZE, allowed: [{ label: "slot", offset: 0x190000, size: 0x180000 }], forbidden: [] });
   for (let s = 0; s < 3; s++) g.eraseSector(0x190000 + s * 0x1000);
   const data = new Uint8Array(10000).map((_, i) => i & 0xff);
   g.write(0x190000, data);
@@ -85,7 +85,7 @@ test("GuardedFlash allows its regions and splits long writes into <= 4096-byte p
 test("GuardedFlash refuses to be set up with a region that overlaps protected flash", () => {
   const { nor, table } = setup();
   const make = (offset: number, size: number) => () =>
-    new GuardedFlash(nor.asPort(), { chipSize: SIZE, allowed: [{ name: "r", offset, size }], forbidden: protectedRegions(0x8000, table.ota[0]) });
+    new GuardedFlash(nor.asPort(), { chipSize: SIZE, allowed: [{ label: "r", offset, size }], forbidden: protectedRegions(0x8000, table.ota[0]) });
   assert.equal(codeOf(make(0x8000, 0x1000)), "FLASH_FORBIDDEN");
   assert.equal(codeOf(make(0x0, 0x1000)), "FLASH_FORBIDDEN");
   assert.equal(codeOf(make(0x100000, 0x100000)), "FLASH_FORBIDDEN", "covers part of the running slot");

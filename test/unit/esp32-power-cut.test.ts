@@ -12,7 +12,7 @@ import {
   applyFlashOps, chooseTarget, FlashOp, markState, planSwitch, readOtadata, switchBack, OTA_STATE_VALID,
 } from "../../src/core/esp32/otadata";
 import { ImageVerifier, preflightImage, IMAGE_PREFLIGHT_BYTES } from "../../src/core/esp32/app-image";
-import { GuardedFlash, protectedRegions, regionOf, FlashRegion } from "../../src/core/esp32/guarded-writer";
+import { GuardedFlash, protectedRegions, FlashRegion } from "../../src/core/esp32/guarded-writer";
 import { SlotWriter } from "../../src/core/agent/slot-writer";
 import { jsMd5 } from "../../src/core/crypto/md5";
 import { nodeBytes } from "../helpers/node-bytes-port";
@@ -56,7 +56,7 @@ function otadataRegions(ops: FlashOp[]): FlashRegion[] {
   const seen: FlashRegion[] = [];
   for (const op of ops) {
     const sector = op.offset & ~0xfff;
-    if (!seen.some((r) => r.offset === sector)) seen.push({ name: "otadata@" + sector.toString(16), offset: sector, size: 0x1000 });
+    if (!seen.some((r) => r.offset === sector)) seen.push({ label: "otadata@" + sector.toString(16), offset: sector, size: 0x1000 });
   }
   return seen;
 }
@@ -68,7 +68,7 @@ function update(port: FlashPort, layout: FlashLayout, runningLabel: string, imag
   const target = chooseTarget(table, running);
   const forbidden = protectedRegions(layout.partitionTable.offset, running);
   preflightImage(image.subarray(0, IMAGE_PREFLIGHT_BYTES), "esp32", target.size, image.length, "espruino");
-  const slotGuard = new GuardedFlash(port, { chipSize: layout.flash.size, allowed: [regionOf(target)], forbidden });
+  const slotGuard = new GuardedFlash(port, { chipSize: layout.flash.size, allowed: [target], forbidden });
   const writer = new SlotWriter(slotGuard, nodeBytes, jsMd5.create(), target.offset, image.length, 0);
   for (let at = 0; at < image.length; at += CHUNK) writer.append(Buffer.from(image.subarray(at, Math.min(at + CHUNK, image.length))).toString("latin1"));
   const check = new ImageVerifier(true);

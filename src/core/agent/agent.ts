@@ -11,11 +11,11 @@ import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
-import { Layout, readLayout, slotByOffset } from "./layout";
+import { Layout, readLayout, readTable } from "./layout";
 import type { Partition } from "../esp32/partition-table";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
-import { FlashRegion, GuardedFlash, protectedRegions, regionOf } from "../esp32/guarded-writer";
+import { FlashRegion, GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
 import { Ota, planSwitch, readOtadata } from "../esp32/otadata";
 import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
@@ -74,20 +74,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
   let uplinkOk = false;
   let appOk = false;
-  const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ name: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
+  const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ label: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
 
   // ---- the Job's methods ----
 
   function start(): void {
     const log = ports.system.log;
     try {
-      // The partition table's MD5 through the board's backend: with a proven ROM the JS one (and its
-      // ~260 JsVars of pretokenised code) is never loaded (docs/rom-md5.md#memory).
-      layout = readLayout(board, ports.flash, (d) => {
-        const m = ports.md5.create();
-        m.update(d, 0, d.length);
-        return m.digest();
-      });
+      layout = readLayout(board, ports.flash, ports.md5);
       const L = layout;
       saved = loadOtaState(journal);
       log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
@@ -95,7 +89,12 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + layoutError);
     }
-    if (saved && saved.phase === "confirmed") sendDone(saved);
+    const st = saved;
+    // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+    if (st && st.phase === "confirmed")
+      link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+        if (saved === st) save(null);
+      });
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
@@ -123,7 +122,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       // stay pending and be re-pushed forever. Not while that version is being downloaded.
       const v = (e as InvalidUpdate).version;
       const j = task;
-      if (v && !(j && j.version === v)) publishFail(v, { code: -5, msg: failMessage(-5, "unusable update_firmware: " + errorText(e)) }, null);
+      if (v && !(j && j.version === v)) link.publish(otaReport("fail", v, {}, -5, failMessage(-5, "unusable update_firmware: " + errorText(e))), 1);
       return;
     }
     if (msg.type === "report_version_rsp") {
@@ -141,7 +140,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       return;
     }
     if (md5Refused(saved, msg.md5)) {
-      publishFail(msg.version, { code: -4, msg: failMessage(-4, "this image failed verification twice; not downloading it again") }, msg);
+      link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
       return;
     }
     const j = task;
@@ -201,12 +200,18 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   // The table's actions, each a case here rather than a function of its own: on Espruino
   // every function the job holds costs JsVars for as long as the job is loaded, a case none.
   function act(action: Action, data: unknown): void {
+    if (action === "startJob" || action === "reportFailure") {
+      // End the download in progress, if any: its socket, the writer's buffer, its timer.
+      armTimer();
+      if (download) download.abort();
+      download = null;
+      writer = null;
+    }
     switch (action) {
       case "enterIdle":
         return;
       case "startJob": {
         const msg = data as UpdateFirmware;
-        stopDownload();
         const L = layout!;
         task = msg;
         if (msg.fileSize > L.target.size) {
@@ -277,29 +282,55 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         return;
       }
       case "verifyAndSwitch": {
-        const job = task!;
-        const st = saved!;
-        const L = layout!;
-        const got = toHex(md5!.digest());
-        md5 = null;
-        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-        const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
-        // The download's objects (its socket, the writer's buffer) are done with: free them before
-        // the journal writes and the switch.
-        const check = download && download.check;
-        stopDownload();
-        if (got !== job.md5 || refused) {
-          st.failedMd5Count++;
-          st.phase = "failed";
-          st.offset = 0;
-          st.md5State = ports.md5.create().saveState();
-          save(st);
-          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
-          return;
+        // From the table: check the image, then switch. With `data` ([job, state]): the image
+        // check of a board with image.verifySha256 has passed since, only the switch is left.
+        const proven = data as [UpdateFirmware, OtaState] | undefined;
+        const job = proven ? proven[0] : task!;
+        const st = proven ? proven[1] : saved!;
+        if (!proven) {
+          const L = layout!;
+          const got = toHex(md5!.digest());
+          md5 = null;
+          // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+          const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+          // The download's objects (its socket, the writer's buffer) are done with: free them before
+          // the journal writes and the switch.
+          const check = download && download.check;
+          armTimer();
+          if (download) download.abort();
+          download = null;
+          writer = null;
+          if (got !== job.md5 || refused) {
+            st.failedMd5Count++;
+            st.phase = "failed";
+            st.offset = 0;
+            st.md5State = ports.md5.create().saveState();
+            save(st);
+            dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+            return;
+          }
+          // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
+          // Without it the MD5 proved the bytes; the bootloader checks checksum and hash at every boot.
+          if (__IMAGE_SHA256__) {
+            checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? act("verifyAndSwitch", [job, st]) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
+            return;
+          }
         }
-        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-        if (__IMAGE_SHA256__) checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? switchVerified(job, st) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
-        else switchVerified(job, st); // the MD5 proved the bytes; the bootloader checks checksum and hash at every boot
+        // The image is proven: journal "verified", report "burning", switch, and reboot once
+        // "burning" is acknowledged (the switch is durable by then), or after REBOOT_GRACE_MS.
+        st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
+        st.phase = "verified";
+        save(st);
+        let rebooted = false;
+        const reboot = () => {
+          if (!rebooted) {
+            rebooted = true;
+            link.reboot();
+          }
+        };
+        ports.clock.after(REBOOT_GRACE_MS, reboot);
+        link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
+        switchTo(layout!.target.offset, st, "trial");
         return;
       }
       case "beginTrial": {
@@ -353,7 +384,10 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         st.phase = "confirmed";
         save(st);
         task = null;
-        sendDone(st);
+        // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+        link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+          if (saved === st) save(null);
+        });
         return;
       }
       case "rollBack": {
@@ -367,7 +401,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       }
       case "reportFailure": {
         const f = data as Failure;
-        stopDownload();
         const job = task;
         const st = saved;
         if (st && st.phase !== "failed") {
@@ -377,12 +410,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
             save(st);
           } else save(null);
         }
-        if (job) publishFail(job.version, f, job);
+        if (job) link.publish(otaReport("fail", job.version, { taskId: job.taskId, fwType: job.fwType }, f.code, f.msg), 1);
         task = null;
         return;
       }
-      case "refuseUpdate":
-        return publishFail((data as UpdateFirmware).version, { code: -5, msg: failMessage(-5, "flash layout unusable: " + layoutError) }, data as UpdateFirmware);
+      case "refuseUpdate": {
+        const msg = data as UpdateFirmware;
+        return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -5, failMessage(-5, "flash layout unusable: " + layoutError)), 1);
+      }
     }
   }
 
@@ -393,7 +428,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
    * or a request's outcome.
    */
   function onDownload(x?: number | Uint8Array | SpanOutcome): void {
-    if (x === undefined) return checkpoint(); // a 4 KB sector is complete
     if (typeof x === "number") {
       // bytes arrived: a progress report when one is due
       const job = task!;
@@ -407,54 +441,61 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
       }
       return;
     }
-    const o = x as SpanOutcome;
+    const o = x as SpanOutcome | undefined; // undefined: a 4 KB sector is complete
     // Before the first erase: refuse an image that cannot run here.
-    if (!o.kind) {
+    if (o && !o.kind) {
       preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
       return;
     }
-    const d = board.download;
-    switch (o.kind) {
-      case "progress":
-        // past the high-water mark: progress, so the failure streak starts again
-        if (writer!.position > highWater) {
-          highWater = writer!.position;
-          streak = 0;
-        }
-        checkpoint();
-        return dispatch("span-end");
-      case "complete":
-        checkpoint();
-        // Verify and switch on a timer, not here: this runs inside the socket's last data event,
-        // under the request's and the writer's frames and the last chunk, all of which Espruino
-        // keeps until they return (measured on the ESP32 format: that was the update's peak).
-        return armTimer(0, "complete");
-      case "url-expired":
-        checkpoint();
-        return dispatch("url-expired");
-      case "not-found":
-        return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
-      case "rejected":
-        return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
-      case "restart":
-        ports.system.log("ota: restarting download: " + o.reason);
-        md5 = ports.md5.create();
-        openWriter(0);
-        break;
-      case "retry":
-        ports.system.log("ota: request failed: " + o.reason);
-        if (o.progressed && writer!.position > highWater) {
-          highWater = writer!.position;
-          streak = 0;
-        }
-        break;
-    }
-    streak++;
+    // A failed request (restart, retry) counts against the streak and is journaled in full.
+    let failed = false;
+    if (o)
+      switch (o.kind) {
+        case "not-found":
+          return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
+        case "rejected":
+          return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
+        case "restart":
+          ports.system.log("ota: restarting download: " + o.reason);
+          md5 = ports.md5.create();
+          openWriter(0);
+          failed = true;
+          break;
+        case "retry":
+          ports.system.log("ota: request failed: " + o.reason);
+          failed = true;
+        // falls through: some bytes may have arrived first
+        case "progress":
+          // past the high-water mark: progress, so the failure streak starts again
+          if ((o.kind === "progress" || o.progressed) && writer!.position > highWater) {
+            highWater = writer!.position;
+            streak = 0;
+          }
+      }
     const st = saved!;
-    st.attempts++;
-    checkpoint(true);
+    if (failed) {
+      streak++;
+      st.attempts++;
+    }
+    // The writer's resume point into the journal (written out here, not a function of its own: one
+    // function fewer for the whole job): a small progress note when only the point moved.
+    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
+    if (failed || st.offset !== r[0] || st.phase !== "downloading") {
+      st.offset = r[0];
+      st.md5State = r[1];
+      saveOtaState(journal, st, !failed);
+    }
+    if (!o) return;
+    if (o.kind === "progress") return dispatch("span-end");
+    // Verify and switch on a timer, not here: this runs inside the socket's last data event,
+    // under the request's and the writer's frames and the last chunk, all of which Espruino
+    // keeps until they return (measured on the ESP32 format: that was the update's peak).
+    if (o.kind === "complete") return armTimer(0, "complete");
+    if (o.kind === "url-expired") return dispatch("url-expired");
+    const reason = (o as { reason: string }).reason;
+    const d = board.download;
     if (streak > d.retryBudget) {
-      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + o.reason) });
+      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + reason) });
       return;
     }
     const wait = backoffDelay(streak - 1, d.backoffMinMs, d.backoffMaxMs, (ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);
@@ -468,31 +509,12 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     const job = task!;
     const guard = new GuardedFlash(ports.flash, {
       chipSize: board.flash.size,
-      allowed: [regionOf(L.target)],
+      allowed: [L.target],
       forbidden: protectedRegions(board.partitionTable.offset, L.running),
     });
     // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
     writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
     download = new Download(ports, board, writer, job.fileSize, job.url, onDownload);
-  }
-
-  /** The image is proven: journal "verified", report "burning", switch, and reboot once "burning" is acknowledged. */
-  function switchVerified(job: UpdateFirmware, st: OtaState): void {
-    st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
-    st.phase = "verified";
-    save(st);
-    // "burning" goes out first; the reboot waits for its PUBACK (the switch is durable by then),
-    // or REBOOT_GRACE_MS, whichever comes first.
-    let rebooted = false;
-    const reboot = () => {
-      if (!rebooted) {
-        rebooted = true;
-        link.reboot();
-      }
-    };
-    ports.clock.after(REBOOT_GRACE_MS, reboot);
-    link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
-    switchTo(layout!.target.offset, st, "trial");
   }
 
   /**
@@ -504,7 +526,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
     st.phase = how === "back" ? "rolledback" : "switching";
     save(st);
-    applyOtadata(slotByOffset(layout!.table, slot)!, how === "back");
+    applyOtadata(slot, how === "back");
     if (how === "back") return;
     st.phase = "trial";
     if (how === "trial") st.bootCount = 0;
@@ -516,24 +538,27 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
    * guard that allows exactly the sectors the plan touches and forbids every other partition, so
    * a planning slip cannot reach an app slot. A function of its own so that the plan and the
    * guard's regions are gone before switchTo's next journal write (Espruino keeps a function's
-   * locals until it returns).
+   * locals until it returns). The partition table is parsed again here: the job does not hold it
+   * through the download (layout.ts), and the table in flash is one the agent never writes.
    */
-  function applyOtadata(target: Partition, back: boolean): void {
+  function applyOtadata(slot: number, back: boolean): void {
     const flash = ports.flash;
-    const L = layout!;
-    const copies = readOtadata(flash, L.table.otadata!);
+    const table = readTable(board, flash, ports.md5);
+    const parts = table.partitions;
+    let target: Partition | null = null;
+    for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
+    const copies = readOtadata(flash, table.otadata!);
     // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
-    const ops = planSwitch(L.table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
+    const ops = planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
     const allowed: FlashRegion[] = [];
     for (let i = 0; i < ops.length; i++) {
       const sector = ops[i].offset - (ops[i].offset % 4096);
       let seen = false;
       for (let k = 0; k < allowed.length; k++) if (allowed[k].offset === sector) seen = true;
-      if (!seen) allowed.push({ name: "otadata copy", offset: sector, size: 4096 });
+      if (!seen) allowed.push({ label: "otadata copy", offset: sector, size: 4096 });
     }
-    const forbidden = protectedRegions(board.partitionTable.offset, L.running);
-    const parts = L.table.partitions;
-    for (let i = 0; i < parts.length; i++) if (parts[i] !== L.table.otadata) forbidden.push(regionOf(parts[i]));
+    const forbidden = protectedRegions(board.partitionTable.offset, layout!.running);
+    for (let i = 0; i < parts.length; i++) if (parts[i] !== table.otadata) forbidden.push(parts[i]);
     const guard = new GuardedFlash(flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
     // otadata.ts applyFlashOps written out: one function fewer in the job.
     for (let i = 0; i < ops.length; i++) {
@@ -543,36 +568,12 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
     }
   }
 
-  /** "done" until the broker acknowledges it; only then is the journal cleared (survives reboots). */
-  function sendDone(st: OtaState): void {
-    link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
-      if (saved === st) save(null);
-    });
-  }
-
-  /** Journals the writer's resume point; `full`: other fields changed too (no progress note then). */
-  function checkpoint(full?: boolean): void {
-    const st = saved!;
-    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
-    if (!full && st.offset === r[0] && st.phase === "downloading") return;
-    st.offset = r[0];
-    st.md5State = r[1];
-    saveOtaState(journal, st, !full);
-  }
-
   /** Writes `st` to the journal; null clears it (and the job may have become quiet). */
   function save(st: OtaState | null): void {
     if (st) saveOtaState(journal, st);
     else journal.clear();
     saved = st;
     if (!st) link.check();
-  }
-
-  function stopDownload(): void {
-    armTimer();
-    if (download) download.abort();
-    download = null;
-    writer = null;
   }
 
   /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */
@@ -585,10 +586,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         timer = 0;
         dispatch(ev);
       });
-  }
-
-  function publishFail(version: string, f: Failure, echoFrom: UpdateFirmware | null): void {
-    link.publish(otaReport("fail", version, echoFrom ? { taskId: echoFrom.taskId, fwType: echoFrom.fwType } : {}, f.code, f.msg), 1);
   }
 
   return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: trialEvidence };

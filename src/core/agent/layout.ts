@@ -1,16 +1,19 @@
-// What the agent learns from flash at start-up: the partition table, the slot that booted
-// (by the bootloader's own rules, from the otadata copies) and the version inside it. The
-// version reported as "running" always comes from the app descriptor of that slot, so the
-// agent never claims a version it is not running.
+// What the agent learns from flash at start-up: the slot that booted (by the bootloader's own
+// rules, from the partition table and the otadata copies), the slot updates go to, and the
+// version inside the running one. The version reported as "running" always comes from the app
+// descriptor of that slot, so the agent never claims a version it is not running.
+//
+// Memory (Espruino): the parsed table (~8 partition objects, its arrays: 100+ JsVars) is not
+// kept. The job holds the two slots it needs; a switch parses the table again (readTable), as
+// it re-reads the otadata copies.
 import type { BoardConfig } from "../board";
-import type { FlashPort } from "../ports";
+import type { FlashPort, Md5Factory } from "../ports";
 import { otaError } from "../errors";
 import { parsePartitionTable, Partition, PartitionTable, PT } from "../esp32/partition-table";
 import { readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
 import { readAppDescriptor } from "../esp32/app-image";
 
 export interface Layout {
-  table: PartitionTable;
   running: Partition;
   /** The slot updates are written to (never the running one). */
   target: Partition;
@@ -18,25 +21,31 @@ export interface Layout {
   runningVersion: string;
 }
 
-export function readLayout(board: BoardConfig, flash: FlashPort, md5: (d: Uint8Array) => Uint8Array): Layout {
-  const raw = flash.read(board.partitionTable.offset, PT.MaxLen);
-  const table = parsePartitionTable(raw, md5, board.flash.size);
+/**
+ * The partition table in flash, parsed and checked as the bootloader does, with the otadata
+ * partition a switch needs. Its MD5 goes through the board's backend: with a proven ROM the JS
+ * one (and its ~260 JsVars of pretokenised code) is never loaded (docs/rom-md5.md#memory).
+ */
+export function readTable(board: BoardConfig, flash: FlashPort, md5: Md5Factory): PartitionTable {
+  const table = parsePartitionTable(flash.read(board.partitionTable.offset, PT.MaxLen), (d) => {
+    const m = md5.create();
+    m.update(d, 0, d.length);
+    return m.digest();
+  }, board.flash.size);
   if (!table.otadata) throw otaError("PT_NO_OTADATA", "the partition table has no otadata partition, so the boot slot cannot be switched");
+  return table;
+}
+
+export function readLayout(board: BoardConfig, flash: FlashPort, md5: Md5Factory): Layout {
+  const table = readTable(board, flash, md5);
   // A rollback bootloader has already turned an unconfirmed PENDING_VERIFY into ABORTED
   // before this app started; selecting as it did tells which slot is running. The copies
   // are not kept: every switch re-reads them (no entry objects held while the job runs).
-  const running = selectBootSlot(table, readOtadata(flash, table.otadata), false).partition;
+  const running = selectBootSlot(table, readOtadata(flash, table.otadata!), false).partition;
   const desc = readAppDescriptor(flash, running.offset);
   return {
-    table: table,
     running: running,
     target: chooseTarget(table, running),
     runningVersion: desc ? desc.version : "unknown",
   };
-}
-
-export function slotByOffset(table: PartitionTable, offset: number): Partition | null {
-  const parts = table.partitions;
-  for (let i = 0; i < parts.length; i++) if (parts[i].offset === offset && parts[i].type === 0) return parts[i];
-  return null;
 }

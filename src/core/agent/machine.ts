@@ -44,12 +44,14 @@ export type Action =
 export type Row = [State | "*", Event, State, Action];
 
 /**
- * The table, one "state event next action" row per line. It is the text of a function, not a
- * value: on Espruino an array of rows would hold ~260 JsVars for as long as the job is
- * loaded, while this string exists only during a lookup (the code stays in flash).
+ * The row for (state, event), else the wildcard row for the event, else null; with `all`, every
+ * row is pushed into it as well (transitions()). The table is the text of this function, one
+ * "state event next action" row per line, not a value: on Espruino an array of rows would hold
+ * ~260 JsVars for as long as the job is loaded, while this string exists only during a lookup
+ * (the code stays in flash), and the job holds one function for it rather than two.
  */
-function table(): string {
-  return (
+export function findTransition(state: State, event: Event, all?: Row[]): Row | null {
+  const lines = (
     "starting booted idle enterIdle\n" +
     "starting resume-trial trial beginTrial\n" +
     "starting layout-bad disabled enterIdle\n" +
@@ -70,25 +72,21 @@ function table(): string {
     "trial healthy idle confirmTrial\n" +
     "trial unhealthy switching rollBack\n" +
     "* failed idle reportFailure"
-  );
-}
-
-/** The row for (state, event), else the wildcard row for the event, else null. */
-export function findTransition(state: State, event: Event): Row | null {
-  const lines = table().split("\n");
+  ).split("\n");
   let wildcard: Row | null = null;
   for (let i = 0; i < lines.length; i++) {
     const r = lines[i].split(" ") as Row;
-    if (r[1] !== event) continue;
-    if (r[0] === state) return r;
-    if (r[0] === "*" && !wildcard) wildcard = r;
+    if (all) all.push(r);
+    else if (r[1] !== event) continue;
+    else if (r[0] === state) return r;
+    else if (r[0] === "*" && !wildcard) wildcard = r;
   }
   return wildcard;
 }
 
 /** Every row, in order (the README renders them). */
 export function transitions(): Row[] {
-  return table()
-    .split("\n")
-    .map((l) => l.split(" ") as Row);
+  const all: Row[] = [];
+  findTransition("starting", "booted", all);
+  return all;
 }

@@ -11,8 +11,9 @@ import { FlashPort } from "../ports";
 import { otaError } from "../errors";
 import { Partition, PT } from "./partition-table";
 
+/** `label` as a Partition spells it, so a partition serves as a region without a copy. */
 export interface FlashRegion {
-  name: string;
+  label: string;
   offset: number;
   size: number;
 }
@@ -25,18 +26,14 @@ export interface GuardOptions {
   forbidden: FlashRegion[];
 }
 
-export function regionOf(p: Partition): FlashRegion {
-  return { name: p.label, offset: p.offset, size: p.size };
-}
-
 /**
  * What an update must never touch: everything below the end of the partition table's
  * sector (second-stage bootloader + table) and the slot the device is running from.
  */
 export function protectedRegions(tableOffset: number, running: Partition): FlashRegion[] {
   return [
-    { name: "bootloader+partition table", offset: 0, size: tableOffset + PT.Sector },
-    { name: running.label, offset: running.offset, size: running.size },
+    { label: "bootloader+partition table", offset: 0, size: tableOffset + PT.Sector },
+    running,
   ];
 }
 
@@ -93,10 +90,10 @@ export const GuardedFlash = function (this: Guarded, flash: FlashPort, opts: Gua
     const o = r.offset;
     const s = r.size;
     if (!(typeof o === "number" && o >= 0 && Math.floor(o) === o) || !(typeof s === "number" && s >= 0 && Math.floor(s) === s) || o % PT.Sector !== 0 || s % PT.Sector !== 0 || o + s > opts.chipSize) {
-      throw otaError("FLASH_FORBIDDEN", "allowed region " + r.name + " 0x" + (o >>> 0).toString(16) + "+0x" + (s >>> 0).toString(16) + " is not whole sectors inside the flash");
+      throw otaError("FLASH_FORBIDDEN", "allowed region " + r.label + " 0x" + (o >>> 0).toString(16) + "+0x" + (s >>> 0).toString(16) + " is not whole sectors inside the flash");
     }
     for (let j = 0; j < fb.length; j++) {
-      if (o < fb[j].offset + fb[j].size && fb[j].offset < o + s) throw otaError("FLASH_FORBIDDEN", "region " + r.name + " overlaps " + fb[j].name);
+      if (o < fb[j].offset + fb[j].size && fb[j].offset < o + s) throw otaError("FLASH_FORBIDDEN", "region " + r.label + " overlaps " + fb[j].label);
     }
   }
 } as unknown as { new (flash: FlashPort, opts: GuardOptions): FlashPort; prototype: FlashPort };
