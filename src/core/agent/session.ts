@@ -79,7 +79,9 @@ function reboot(): void {
   const now = ports.clock.now();
   if (!rebootBy) rebootBy = now + maxHold;
   const until = holdUntil < rebootBy ? holdUntil : rebootBy;
-  if (now >= until) return ports.system.reboot();
+  // From a timer, after the ones already due: the application's state events go out on 0 ms
+  // timers (ports.ts emit), and a reboot straight from the broker's PUBACK could overtake them.
+  if (now >= until) return void ports.clock.after(0, ports.system.reboot);
   ports.system.log("ota: reboot held by the application for " + ((until - now) | 0) + " ms");
   ports.clock.after(until - now, reboot);
 }
