@@ -477,7 +477,7 @@ it("bare-return: terser's `return}` is rejected, `return;}` passes, and the buil
   assert.equal(issues.length, 2);
   assert.match(issues[0].message, /Unexpected end of Input/);
   const fixed = espruinoPostPass(bad + 'var s="return}";');
-  assert.equal(fixed, 'function f(){var a=arguments[0];if(a)return;}function g(){x=1;return;}var s="return}";');
+  assert.equal(fixed, 'function f(){var a=arguments[0];arguments=0;if(a)return;}function g(){x=1;return;}var s="return}";');
   assert.equal(checkBundle(fixed, "b.js").filter((i) => i.rule === "bare-return").length, 0);
 });
 
@@ -490,8 +490,8 @@ it("parameters: the build post-pass turns a leaf function's parameters into argu
     'var r=[add(2,3),mk(1)(2),hot(4)];';
   const out = espruinoPostPass(src);
   // the leaf loses its parameter list; the parent of a closure and the "ram" function keep theirs
-  assert.match(out, /function add\(\)\{var a=arguments\[0\],b=arguments\[1\];return a\+b\}/);
-  assert.match(out, /function mk\(a\)\{return function\(\)\{var b=arguments\[0\];return a\+b\}\}/);
+  assert.match(out, /function add\(\)\{var a=arguments\[0\],b=arguments\[1\];arguments=0;return a\+b\}/);
+  assert.match(out, /function mk\(a\)\{return function\(\)\{var b=arguments\[0\];arguments=0;return a\+b\}\}/);
   assert.match(out, /function hot\(x\)\{"ram";return x\*2\}/);
   // and the program computes what it did before
   const run = (code: string) => new Function(code + "return r;")();

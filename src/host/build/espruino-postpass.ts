@@ -7,9 +7,10 @@
 // 2. Named parameters that cost memory for as long as the function exists: Espruino keeps each
 //    parameter name as a JsVar child of the function object, one per parameter, whether or not
 //    the function is running (docs/espruino-runtime.md#memory-cost-of-a-function). `function f(a,b){…}` becomes
-//    `function f(){var a=arguments[0],b=arguments[1];…}`: the names then exist only while a call
+//    `function f(){var a=arguments[0],b=arguments[1];arguments=0;…}`: the names then exist only while a call
 //    runs. Measured on the ESP32 format: 3 parameters cost 3 JsVars per function at rest, and
-//    0 this way. Only functions that define no function inside them: Espruino stores the
+//    0 this way; while a call runs they cost 5 more than named ones (the arguments array is
+//    dropped right after it is read). Only functions that define no function inside them: Espruino stores the
 //    `arguments` array in the calling function's scope, so a closure kept alive would keep the
 //    array too, and a closure's own `arguments` would find its parent's there first (measured:
 //    `(function(a){return function(b){return b}})` rewritten this way returns a, not b).
@@ -64,7 +65,9 @@ function parameterEdits(ast: Node): Edit[] {
     if (at === null || holdsFunctionOrArguments(fn.body as Node)) return;
     const names = params.map((p) => p.name as string);
     edits.push({ at: params[0].start, remove: params[params.length - 1].end - params[0].start, insert: "" });
-    edits.push({ at, remove: 0, insert: "var " + names.map((n, i) => n + "=arguments[" + i + "]").join(",") + ";" });
+    // `arguments=0` lets the array go at once: while the call runs it would hold a copy of every
+    // argument (measured: 3 parameters cost 16 JsVars during a call kept, 12 cleared, 7 named).
+    edits.push({ at, remove: 0, insert: "var " + names.map((n, i) => n + "=arguments[" + i + "]").join(",") + ";arguments=0;" });
   });
   return edits;
 }
