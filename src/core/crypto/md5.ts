@@ -32,8 +32,8 @@ let scratchWords: Int32Array | null = null;
 /**
  * Compresses n consecutive 64-byte blocks, read as words x[o], x[o+1], ... into the chaining
  * state h (a, b, c, d). No "ram" directive: that would copy it, pretokenised, into RAM (249
- * JsVars on the ESP32 format, for as long as the job runs) for about 15% more speed on the
- * real interpreter (docs/rom-md5.md#memory). ESP32 boards hash in the ROM; the JS backend is
+ * JsVars on the ESP32 format, for as long as the job runs) for a speed-up the bench could not
+ * tell from noise (docs/rom-md5.md#memory). ESP32 boards hash in the ROM; the JS backend is
  * their fallback, where running out of memory costs more than a slower hash.
  */
 function md5Blocks(h: Int32Array, x: Int32Array, o: number, n: number): void {
