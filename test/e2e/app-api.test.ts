@@ -15,12 +15,13 @@ const LISTEN = 'E.on("OTA", function (e) { print("app: " + e.state + " " + e.ver
 
 test("the application hears the agent's states and download progress", async () => {
   let log: string[] = [];
-  const r = await runOta({ imageSize: SIZE, files: { ".bootcde": LISTEN }, inspect: (run) => (log = run.sim.device.log) });
+  let events: string[] = [];
+  const r = await runOta({ imageSize: SIZE, files: { ".bootcde": LISTEN }, inspect: (run) => { log = run.sim.device.log; events = run.sim.device.events; } });
   assert.equal(r.result, "done");
   assert.ok(log.includes("app: downloading 1.1.0 -1"), log.join("\n"));
   assert.ok(log.includes("app: downloading 1.1.0 0"));
   assert.ok(log.includes("app: downloading 1.1.0 100"));
-  assert.ok(log.includes("app: switching 1.1.0 -1"));
+  assert.ok(log.includes("app: switching 1.1.0 -1"), log.join("\n") + "\nEVENTS " + events.join("\n"));
   // the new image's trial, then idle on the new version
   assert.ok(log.includes("app: trial 1.1.0 -1"));
   assert.ok(log.includes("app: idle 1.1.0 -1"));

@@ -62,6 +62,8 @@ let calling = false;
 let holdUntil = 0;
 /** The latest moment the agent reboots, once the job asked for a reboot (0 before). */
 let rebootBy = 0;
+/** Timer turns taken since the reboot became due (see reboot). */
+let rebootTurns = 0;
 
 function publish(payload: string, qos: 0 | 1, onAck?: () => void): void {
   mqtt.publish(report, payload, qos, onAck);
@@ -79,9 +81,10 @@ function reboot(): void {
   const now = ports.clock.now();
   if (!rebootBy) rebootBy = now + maxHold;
   const until = holdUntil < rebootBy ? holdUntil : rebootBy;
-  // From a timer, after the ones already due: the application's state events go out on 0 ms
-  // timers (ports.ts emit), and a reboot straight from the broker's PUBACK could overtake them.
-  if (now >= until) return void ports.clock.after(0, ports.system.reboot);
+  // Two timer turns first: the application's state events go out from 0 ms timers (ports.ts
+  // emit), and Espruino runs E.emit's listeners from its event queue (jsiQueueEvents), after the
+  // timers of the turn that emitted them; a reboot in that same turn would drop the last event.
+  if (now >= until) return void (rebootTurns++ < 2 ? ports.clock.after(0, reboot) : ports.system.reboot());
   ports.system.log("ota: reboot held by the application for " + ((until - now) | 0) + " ms");
   ports.clock.after(until - now, reboot);
 }
