@@ -321,11 +321,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
             return;
           }
         }
-        // The image is proven: journal "verified", report "burning", switch, and reboot once
-        // "burning" is acknowledged (the switch is durable by then), or after REBOOT_GRACE_MS.
+        // The image is proven: journal "verified", switch, report "burning", and reboot once
+        // "burning" is acknowledged, or after REBOOT_GRACE_MS. The switch comes first so that the
+        // report, its pending acknowledgement and the timer are not in memory beside the formats
+        // module the switch loads (formats.ts); all of it runs in this one turn.
         st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
         st.phase = "verified";
         save(st);
+        switchTo(layout!.target.offset, st, "trial");
         let rebooted = false;
         const reboot = () => {
           if (!rebooted) {
@@ -335,7 +338,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
         };
         ports.clock.after(REBOOT_GRACE_MS, reboot);
         link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
-        switchTo(layout!.target.offset, st, "trial");
         return;
       }
       case "beginTrial": {
