@@ -111,16 +111,19 @@ const boards = boardFiles()
 if (only && boards.length === 0) throw new Error(`BOARD=${only}: no boards/${only}.json`);
 
 /**
- * The Rollup options that build one of `board`'s two bundles (also used by
+ * The Rollup options that build one of `board`'s three bundles (also used by
  * src/host/build/bundle.ts): "boot", the resident agent (dist/<board>.js, Storage .boot0),
- * or "job", what it loads when there is work (dist/<board>.job.js, Storage ota.job).
+ * "job", what it loads when there is work (dist/<board>.job.js, Storage ota.job), or "fmt",
+ * the flash formats the job loads only at its start and at a switch (dist/<board>.fmt.js,
+ * Storage ota.fmt).
  */
 export function bundleConfig(board, part = "boot") {
-  const job = part === "job";
+  // the job and the formats are Storage modules; only the resident is a script
+  const job = part !== "boot";
   return {
-  input: job ? "src/espruino/job.ts" : "src/espruino/boot.ts",
+  input: part === "fmt" ? "src/espruino/formats.ts" : job ? "src/espruino/job.ts" : "src/espruino/boot.ts",
   output: {
-    file: job ? `dist/${board.name}.job.js` : `dist/${board.name}.js`,
+    file: job ? `dist/${board.name}.${part}.js` : `dist/${board.name}.js`,
     // The application shares Espruino's global scope, so the agent defines no global name: the
     // resident is one function scope, and the job a Storage module whose exports is the job
     // function. require() gives a module one scope of its own, so each of the job's functions
@@ -150,4 +153,4 @@ export function bundleConfig(board, part = "boot") {
   };
 }
 
-export default boards.flatMap((b) => [bundleConfig(b, "boot"), bundleConfig(b, "job")]);
+export default boards.flatMap((b) => [bundleConfig(b, "boot"), bundleConfig(b, "job"), bundleConfig(b, "fmt")]);

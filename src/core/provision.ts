@@ -13,6 +13,8 @@ export const PROVISION_FILE = "ota.cfg";
 export const AGENT_BOOT_FILE = ".boot0";
 /** Storage file holding the job (download, verify, switch, trial): a module the resident require()s only when needed. */
 export const JOB_FILE = "ota.job";
+/** Storage file holding the flash formats (partition table, otadata, app descriptor, signature): a module the job require()s only at its start and at a switch, never during a download. */
+export const FORMATS_FILE = "ota.fmt";
 
 export interface Provision {
   productId: string;

@@ -99,6 +99,7 @@ declare function require(name: "tls"): EspruinoNet;
 declare function require(name: "crypto"): EspruinoCrypto;
 declare function require(name: "Wifi"): EspruinoWifi;
 /** The agent's job: a Storage file that require() evaluates as a module (its exports is the job function). */
+declare function require(name: "ota.fmt"): import("../core/agent/formats").Formats;
 declare function require(name: "ota.job"): (link: import("../core/agent/session").Link) => import("../core/agent/session").Job;
 /** require()'s cache of loaded modules (src/jswrap_modules.c). */
 declare var Modules: { removeCached(id: string): void };

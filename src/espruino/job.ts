@@ -8,6 +8,18 @@ import type { Job, Link } from "../core/agent/session";
 import { jsMd5 } from "../core/crypto/md5";
 import { espruinoBytes, espruinoFlash } from "./ports";
 import { romMd5 } from "./md5-rom";
+import type { Formats } from "../core/agent/formats";
+
+/**
+ * The flash formats module (Storage FORMATS_FILE, src/espruino/formats.ts), loaded for one use
+ * and dropped from require()'s cache at once: while the job holds no reference to it, none of
+ * its functions is in memory. "ota.fmt" is FORMATS_FILE written out: the gate wants a literal.
+ */
+function formats(): Formats {
+  const f = require("ota.fmt");
+  Modules.removeCached("ota.fmt");
+  return f;
+}
 
 export default function job(link: Link): Job {
   const p = link.ports;
@@ -16,5 +28,5 @@ export default function job(link: Link): Job {
   // __MD5_ROM__ is the board's md5 === "rom", fixed at build time: other boards carry no ROM code.
   const md5 = (__MD5_ROM__ && romMd5(board.chip, p.system.log)) || jsMd5;
   p.system.log("ota: md5 backend " + md5.backend);
-  return createAgent(board, { flash: espruinoFlash(board.flash.base), bytes: espruinoBytes(), clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link);
+  return createAgent(board, { flash: espruinoFlash(board.flash.base), bytes: espruinoBytes(), clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link, formats);
 }

@@ -38,7 +38,7 @@ test("--dry-run writes exactly the golden upload script for a fixed bundle", () 
   const r = runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", `${FIX}/tiny-bundle.js`, ...ID, "--dry-run", out);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(readFileSync(out, "latin1"), readFileSync(`${FIX}/tiny-bundle.upload.js`, "latin1"));
-  assert.match(r.stdout, /upload +9 Storage\.write commands into \.boot0, ota\.job, ota\.cfg, then E\.reboot\(\) \(\.bootcde, the application, untouched\)/);
+  assert.match(r.stdout, /upload +10 Storage\.write commands into \.boot0, ota\.job, ota\.fmt, ota\.cfg, then E\.reboot\(\) \(\.bootcde, the application, untouched\)/);
   assert.match(r.stdout, /nothing sent/);
   for (const k of [SECRET, SIGN_KEY]) assert.ok(!(r.stdout + r.stderr).includes(k.slice(0, 12)), "a secret was printed");
   // the golden stores the bundle byte for byte as .boot0 and the provisioning as ota.cfg, then reboots
@@ -46,7 +46,8 @@ test("--dry-run writes exactly the golden upload script for a fixed bundle", () 
   assert.equal(replay.files.get(".boot0"), readFileSync(`${FIX}/tiny-bundle.js`, "latin1"));
   assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "PRODUCT1", deviceName: "dev-1", deviceSecret: SECRET, signKey: SIGN_KEY });
   assert.equal(replay.files.get("ota.job"), readFileSync(`${FIX}/tiny-bundle.job.js`, "latin1"));
-  assert.deepEqual([...replay.files.keys()].sort(), [".boot0", "ota.cfg", "ota.job"]);
+  assert.equal(replay.files.get("ota.fmt"), readFileSync(`${FIX}/tiny-bundle.fmt.js`, "latin1"));
+  assert.deepEqual([...replay.files.keys()].sort(), [".boot0", "ota.cfg", "ota.fmt", "ota.job"]);
   assert.deepEqual(replay.loads, []);
   assert.equal(replay.reboots, 1);
 });
@@ -58,14 +59,15 @@ test("the agent's upload script stores the board's bundle as .boot0 with its pro
   const replay = replayUploadScript(readFileSync(out, "latin1"));
   assert.equal(replay.files.get(".boot0"), code.boot);
   assert.equal(replay.files.get("ota.job"), code.job);
+  assert.equal(replay.files.get("ota.fmt"), code.fmt);
   assert.deepEqual(JSON.parse(replay.files.get("ota.cfg")!), { productId: "P2", deviceName: "d2", deviceSecret: SECRET, signKey: SIGN_KEY });
   assert.ok(!replay.files.has(".bootcde"));
   assert.equal(replay.reboots, 1);
-  assert.equal(r.bundleBytes, code.boot.length + code.job.length);
+  assert.equal(r.bundleBytes, code.boot.length + code.job.length + code.fmt.length);
   assert.ok(r.bundleBytes <= r.limit);
   // an agent update keeps the board's provisioning file
   const keep = await flash({ board: "boards/host-sim.json", dryRun: join(tmp, "keep.upload.js") });
-  assert.deepEqual(keep.files, [".boot0", "ota.job"]);
+  assert.deepEqual(keep.files, [".boot0", "ota.job", "ota.fmt"]);
 });
 
 test("provisioning flags: a clear one-line error for each mistake, and the secret never echoed", () => {
@@ -113,12 +115,17 @@ test("with a port the CLI sends the dry-run script to the board (Espruino's teln
   }
 });
 
-test("a --bundle without its job bundle beside it is a clear error", () => {
+test("a --bundle without its job or formats bundle beside it is a clear error", () => {
   const lone = join(tmp, "lone.js");
   writeFileSync(lone, "print(1);");
   const r = runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", lone, ...ID, "--dry-run", join(tmp, "never.js"));
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /cannot read --bundle .*lone\.js and its job bundle .*lone\.job\.js: ENOENT/);
+  assert.match(r.stderr, /cannot read --bundle .*lone\.js, its job bundle .*lone\.job\.js and its formats bundle .*lone\.fmt\.js: ENOENT/);
+  // the job alone is not enough: without the formats the job cannot read the flash layout
+  writeFileSync(join(tmp, "lone.job.js"), "module.exports=function(){};");
+  const noFmt = runFlash("--board", "boards/esp32-4mb-ab.json", "--bundle", lone, ...ID, "--dry-run", join(tmp, "never.js"));
+  assert.equal(noFmt.code, 2);
+  assert.match(noFmt.stderr, /lone\.fmt\.js: ENOENT/);
 });
 
 test("no --port (and no --dry-run) is a clear error", () => {
@@ -150,11 +157,12 @@ test("a board file that fails validation names the file and the field", () => {
 
 test("a bundle too big for the board's Storage is refused with the limit and where it comes from", () => {
   const big = join(tmp, "big.js");
-  writeFileSync(big, "var x=1;\n".repeat(500)); // 4500 bytes, and its job 900: the board keeps 4064 for the agent
+  writeFileSync(big, "var x=1;\n".repeat(500)); // 4500 bytes, its job 900 and its formats 90: the board keeps 4064 for the agent
   writeFileSync(join(tmp, "big.job.js"), "var y=1;\n".repeat(100));
+  writeFileSync(join(tmp, "big.fmt.js"), "var z=1;\n".repeat(10));
   const r = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", big, ...ID, "--dry-run", join(tmp, "never.js"));
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /the agent is 5400 bytes, more than the 4064 bytes allowed on small-storage \(partition "storage" \(0x11000 bytes at 0x320000\) less 64 KB kept free\)/);
+  assert.match(r.stderr, /the agent is 5490 bytes, more than the 4064 bytes allowed on small-storage \(partition "storage" \(0x11000 bytes at 0x320000\) less 64 KB kept free\)/);
   const fits = runFlash("--board", `${FIX}/small-storage.json`, "--bundle", `${FIX}/tiny-bundle.js`, ...ID, "--dry-run", join(tmp, "fits.js"));
   assert.equal(fits.code, 0, fits.stderr);
 });

@@ -1,6 +1,7 @@
-// The real build: every board file becomes two minified bundles through rollup.config.js (the
+// The real build: every board file becomes three minified bundles through rollup.config.js (the
 // same TypeScript ES5 + terser + gate pipeline as `npm run build`), with that board compiled in:
-// the resident agent (<board>.js) and the job it loads from Storage (<board>.job.js).
+// the resident agent (<board>.js), the job it loads from Storage (<board>.job.js) and the flash
+// formats the job loads only at its start and at a switch (<board>.fmt.js).
 // Optionally (ESPRUINO_BIN=path to a Linux Espruino build) the host-sim bundle is run on the real
 // interpreter, to prove it parses and starts.
 import { before, describe, it } from "node:test";
@@ -12,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rollup, type RollupOptions, type OutputOptions } from "rollup";
 import { assertBundle, espruinoGlobals } from "../../src/host/gate/check-bundle";
-import { JOB_FILE } from "../../src/core/provision";
+import { FORMATS_FILE, JOB_FILE } from "../../src/core/provision";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BOARDS_DIR = join(ROOT, "boards");
@@ -31,6 +32,7 @@ interface Build {
 
 const builds = new Map<string, Build>();
 const jobs = new Map<string, Build>();
+const fmts = new Map<string, Build>();
 
 /** Where the board name is its own token: `esp32-4mb-ab` must not count as a use of `esp32`. */
 function mentions(code: string, name: string): boolean {
@@ -52,9 +54,9 @@ before(async () => {
   for (const config of configs) {
     const output = config.output as OutputOptions;
     const file = String(output.file).replace(/^dist\//, "").replace(/\.js$/, "");
-    const isJob = file.endsWith(".job");
-    const name = file.replace(/\.job$/, "");
-    const into = isJob ? jobs : builds;
+    const part = /\.(job|fmt)$/.exec(file)?.[1];
+    const name = file.replace(/\.(job|fmt)$/, "");
+    const into = part === "job" ? jobs : part === "fmt" ? fmts : builds;
     try {
       const bundle = await rollup(config);
       try {
@@ -75,6 +77,10 @@ function builtJob(name: string): string {
   return built(name, jobs);
 }
 
+function builtFmt(name: string): string {
+  return built(name, fmts);
+}
+
 function built(name: string, from = builds): string {
   const build = from.get(name);
   assert.ok(build, `no bundle for board ${name}; built: ${[...builds.keys()].join(", ")}`);
@@ -90,6 +96,10 @@ describe("bundle: one gated bundle per board file", () => {
 
   it("builds a job bundle for every board", () => {
     assert.deepEqual([...jobs.keys()].sort(), boardNames);
+  });
+
+  it("builds a formats bundle for every board", () => {
+    assert.deepEqual([...fmts.keys()].sort(), boardNames);
   });
 
   for (const name of boardNames) {
@@ -112,6 +122,22 @@ describe("bundle: one gated bundle per board file", () => {
       // the resident loads it by the name the installer gives it
       assert.ok(built(name).includes('require("' + JOB_FILE + '")'), "the resident requires " + JOB_FILE);
       assert.ok(built(name).includes('Modules.removeCached("' + JOB_FILE + '")'), "and drops it from require()'s cache");
+    });
+
+    it(`${name}: the formats bundle is a gated Storage module of functions that only the job loads, and drops again`, () => {
+      const fmt = builtFmt(name);
+      assert.doesNotThrow(() => assertBundle(fmt, `${name}.fmt.js`, { module: true }));
+      const m = { exports: {} as Record<string, unknown> };
+      const before = Object.keys(globalThis).length;
+      new Function("module", "exports", fmt)(m, m.exports);
+      assert.deepEqual(Object.keys(m.exports).sort(), ["planSwitch", "readLayout", "readOtadata", "readTable", "signCheck"]);
+      for (const k of Object.keys(m.exports)) assert.equal(typeof m.exports[k], "function", k);
+      assert.equal(Object.keys(globalThis).length, before);
+      assert.ok(builtJob(name).includes('require("' + FORMATS_FILE + '")'), "the job requires " + FORMATS_FILE);
+      assert.ok(builtJob(name).includes('Modules.removeCached("' + FORMATS_FILE + '")'), "and drops it from require()'s cache");
+      assert.ok(!built(name).includes(FORMATS_FILE), "the resident never loads it");
+      // the partition table's parser lives here and not in the job
+      assert.ok(fmt.includes("PT_MAGIC") && !builtJob(name).includes("PT_MAGIC"), "the partition table's parser is in the formats bundle only");
     });
 
     it(`${name}: carries its own board's settings and none of what the device never reads`, () => {
@@ -137,7 +163,7 @@ describe("bundle: one gated bundle per board file", () => {
 
     it(`${name}: requires only modules Espruino has`, () => {
       const allowed = espruinoGlobals.globals.require?.modules ?? [];
-      const modules = requiredModules(built(name) + builtJob(name));
+      const modules = requiredModules(built(name) + builtJob(name) + builtFmt(name));
       assert.deepEqual(modules.filter((m) => !allowed.includes(m)), [], `allowed: ${allowed.join(", ")}`);
     });
   }

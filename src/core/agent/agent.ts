@@ -11,12 +11,13 @@ import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
-import { Layout, readLayout, readTable } from "./layout";
+import type { Layout } from "./layout";
+import type { Formats } from "./formats";
 import type { Partition } from "../esp32/partition-table";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
 import { FlashRegion, GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
-import { Ota, planSwitch, readOtadata } from "../esp32/otadata";
+import { Ota } from "../esp32/otadata";
 import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
 import { Journal } from "../journal/journal";
@@ -34,7 +35,6 @@ import {
 import { percentOf, progressDue } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
 import { toHex } from "../crypto/hex";
-import { signCheck } from "../sign/check"; // sign
 
 /** Limits on what the cloud may send (an update_firmware is a few hundred bytes). */
 const MESSAGE_LIMITS = { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 };
@@ -46,7 +46,12 @@ interface Failure {
   msg: string;
 }
 
-export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
+/**
+ * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
+ * (formats.ts). Call it where they are needed and keep no reference: on Espruino it loads a
+ * Storage module that is dropped again, so they are not in memory during a download.
+ */
+export function createAgent(board: BoardConfig, ports: Ports, link: Link, formats: () => Formats): Job {
   let state: State = "starting";
   /** Read at start; null when the flash layout is unusable (then layoutError says why). */
   let layout: Layout | null = null;
@@ -81,7 +86,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
   function start(): void {
     const log = ports.system.log;
     try {
-      layout = readLayout(board, ports.flash, ports.md5);
+      layout = formats().readLayout(board, ports.flash, ports.md5);
       const L = layout;
       saved = loadOtaState(journal);
       log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
@@ -292,7 +297,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
           const got = toHex(md5!.digest());
           md5 = null;
           // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-          const refused = got === job.md5 ? signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+          const refused = got === job.md5 ? formats().signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
           // The download's objects (its socket, the writer's buffer) are done with: free them before
           // the journal writes and the switch.
           const check = download && download.check;
@@ -316,11 +321,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
             return;
           }
         }
-        // The image is proven: journal "verified", report "burning", switch, and reboot once
-        // "burning" is acknowledged (the switch is durable by then), or after REBOOT_GRACE_MS.
+        // The image is proven: journal "verified", switch, report "burning", and reboot once
+        // "burning" is acknowledged, or after REBOOT_GRACE_MS. The switch comes first so that the
+        // report, its pending acknowledgement and the timer are not in memory beside the formats
+        // module the switch loads (formats.ts); all of it runs in this one turn.
         st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
         st.phase = "verified";
         save(st);
+        switchTo(layout!.target.offset, st, "trial");
         let rebooted = false;
         const reboot = () => {
           if (!rebooted) {
@@ -330,7 +338,6 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
         };
         ports.clock.after(REBOOT_GRACE_MS, reboot);
         link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
-        switchTo(layout!.target.offset, st, "trial");
         return;
       }
       case "beginTrial": {
@@ -543,13 +550,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link): Job {
    */
   function applyOtadata(slot: number, back: boolean): void {
     const flash = ports.flash;
-    const table = readTable(board, flash, ports.md5);
+    const f = formats();
+    const table = f.readTable(board, flash, ports.md5);
     const parts = table.partitions;
     let target: Partition | null = null;
     for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
-    const copies = readOtadata(flash, table.otadata!);
+    const copies = f.readOtadata(flash, table.otadata!);
     // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
-    const ops = planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
+    const ops = f.planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
     const allowed: FlashRegion[] = [];
     for (let i = 0; i < ops.length; i++) {
       const sector = ops[i].offset - (ops[i].offset % 4096);

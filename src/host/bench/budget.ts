@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "acorn";
 import { full } from "acorn-walk";
-import { JOB_FILE, type Provision } from "../../core/provision";
+import { FORMATS_FILE, JOB_FILE, type Provision } from "../../core/provision";
 import { agentStorageFiles, type AgentCode } from "../build/install";
 import { isBootFile } from "./linux-flash";
 
@@ -79,7 +79,7 @@ export function agentCodeStats(code: AgentCode, provision: Provision): AgentCode
   const codeFiles: string[] = [];
   for (const f of agentStorageFiles(code, provision)) {
     if (!isBootFile(f.name) && isData(f.data)) continue;
-    const s = codeStats(f.data, f.name === JOB_FILE);
+    const s = codeStats(f.data, f.name === JOB_FILE || f.name === FORMATS_FILE);
     all = add(all, s);
     codeFiles.push(f.name);
     if (isBootFile(f.name)) {

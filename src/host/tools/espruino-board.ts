@@ -3,7 +3,7 @@
 // refuses to upload into Storage), the modules built into the firmware (so it does not look
 // them up online), and where Storage lives. Also the size limit a bundle must respect.
 import type { BoardConfig } from "../../core/board";
-import { JOB_FILE } from "../../core/provision";
+import { FORMATS_FILE, JOB_FILE } from "../../core/provision";
 
 /** Espruino's ESP32 firmware keeps Storage here (boards/ESP32.py saved_code) when the board file has no "storage" partition. */
 export const ESPRUINO_ESP32_STORAGE = { offset: 0x320000, size: 0xe0000 };
@@ -65,11 +65,11 @@ export function espruinoBoardJson(board: BoardConfig, espruinoVersion = "2v29"):
 
 /**
  * Module names the bundle loads with require("...") that neither the firmware has built in nor the
- * install writes to Storage itself (the job, JOB_FILE, which require() finds there).
+ * install writes to Storage itself (the job, JOB_FILE, and the flash formats, FORMATS_FILE, which require() finds there).
  */
 export function missingModules(bundle: string): string[] {
   const out = new Set<string>();
   const re = /\brequire\(\s*["']([^"']+)["']\s*\)/g;
-  for (let m = re.exec(bundle); m; m = re.exec(bundle)) if (!ESP32_BUILTIN_MODULES.includes(m[1]) && m[1] !== JOB_FILE) out.add(m[1]);
+  for (let m = re.exec(bundle); m; m = re.exec(bundle)) if (!ESP32_BUILTIN_MODULES.includes(m[1]) && m[1] !== JOB_FILE && m[1] !== FORMATS_FILE) out.add(m[1]);
   return [...out];
 }

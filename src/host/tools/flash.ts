@@ -21,7 +21,7 @@ import { pathToFileURL } from "node:url";
 import type { BoardConfig } from "../../core/board";
 import { PROVISION_FILE, type Provision } from "../../core/provision";
 import { BoardError, loadBoard, provisionProblem } from "../boards/load-board";
-import { agentCodeFiles, agentStorageFiles, jobPathOf, readAgentCode, type AgentCode, type StorageFile } from "../build/install";
+import { agentCodeFiles, agentStorageFiles, fmtPathOf, jobPathOf, readAgentCode, type AgentCode, type StorageFile } from "../build/install";
 import { bundleLimit, espruinoBoardJson, missingModules, parseEspruinoVersion, storageArea, STORAGE_RESERVE_BYTES } from "./espruino-board";
 import { replayUploadScript, UploadScriptError, type UploadReplay } from "./upload-script";
 
@@ -44,7 +44,7 @@ export interface FlashOptions {
   baud?: number;
   /** Write the upload script to this file instead of sending it. */
   dryRun?: string;
-  /** Upload this already built bundle instead of building one (e.g. dist/<board>.js; its job bundle dist/<board>.job.js beside it). */
+  /** Upload this already built bundle instead of building one (e.g. dist/<board>.js; its job and formats bundles dist/<board>.job.js and dist/<board>.fmt.js beside it). */
   bundle?: string;
   /** The device's identity and secrets, written as PROVISION_FILE; absent: keep the board's (agent update only). */
   provision?: Provision;
@@ -149,7 +149,7 @@ async function loadBundle(o: FlashOptions, board: BoardConfig): Promise<AgentCod
     try {
       return readAgentCode(o.bundle);
     } catch (e) {
-      throw new FlashError("usage", `cannot read --bundle ${o.bundle} and its job bundle ${jobPathOf(o.bundle)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new FlashError("usage", `cannot read --bundle ${o.bundle}, its job bundle ${jobPathOf(o.bundle)} and its formats bundle ${fmtPathOf(o.bundle)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
   // imported here: the build chain (Rollup, TypeScript, terser) is slow to load and only needed now
@@ -189,13 +189,13 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
     if (bad) throw new FlashError("usage", bad);
   }
   const code = await loadBundle(o, board);
-  const bundleBytes = code.boot.length + code.job.length;
+  const bundleBytes = code.boot.length + code.job.length + code.fmt.length;
   const limit = o.maxBytes ?? bundleLimit(board);
   const limitSource = o.maxBytes !== undefined ? "--max-bytes" : `${storageArea(board).source} less ${STORAGE_RESERVE_BYTES / 1024} KB kept free`;
   if (bundleBytes > limit) {
     throw new FlashError("too-big", `the agent is ${bundleBytes} bytes, more than the ${limit} bytes allowed on ${board.name} (${limitSource})`);
   }
-  const missing = missingModules(code.boot + "\n" + code.job);
+  const missing = missingModules(code.boot + "\n" + code.job + "\n" + code.fmt);
   if (missing.length) throw new FlashError("modules", `the bundle requires ${missing.map((m) => `"${m}"`).join(", ")}, not built into Espruino's ESP32 firmware (the CLI would try to download it)`);
 
   // Without a provisioning object only the agent is replaced: the board keeps its ota.cfg.
@@ -253,7 +253,7 @@ const USAGE = `usage: npm run flash -- --board boards/<name>.json --port /dev/tt
   --port PORT       serial port (/dev/ttyUSB0, COM3) or tcp://host[:port] (ESP32 telnet)
   --baud N          serial speed (default 115200, the ESP32 console speed)
   --dry-run FILE    write exactly what would be sent to FILE; needs no port
-  --bundle FILE     upload this built bundle instead of building one
+  --bundle FILE     upload this built bundle (its .job.js and .fmt.js beside it) instead of building one
   --max-bytes N     size limit instead of the board's Storage area less 64 KB
   --espruino V      firmware version on the board (default 2v29)`;
 
