@@ -48,7 +48,7 @@ interface Failure {
 
 /**
  * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
- * (formats.ts). Call it where they are needed and keep no reference: on Espruino it loads a
+ * (formats.ts). Call it where they are needed and do not hold on to the result: on Espruino it loads a
  * Storage module that is dropped again, so they are not in memory during a download.
  */
 export function createAgent(board: BoardConfig, ports: Ports, link: Link, formats: () => Formats): Job {

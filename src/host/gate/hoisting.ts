@@ -24,8 +24,8 @@ function earliest(declarations: Declaration[]): Declaration {
 }
 
 /** Bindings that may be missing when used: var/function only (parameters etc. exist from the start). */
-function lateBinding(reference: Reference): Declaration | null {
-  const declarations = reference.declarations;
+function lateBinding(use: Reference): Declaration | null {
+  const declarations = use.declarations;
   if (declarations.length === 0 || declarations.some((d) => d.availableFrom < 0)) return null;
   return earliest(declarations);
 }
@@ -40,47 +40,47 @@ function isPrefix(prefix: readonly unknown[], path: readonly unknown[]): boolean
 
 function checkDirectUses(analysis: ScopeAnalysis, issues: GateIssue[]): void {
   const undominated: Reference[] = [];
-  for (const reference of analysis.references) {
-    const first = lateBinding(reference);
-    if (!first || first.scope !== reference.scope.functionScope) continue; // a nested function's use runs later
-    const position = reference.node.start;
+  for (const use of analysis.references) {
+    const first = lateBinding(use);
+    if (!first || first.scope !== use.scope.functionScope) continue; // a nested function's use runs later
+    const position = use.node.start;
     const kind = first.kind === "function" ? "function" : "var";
     if (position < first.availableFrom) {
       issues.push(issueAt(
         "no-hoist",
-        `"${reference.name}" is used before its declaration at ${declarationPlace(first)} executes (${NOT_HOISTED[kind]})`,
-        reference.node,
+        `"${use.name}" is used before its declaration at ${declarationPlace(first)} executes (${NOT_HOISTED[kind]})`,
+        use.node,
       ));
       continue;
     }
     // Fine when some declaration already ran on every path here: one earlier in this block or in
     // a block around it. Earlier ones in sibling blocks (another branch, case, loop, try) may not have.
-    const dominated = reference.declarations.some(
-      (d) => d.availableFrom <= position && isPrefix(d.conditionalPath, reference.conditionalPath),
+    const dominated = use.declarations.some(
+      (d) => d.availableFrom <= position && isPrefix(d.conditionalPath, use.conditionalPath),
     );
-    if (!dominated) undominated.push(reference);
+    if (!dominated) undominated.push(use);
   }
   // After such an assignment the name is a global, so later reads on the same path do work;
   // they are this assignment's consequence, reported once at the assignment.
   const writes = undominated.filter((r) => r.isWrite);
-  for (const reference of undominated) {
-    const followsFlaggedWrite = !reference.isWrite && writes.some((w) =>
-      w.declarations === reference.declarations && w.node.start < reference.node.start &&
-      isPrefix(w.conditionalPath, reference.conditionalPath));
-    if (!followsFlaggedWrite) issues.push(undominatedUse(reference, reference.node.start));
+  for (const use of undominated) {
+    const followsFlaggedWrite = !use.isWrite && writes.some((w) =>
+      w.declarations === use.declarations && w.node.start < use.node.start &&
+      isPrefix(w.conditionalPath, use.conditionalPath));
+    if (!followsFlaggedWrite) issues.push(undominatedUse(use, use.node.start));
   }
 }
 
 const MAYBE_SKIPPED = "(if/else branch, switch case, loop body, try block or catch)";
 
-function undominatedUse(reference: Reference, position: number): GateIssue {
-  const earlier = reference.declarations.filter((d) => d.availableFrom >= 0 && d.availableFrom <= position);
+function undominatedUse(use: Reference, position: number): GateIssue {
+  const earlier = use.declarations.filter((d) => d.availableFrom >= 0 && d.availableFrom <= position);
   const places = earlier.map(declarationPlace).join(", ");
   const where = earlier.length === 1
     ? `declared at ${places} inside a block that may not run ${MAYBE_SKIPPED}`
     : `declared at ${places}, each inside a block that may not run ${MAYBE_SKIPPED}`;
-  const name = reference.name;
-  if (reference.isWrite) {
+  const name = use.name;
+  if (use.isWrite) {
     // Measured on Espruino 2v29: the assignment lands on a global of that name, replacing e.g. a
     // minified top-level function. terser's compress.unused rewrites a repeated `var` this way.
     return issueAt(
@@ -89,14 +89,14 @@ function undominatedUse(reference: Reference, position: number): GateIssue {
         `Espruino then assigns a global "${name}" (overwriting any top-level binding of that name), so declare it ` +
         "in this block or before those blocks (a minifier that drops a repeated var, like terser's compress.unused, " +
         "produces this shape)",
-      reference.node,
+      use.node,
     );
   }
   return issueAt(
     "conditional-declaration",
     `"${name}" is ${where} and used outside it; Espruino only creates it when that block runs ` +
       "(reading it otherwise throws ReferenceError), so declare it before the block",
-    reference.node,
+    use.node,
   );
 }
 
@@ -117,23 +117,23 @@ function replay(root: Scope, analysis: ScopeAnalysis, issues: GateIssue[]): void
   const active = new Set<Scope>([root]);
   const when = root.kind === "program" ? "at load time during" : "during";
 
-  const checkOuterUse = (reference: Reference, activation: Scope, progress: Map<Scope, Progress>): void => {
-    const first = lateBinding(reference);
+  const checkOuterUse = (use: Reference, activation: Scope, progress: Map<Scope, Progress>): void => {
+    const first = lateBinding(use);
     if (!first || first.scope === activation) return; // own-scope uses are checkDirectUses' job
     const reached = progress.get(first.scope);
     if (!reached || reached.position === Infinity || first.availableFrom < reached.position) return;
     issues.push(issueAt(
       "no-hoist",
-      `"${reference.name}" is used before its declaration executes: this runs ${when} ${reached.description} ` +
-        `at ${reached.at}, but "${reference.name}" is only declared at ${declarationPlace(first)} (Espruino does not hoist)`,
-      reference.node,
+      `"${use.name}" is used before its declaration executes: this runs ${when} ${reached.description} ` +
+        `at ${reached.at}, but "${use.name}" is only declared at ${declarationPlace(first)} (Espruino does not hoist)`,
+      use.node,
     ));
   };
 
   const run = (activation: Scope, progress: Map<Scope, Progress>): void => {
     for (const event of activation.events) {
       if (event.type === "reference") {
-        checkOuterUse(event.reference, activation, progress);
+        checkOuterUse(event.use, activation, progress);
         continue;
       }
       const callee = event.immediateFunction ?? calleeFunction(event.calleeReference);
@@ -166,8 +166,8 @@ function replay(root: Scope, analysis: ScopeAnalysis, issues: GateIssue[]): void
 }
 
 /** The function a call of this name runs, when its only declaration says so. */
-function calleeFunction(reference: Reference | null) {
-  const declarations = reference?.declarations ?? [];
+function calleeFunction(use: Reference | null) {
+  const declarations = use?.declarations ?? [];
   return declarations.length === 1 ? declarations[0].callable : null;
 }
 

@@ -55,7 +55,7 @@ export interface CallEvent {
   description: string;
 }
 
-export type ScopeEvent = { type: "reference"; reference: Reference } | CallEvent;
+export type ScopeEvent = { type: "reference"; use: Reference } | CallEvent;
 
 export interface MemberAccess {
   object: Reference;
@@ -148,14 +148,14 @@ class ScopeBuilder {
   }
 
   reference(node: AnyNode, ctx: Context, isTypeofOperand = false, isWrite = false): Reference {
-    const reference: Reference = {
+    const use: Reference = {
       name: node.name, node, scope: ctx.scope, conditionalPath: ctx.conditionalPath,
       isTypeofOperand, isWrite, declarations: [],
     };
-    this.references.push(reference);
-    this.referenceOfNode.set(node, reference);
-    ctx.scope.functionScope.events.push({ type: "reference", reference });
-    return reference;
+    this.references.push(use);
+    this.referenceOfNode.set(node, use);
+    ctx.scope.functionScope.events.push({ type: "reference", use });
+    return use;
   }
 
   visitFunction(fn: AnyNode, ctx: Context): void {
