@@ -4,7 +4,7 @@
 //
 // Memory (Espruino): reading and writing a u32 is one function (le32), because every function
 // costs JsVars on the board whatever its length; u32le and putU32le are the same function under
-// the names that say which way a call goes. u16le is for host code (the device inlines its reads).
+// the names that say which way a call goes. u16 fields are read inline where they are used.
 
 /** The unsigned u32 at b[off] (values >= 0x80000000 come back positive); given `v`, writes v there instead. */
 export function le32(b: Uint8Array, off: number): number;
@@ -18,7 +18,3 @@ export function le32(b: Uint8Array, off: number, v?: number): number | void {
 }
 
 export { le32 as u32le, le32 as putU32le };
-
-export function u16le(b: Uint8Array, off: number): number {
-  return b[off] | (b[off + 1] << 8);
-}

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { parsePartitionTable, PartitionTable } from "../../src/core/esp32/partition-table";
 import {
   activeCopy, applyFlashOps, chooseTarget, decodeOtaEntry, encodeOtaEntry, FlashOp, markState, OtaEntry, planSwitch,
-  readOtadata, selectBootSlot, switchBack,
+  readOtadata, selectBootSlot, Ota,
   OTA_STATE_ABORTED, OTA_STATE_INVALID, OTA_STATE_NEW, OTA_STATE_PENDING_VERIFY, OTA_STATE_UNDEFINED, OTA_STATE_VALID,
 } from "../../src/core/esp32/otadata";
 import { otaSeqCrc } from "../../src/core/esp32/crc32";
@@ -226,7 +226,7 @@ test("chooseTarget never returns the running slot", () => {
   assert.equal(codeOf(() => chooseTarget(single, single.ota[0])), "PT_NO_TARGET");
 });
 
-test("markState rewrites the active copy in place; switchBack writes a non-trial entry", () => {
+test("markState rewrites the active copy in place; the rollback (planSwitch with Ota.Valid) writes a non-trial entry", () => {
   const t = tableOf(AB_4MB_LAYOUT);
   const copies = [entry(1, OTA_STATE_VALID), entry(2, OTA_STATE_PENDING_VERIFY)];
   const valid = markState(t, copies, OTA_STATE_VALID);
@@ -237,9 +237,9 @@ test("markState rewrites the active copy in place; switchBack writes a non-trial
   assert.equal(selectBootSlot(t, invalid).partition.label, "ota_0");
   assert.equal(codeOf(() => markState(t, [BLANK, BLANK], OTA_STATE_VALID)), "OTADATA_STATE");
 
-  const back = applyToCopies(t, copies, switchBack(t, copies, t.ota[0], true));
+  const back = applyToCopies(t, copies, planSwitch(t, copies, t.ota[0], true, Ota.Valid));
   assert.deepEqual(back[0], entry(3, OTA_STATE_VALID));
   assert.equal(selectBootSlot(t, back, true).partition.label, "ota_0");
-  const backNoRollback = applyToCopies(t, copies, switchBack(t, copies, t.ota[0], false));
+  const backNoRollback = applyToCopies(t, copies, planSwitch(t, copies, t.ota[0], false, Ota.Valid));
   assert.equal(backNoRollback[0].state, OTA_STATE_UNDEFINED);
 });

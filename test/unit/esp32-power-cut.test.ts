@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import type { FlashPort } from "../../src/core/ports";
 import { parsePartitionTable, PartitionTable, Partition } from "../../src/core/esp32/partition-table";
 import {
-  applyFlashOps, chooseTarget, FlashOp, markState, planSwitch, readOtadata, switchBack, OTA_STATE_VALID,
+  applyFlashOps, chooseTarget, FlashOp, markState, planSwitch, readOtadata, Ota, OTA_STATE_VALID,
 } from "../../src/core/esp32/otadata";
 import { ImageVerifier, preflightImage, IMAGE_PREFLIGHT_BYTES } from "../../src/core/esp32/app-image";
 import { GuardedFlash, protectedRegions, FlashRegion } from "../../src/core/esp32/guarded-writer";
@@ -128,7 +128,7 @@ function scenarios(rollback: boolean): Scenario[] {
       initial: afterAbUpdate,
       old: "ota_1",
       next: "ota_0",
-      run: (p) => otadataOnly(p, AB_4MB_LAYOUT, "ota_1", (t) => switchBack(t, readOtadata(p, t.otadata!), t.ota[0], rollback)),
+      run: (p) => otadataOnly(p, AB_4MB_LAYOUT, "ota_1", (t) => planSwitch(t, readOtadata(p, t.otadata!), t.ota[0], rollback, Ota.Valid)),
     },
     {
       name: "A/B: mark the new image valid",
@@ -168,7 +168,7 @@ function scenarios(rollback: boolean): Scenario[] {
       initial: stock([null, null], { factory: V3, ota_0: V2 }),
       old: "factory",
       next: "ota_0",
-      run: (p) => otadataOnly(p, STOCK_LAYOUT, "factory", (t) => switchBack(t, readOtadata(p, t.otadata!), t.ota[0], rollback)),
+      run: (p) => otadataOnly(p, STOCK_LAYOUT, "factory", (t) => planSwitch(t, readOtadata(p, t.otadata!), t.ota[0], rollback, Ota.Valid)),
     },
   ];
 }

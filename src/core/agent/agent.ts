@@ -556,7 +556,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
     let target: Partition | null = null;
     for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
     const copies = f.readOtadata(flash, table.otadata!);
-    // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts switchBack).
+    // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts planSwitch).
     const ops = f.planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
     const allowed: FlashRegion[] = [];
     for (let i = 0; i < ops.length; i++) {

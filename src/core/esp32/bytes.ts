@@ -1,5 +1,5 @@
 // Field access for the ESP32 on-flash structures (all little-endian).
-export { u16le, u32le, putU32le } from "../le";
+export { u32le, putU32le } from "../le";
 
 /** A NUL-padded C char array (label, version, project name); stops at the first NUL or after `max` bytes. */
 export function cString(b: Uint8Array, off: number, max: number): string {
@@ -10,9 +10,4 @@ export function cString(b: Uint8Array, off: number, max: number): string {
     s += String.fromCharCode(c);
   }
   return s;
-}
-
-/** "0x" and lower-case hex of the unsigned value (host tools; the device code writes it out inline). */
-export function hex32(v: number): string {
-  return "0x" + (v >>> 0).toString(16);
 }

@@ -4,8 +4,8 @@
 // leaves a state in which the bootloader still boots either the old or the new image.
 //
 // Memory (Espruino): the device bundle holds readOtadata, selectBootSlot (which also finds the
-// active copy), chooseTarget and planSwitch (which also plans switchBack and markState: the agent passes
-// Ota.Valid itself); small helpers are written out where they are used, numbers come from a
+// active copy), chooseTarget and planSwitch (which also plans the agent's rollback, given Ota.Valid,
+// and markState); small helpers are written out where they are used, numbers come from a
 // const enum (inlined), and the remaining exports serve host tools and tests only.
 
 import { FlashPort } from "../ports";
@@ -140,7 +140,9 @@ export function isEntryValid(e: OtaEntry): boolean {
  * PENDING_VERIFY at the first boot and must be confirmed), else UNDEFINED.
  *
  * `state`, when given, is the state to write instead when the bootloader has rollback
- * (Ota.Valid: switchBack; without rollback a target always gets UNDEFINED); a null `target`
+ * (Ota.Valid: the agent's rollback to an image that already proved itself, so no trial: a NEW
+ * entry that went unconfirmed would make the bootloader fall back to the bad image; without
+ * rollback a target always gets UNDEFINED); a null `target`
  * with a `state` rewrites the active copy in place (markState). One planner, so the write
  * order below is the only one there is.
  */
@@ -211,16 +213,6 @@ export function planSwitch(table: PartitionTable, copies: OtaEntry[], target: Pa
   ops.push({ kind: "erase", offset: at }, { kind: "write", offset: at + 4, data: e.subarray(4, Ota.EntrySize) }, { kind: "write", offset: at, data: e.subarray(0, 4) });
   if (eraseActive) ops.push({ kind: "erase", offset: otadata.offset + a * PT.Sector });
   return ops;
-}
-
-/**
- * The agent's own rollback: boot `previous` again. Unlike planSwitch the entry is not a
- * trial (VALID with a rollback bootloader): the previous image already proved itself, and a
- * NEW entry that went unconfirmed would make the bootloader fall back to the bad image.
- * Host tools and tests; the agent calls planSwitch(..., Ota.Valid) itself.
- */
-export function switchBack(table: PartitionTable, copies: OtaEntry[], previous: Partition, rollbackEnabled: boolean): FlashOp[] {
-  return planSwitch(table, copies, previous, rollbackEnabled, Ota.Valid);
 }
 
 /**
