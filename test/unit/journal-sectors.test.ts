@@ -237,6 +237,36 @@ test("a note amends the newest state record; a whole record after it, or a reboo
   assertClean(nor, SMALL);
 });
 
+test("a note alone goes only where a note can: false, and nothing written, when the sector has no entry left", () => {
+  const { nor, reboot } = rig(SMALL);
+  const j = reboot();
+  const size = 1000000;
+  const note = (at: number) => {
+    const n = new Uint8Array(20);
+    writeU32(n, 0, at);
+    return n;
+  };
+  // nothing to amend: an empty journal takes no note
+  assert.equal(j.append(undefined, note(4096)), false);
+  assert.equal(nor.stats.writes, 0);
+  // a record in slot 0 leaves 15 slots of 8 entries in its sector
+  saveOtaState(j, download("2.0", size, 0));
+  for (let k = 1; k <= 15 * 8; k++) assert.equal(j.append(undefined, note(k * 4096)), true, "entry " + k);
+  const writes = nor.stats.writes;
+  assert.equal(j.append(undefined, note(121 * 4096)), false);
+  assert.equal(nor.stats.writes, writes, "nothing written for the note that did not fit");
+  assert.equal(nor.stats.erases, 1, "and nothing erased");
+  // saveOtaState then falls back to the whole state as a record, in the next sector
+  saveOtaState(j, download("2.0", size, 121 * 4096), true);
+  assert.equal(nor.stats.erases, 2);
+  assert.deepEqual(loadOtaState(reboot()), download("2.0", size, 121 * 4096));
+  // a progress save whose midstate does not cover `offset` bytes is refused, not noted
+  saveOtaState(j, download("2.0", size, 122 * 4096), true);
+  assert.throws(() => saveOtaState(j, { ...download("2.0", size, 123 * 4096), md5State: download("2.0", size, 0).md5State }, true), /JOURNAL_STATE/);
+  assert.deepEqual(loadOtaState(reboot()), download("2.0", size, 122 * 4096));
+  assertClean(nor, SMALL);
+});
+
 test("a torn note, or one for another record, leaves the previous checkpoint", () => {
   const size = 1000000;
   for (let cutAt = 1; cutAt < 32; cutAt += 3) {

@@ -63,12 +63,15 @@ export interface Journal {
   note: Uint8Array | null;
   /**
    * Durably stores `payload` (<= 236 bytes) as the new content. Throws JOURNAL_STATE for a longer
-   * payload (before touching flash), JOURNAL_WRITE if the flash refuses it. Without a payload it is
-   * clear(). With a `note` (20 bytes) the caller promises that `payload` is the current content
-   * amended by `note`; the journal then stores only the note when it can (a progress note after
-   * the current state record, in its sector), else the whole payload.
+   * payload (before touching flash), JOURNAL_WRITE if the flash refuses it. Without a payload or a
+   * note it is clear(). With a `note` (20 bytes) the caller promises that `payload` is the current
+   * content amended by `note`; the journal then stores only the note when it can (a progress note
+   * after the current state record, in its sector), else the whole payload. A note without a
+   * payload is stored only where a note can go: false (nothing written) when it cannot, and the
+   * caller appends the whole payload instead. That is how the agent notes a download's progress
+   * without encoding its whole state at every sector (memory at the update's peak).
    */
-  append(payload?: Uint8Array, note?: Uint8Array): void;
+  append(payload?: Uint8Array, note?: Uint8Array): boolean;
   /**
    * Makes load() return null. It appends a "cleared" record instead of erasing: a cut before the
    * record commits leaves the old state, a cut after leaves null, and there is no erase order
@@ -163,19 +166,17 @@ function load(this: JournalState): Uint8Array | null {
  * sector, whatever the flash does. With a note and a state record at the head, it first tries
  * the free note entries left in the head's sector.
  */
-function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): void {
+function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): boolean {
   if (payload && payload.length > Rec.PayloadMax) {
     throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
   }
   if (this.head < -1) this.load();
-  if (!payload && this.none) return;
+  if (!payload && !note && this.none) return true;
   const flash = this.nor;
   const base = this.base;
   const slots = this.size >> 8;
   const head = this.head;
   const kind = payload ? Rec.State : Rec.Clear;
-  const commit = new Uint8Array(4);
-  le32(commit, 0, Rec.CommitWord);
   // Where the head's sector ends, in note entries: notes never go past it.
   const end = ((head | 15) + 1) * Rec.NotesPerSlot;
   // An empty (or junk-only) region starts as if the last slot were the head, so the first
@@ -186,6 +187,7 @@ function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): vo
   for (;;) {
     // spot > 0 only while the head is a state record of this format (load, or the last append).
     const isNote = !!note && this.spot > 0 && this.spot < end;
+    if (!isNote && note && !payload) return false; // a note alone, and no entry left for it
     let addr: number;
     let len: number = Rec.Size;
     if (isNote) {
@@ -201,9 +203,13 @@ function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): vo
         flash.eraseSector(addr);
       }
     }
-    const old = flash.read(addr, len);
+    // Buffers are dropped as soon as they are checked: on the board a 256-byte one is ~20
+    // JsVars, and Espruino keeps a local until its function returns (a note is written at the
+    // download's peak, a record at the trial's).
+    let old: Uint8Array | null = flash.read(addr, len);
     let i = 0;
     while (i < len && old[i] === 255) i++;
+    old = null;
     if (i < len) continue; // not erased: never program over it
     // The note entry, or the record body (bytes 0..251: header, payload, zero padding, CRC),
     // as record.ts lays them out; a record's commit word is a second write.
@@ -233,25 +239,33 @@ function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): vo
     const steps = isNote ? 1 : 2;
     let step = 0;
     for (; step < steps; step++) {
-      const bytes = step ? commit : body;
+      let bytes = body;
+      if (step) {
+        bytes = new Uint8Array(4);
+        le32(bytes, 0, Rec.CommitWord);
+      }
       const at = step ? addr + Rec.Commit : addr;
       flash.write(at, bytes);
-      const back = flash.read(at, bytes.length);
+      let back: Uint8Array | null = flash.read(at, bytes.length);
       i = 0;
       while (i < bytes.length && back[i] === bytes[i]) i++;
+      back = null;
       if (i < bytes.length) break;
     }
     if (step < steps) continue;
-    if (isNote) return;
+    if (isNote) return true;
     this.head = slot;
     this.seq = next;
     this.none = kind === Rec.Clear;
     this.spot = this.none ? 0 : (slot + 1) * Rec.NotesPerSlot;
-    return;
+    return true;
   }
 }
 
-/** `new Journal(flash, region)`; throws BOARD_INVALID unless the region is >= 2 whole sectors. */
+/**
+ * `Journal(flash, region)`; throws BOARD_INVALID unless the region is >= 2 whole sectors. A
+ * factory, called without `new` on the board (a prototype would cost memory there).
+ */
 export const Journal = function (flash: FlashPort, region: JournalRegion): Journal {
   const base = region ? region.offset : NaN;
   const size = region ? region.size : NaN;
@@ -260,4 +274,4 @@ export const Journal = function (flash: FlashPort, region: JournalRegion): Journ
   }
   const self: JournalState = { load: load, append: append, clear: append, note: null, nor: flash, base: base, size: size, head: -2, seq: -1, none: true, spot: 0 };
   return self;
-} as unknown as { new (flash: FlashPort, region: JournalRegion): Journal };
+} as { (flash: FlashPort, region: JournalRegion): Journal; new (flash: FlashPort, region: JournalRegion): Journal };

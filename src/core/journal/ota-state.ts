@@ -19,9 +19,10 @@
 // Progress note (journal.ts, record.ts): while downloading, a checkpoint at a 64-byte multiple
 // (the agent's are at 4 KB sector boundaries) changes only the offset and the MD5 midstate, and
 // there the midstate has no pending input: its bit count is offset * 8 and its 64-byte input
-// buffer is never read again. So saveOtaState(journal, s, true) hands the journal, besides the
-// payload, a 20-byte note (u32 offset, then the 16-byte chaining state buf[0..3]) that it may store
-// instead; loadOtaState applies the journal's newest note to the state record it amends. A note
+// buffer is never read again. So saveOtaState(journal, s, true) first hands the journal a 20-byte
+// note (u32 offset, then the 16-byte chaining state buf[0..3]) alone, and only when it has no
+// entry left encodes the whole payload and appends that; loadOtaState applies the journal's
+// newest note to the state record it amends. A note
 // that does not fit the state (not downloading, offset past the size or not a multiple of 64) is
 // ignored: the record itself, an earlier checkpoint, is used.
 // Anything inconsistent on load (unknown layout, offset > size, offset < size once verified,
@@ -100,7 +101,7 @@ interface PayloadSource {
 
 /** Something with the journal's append(): a Journal. */
 interface PayloadSink {
-  append(payload: Uint8Array, note?: Uint8Array): void;
+  append(payload?: Uint8Array, note?: Uint8Array): boolean;
 }
 
 /**
@@ -109,7 +110,19 @@ interface PayloadSink {
  * caller promises that only offset and md5State changed since the last save, so a progress note
  * may stand for the whole state (see above).
  */
-export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?: boolean): Uint8Array {
+export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?: boolean): Uint8Array | null {
+  // A progress note alone when the journal has an entry for it: then nothing else is encoded or
+  // checked (the record it amends was, and only offset and midstate changed), which keeps the
+  // download's sector notes cheap in memory. Null is returned then. The midstate must cover
+  // exactly `offset` bytes, as below; anything else takes the full path and its checks.
+  let note: Uint8Array | undefined;
+  const m = s && s.md5State;
+  if (progress && m && s.phase === "downloading" && s.offset % 64 === 0 && s.offset <= s.size && m.length === 88 && u32le(m, 20) * 536870912 + u32le(m, 16) / 8 === s.offset) {
+    note = new Uint8Array(20);
+    putU32le(note, 0, s.offset);
+    note.set(m.subarray(0, 16), 4);
+    if (journal && journal.append(undefined, note)) return null;
+  }
   let why = s ? "" : "missing";
   const phase = s ? Phase.Names.split(" ").indexOf(s.phase) : -1;
   // In payload order: three strings (1..32, 0..32, 0..16 printable ASCII bytes; the last two optional),
@@ -174,12 +187,6 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?
     b[o++] = t.length;
     for (let k = 0; k < t.length; k++) b[o++] = t.charCodeAt(k);
   }
-  let note: Uint8Array | undefined;
-  if (progress && s.phase === "downloading" && s.offset % 64 === 0) {
-    note = new Uint8Array(20);
-    putU32le(note, 0, s.offset);
-    note.set(s.md5State.subarray(0, 16), 4);
-  }
   if (journal) journal.append(b, note);
   return b;
 }
@@ -217,7 +224,7 @@ export function loadOtaState(journal: PayloadSource): OtaState | null {
   // absent strings of length 0, no stray bytes, and every consistency rule of saveOtaState.
   let again: Uint8Array;
   try {
-    again = saveOtaState(null, s);
+    again = saveOtaState(null, s)!;
   } catch (e) {
     return null;
   }
@@ -237,7 +244,7 @@ export function loadOtaState(journal: PayloadSource): OtaState | null {
 
 /** Serialises a state into a journal payload (tests and host tools; the agent calls saveOtaState). */
 export function encodeOtaState(s: OtaState): Uint8Array {
-  return saveOtaState(null, s);
+  return saveOtaState(null, s)!;
 }
 
 /** Parses a journal payload, amended by a progress note if given; null for anything that is not a consistent state (tests and host tools). */
