@@ -45,7 +45,7 @@ function logged(nor: NorFlash) {
   return { port, writes, erases };
 }
 
-test("programs bytes as they arrive: a sector is erased when the stream enters it, writes are aligned and <= 512 bytes", () => {
+test("programs bytes as they arrive: a sector is erased when the stream enters it, writes are aligned and <= 320 bytes", () => {
   const nor = new NorFlash({ size: 0x400000 });
   const { port, writes, erases } = logged(nor);
   const img = data(0x3000 + 10);
@@ -61,7 +61,7 @@ test("programs bytes as they arrive: a sector is erased when the stream enters i
   feed(w, img, 0x1fff, [536]);
   assert.deepEqual(erases, [SLOT, SLOT + 0x1000, SLOT + 0x2000, SLOT + 0x3000]);
   for (const [off, len] of writes) {
-    assert.ok(len > 0 && len <= 512 && off % 4 === 0 && len % 4 === 0, `write of ${len} at ${off.toString(16)}`);
+    assert.ok(len > 0 && len <= 320 && off % 4 === 0 && len % 4 === 0, `write of ${len} at ${off.toString(16)}`);
     assert.equal(Math.floor(off / 4096), Math.floor((off + len - 1) / 4096), "no write spans two sectors");
   }
   assert.equal(w.position, img.length);
@@ -117,7 +117,7 @@ test("the preflight sees the image header before any erase; a refusal touches no
     });
     assert.throws(() => feed(w, img, 0, sizes), /refused/);
     const got = seen as Uint8Array | null;
-    assert.ok(got && got.length >= IMAGE_PREFLIGHT_BYTES && got.length <= 512, "chunks of " + sizes + ": " + got?.length);
+    assert.ok(got && got.length >= IMAGE_PREFLIGHT_BYTES && got.length <= 320, "chunks of " + sizes + ": " + got?.length);
     assert.deepEqual(got, img.subarray(0, got!.length));
     assert.equal(nor.ops, 0);
   }

@@ -4,10 +4,11 @@
 // stored image, not the stream, and a power cut can never leave a "verified" prefix that differs
 // from flash.
 //
-// Memory (Espruino): no sector buffer. One 512-byte buffer (~40 JsVars on an ESP32, a 4 KB one
-// was ~300) holds what is received but not programmed yet: at most 3 bytes between chunks (flash
-// writes stay 4-byte aligned in address and length), and before the first program the image
-// header the preflight needs. Writes and read-backs are at most 512 bytes each.
+// Memory (Espruino): no sector buffer. One 320-byte buffer (~25 JsVars on an ESP32; 512 bytes
+// were ~38, a 4 KB one ~300) holds what is received but not programmed yet: at most 3 bytes
+// between chunks (flash writes stay 4-byte aligned in address and length), and before the first
+// program the image header the preflight needs (288 bytes, the floor for its size). Writes and
+// read-backs are at most 320 bytes each.
 //
 // Resume points: only a sector boundary can be resumed from (a resume erases the sector it starts
 // in), and there the MD5 has no pending input (4096 is a multiple of 64), so the journal can keep
@@ -23,7 +24,7 @@ import { SIGN_TRAILER } from "../sign/verify";
 const enum W {
   Sector = 4096,
   /** Received bytes held before programming; also the largest write and read-back. */
-  Buf = 512,
+  Buf = 320,
   /** The preflight reads the first IMAGE_PREFLIGHT_BYTES (src/core/esp32/app-image.ts) of the image. */
   Header = 0x120,
 }
@@ -44,7 +45,8 @@ export interface SlotWriter {
 }
 
 /**
- * `new SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?, onResumePoint?)`
+ * `SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?, onResumePoint?)`, a
+ * factory called without `new` on the board (see Download).
  * @param flash    the guarded flash (only the target slot is writable through it for this stream)
  * @param slot     offset of the target slot
  * @param size     total image size
@@ -53,7 +55,6 @@ export interface SlotWriter {
  * @param onResumePoint  called as soon as resumePoint moved on (a sector is complete), before anything else is programmed: journal it there, whatever the chunk sizes
  */
 export const SlotWriter = function (
-  this: SlotWriter,
   flash: FlashPort,
   bytes: BytesPort,
   md5: Md5,
@@ -62,8 +63,8 @@ export const SlotWriter = function (
   written: number,
   beforeFirstProgram?: (first: Uint8Array) => void,
   onResumePoint?: () => void,
-): void {
-  const self = this;
+): SlotWriter {
+  const self = {} as SlotWriter;
   const buf = new Uint8Array(W.Buf);
   /** Received bytes in `buf` not programmed yet. */
   let fill = 0;
@@ -101,13 +102,16 @@ export const SlotWriter = function (
         let w = m;
         while (w % 4) buf[p + w++] = 255;
         flash.write(slot + at, buf.subarray(p, p + w));
-        const back = flash.read(slot + at, m);
+        let back: Uint8Array | null = flash.read(slot + at, m);
         const c = cut - at;
         if (c >= 0 && c < m) {
           md5.update(back, 0, c);
           self.imageMd5 = md5.saveState();
           md5.update(back, c, m - c);
         } else md5.update(back, 0, m);
+        // hashed: let it go now, not when the next read-back replaces it (two of them at once
+        // were the update's peak on the ESP32 format)
+        back = null;
         written = at + m;
         p += m;
         // A boundary is a resume point unless the sector holding the image end was entered (sign;
@@ -123,7 +127,18 @@ export const SlotWriter = function (
     self.position = written + fill;
     return true;
   };
-} as unknown as {
+  return self;
+} as {
+  (
+    flash: FlashPort,
+    bytes: BytesPort,
+    md5: Md5,
+    slot: number,
+    size: number,
+    written: number,
+    beforeFirstProgram?: (first: Uint8Array) => void,
+    onResumePoint?: () => void,
+  ): SlotWriter;
   new (
     flash: FlashPort,
     bytes: BytesPort,
