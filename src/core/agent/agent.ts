@@ -79,7 +79,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
   /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
   let uplinkOk = false;
   let appOk = false;
-  const journal = new Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ label: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
+  const journal = Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ label: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
 
   // ---- the Job's methods ----
 
@@ -520,8 +520,8 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
       forbidden: protectedRegions(board.partitionTable.offset, L.running),
     });
     // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
-    writer = new SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
-    download = new Download(ports, board, writer, job.fileSize, job.url, onDownload);
+    writer = SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
+    download = Download(ports, board, writer, job.fileSize, job.url, onDownload);
   }
 
   /**

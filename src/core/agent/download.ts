@@ -50,17 +50,20 @@ export interface Download extends RangeSink {
   check: ImageVerifier | null;
 }
 
-/** `new Download(ports, board, writer, size, url, onBytes)`: onBytes(position) follows every chunk written. */
+/**
+ * `Download(ports, board, writer, size, url, onBytes)`: onBytes(position) follows every chunk
+ * written. A factory, called without `new` on the board: `new` gives a function a prototype
+ * object, and its instance a link to it, that Espruino keeps for as long as the job runs.
+ */
 export const Download = function (
-  this: Download,
   ports: { net: NetPort; clock: ClockPort; bytes: BytesPort },
   board: BoardConfig,
   writer: SlotWriter,
   size: number,
   url: string,
   onBytes: (position: number) => void,
-): void {
-  const self = this;
+): Download {
+  const self = {} as Download;
   self.url = url;
   // the closure below keeps this scope: don't let it hold on to a URL the agent replaced
   url = "";
@@ -226,13 +229,9 @@ export const Download = function (
   }
 
   self.requestSpan = self.abort = self.onData = self.onDone = on;
-} as unknown as {
-  new (
-    ports: { net: NetPort; clock: ClockPort; bytes: BytesPort },
-    board: BoardConfig,
-    writer: SlotWriter,
-    size: number,
-    url: string,
-    onBytes: (position: number) => void,
-  ): Download;
+  return self;
+} as {
+  (ports: { net: NetPort; clock: ClockPort; bytes: BytesPort }, board: BoardConfig, writer: SlotWriter, size: number, url: string, onBytes: (position: number) => void): Download;
+  // tests may still say `new`: the returned object is the result either way
+  new (ports: { net: NetPort; clock: ClockPort; bytes: BytesPort }, board: BoardConfig, writer: SlotWriter, size: number, url: string, onBytes: (position: number) => void): Download;
 };

@@ -167,7 +167,7 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, p: Sessi
   link = { ports: p, id: i, publish: publish, check: check, reboot: reboot };
   p.system.on("OTA:hold", onHold);
   p.system.on("OTA:healthy", onHealthy);
-  mqtt = new MqttClient(
+  mqtt = MqttClient(
     { net: p.net, clock: p.clock, random: p.system.random, log: p.system.log },
     {
       host: m.host.replace("{productId}", i.productId),

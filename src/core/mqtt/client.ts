@@ -575,8 +575,9 @@ function onClose(this: ConnHandlers): void {
 }
 
 /**
- * A factory called with `new` (session.ts does): the object it returns is the client. One
- * client per load of this module: a new one stops and replaces the previous one.
+ * A factory: the object it returns is the client. session.ts calls it without `new`, which on
+ * Espruino would give it a prototype object kept for as long as the resident runs. One client
+ * per load of this module: a new one stops and replaces the previous one.
  */
 export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, ev: MqttEvents): MqttClient {
   if (client) run(false);
@@ -608,4 +609,4 @@ export const MqttClient = function (ports: MqttPorts, opts: MqttOptions, ev: Mqt
   outbox = [];
   client = { connected: false, run: run, outbox: outbox, subscribe: send, publish: send };
   return client;
-} as unknown as new (ports: MqttPorts, opts: MqttOptions, events: MqttEvents) => MqttClient;
+} as { (ports: MqttPorts, opts: MqttOptions, events: MqttEvents): MqttClient; new (ports: MqttPorts, opts: MqttOptions, events: MqttEvents): MqttClient };
