@@ -6,22 +6,20 @@
 // of an instance costs memory, a closure's variables less. Each function the job holds costs
 // ~10 JsVars while it is loaded, so there are few: the table's actions are cases of act(), the
 // download and slot writer share one callback (onDownload), one timer function serves every
-// timeout, one function switches otadata both ways.
+// timeout, one function switches otadata both ways (in the formats module, formats.ts).
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import type { Layout } from "./layout";
 import type { Formats } from "./formats";
-import type { Partition } from "../esp32/partition-table";
 import { SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
-import { FlashRegion, GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
-import { Ota } from "../esp32/otadata";
+import { GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
 import { preflightImage } from "../esp32/app-image";
 import { checkImage } from "./image-check";
 import { Journal } from "../journal/journal";
-import { OtaState, failuresOf, loadOtaState, md5Refused, sameUpdate, saveOtaState } from "../journal/ota-state";
+import { OtaState, md5Refused, saveOtaState } from "../journal/ota-state";
 import { utf8Decode } from "../mqtt/packets";
 import type { Job, Link } from "./session";
 import {
@@ -86,9 +84,13 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
   function start(): void {
     const log = ports.system.log;
     try {
-      layout = formats().readLayout(board, ports.flash, ports.md5);
+      // dropped right after: Espruino keeps a local until its function returns, and start()
+      // goes on to dispatch the trial or idle state
+      let f: Formats | null = formats();
+      layout = f.readLayout(board, ports.flash, ports.md5);
       const L = layout;
-      saved = loadOtaState(journal);
+      saved = f.loadOtaState(journal);
+      f = null;
       log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
     } catch (e) {
       layoutError = errorText(e);
@@ -224,8 +226,14 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
           return;
         }
         const s = saved;
+        // the formats module only for these two answers: dropped before the journal write and
+        // the download's buffers
+        let f: Formats | null = formats();
+        const resume = s && s.phase === "downloading" && f.sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset;
+        const failures = f.failuresOf(s, msg.md5);
+        f = null;
         let st: OtaState;
-        if (s && s.phase === "downloading" && sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset) {
+        if (s && resume) {
           st = s; // resume: same (version, md5, size) into the same slot
           md5 = ports.md5.restore(s.md5State);
           ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
@@ -241,7 +249,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
             md5State: md5.saveState(),
             attempts: 0,
             freshUrlRequests: 0,
-            failedMd5Count: failuresOf(s, msg.md5),
+            failedMd5Count: failures,
             previousSlot: L.running.offset,
             bootCount: 0,
           };
@@ -533,47 +541,13 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
   function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
     st.phase = how === "back" ? "rolledback" : "switching";
     save(st);
-    applyOtadata(slot, how === "back");
+    // in the formats module; a function of its own, so that the plan and the guard's regions are
+    // gone before the next journal write (Espruino keeps a function's locals until it returns)
+    formats().applyOtadata(board, ports.flash, ports.md5, layout!.running, slot, how === "back");
     if (how === "back") return;
     st.phase = "trial";
     if (how === "trial") st.bootCount = 0;
     save(st);
-  }
-
-  /**
-   * Plans the otadata writes that boot `target` (`back`: a rollback's) and runs them through a
-   * guard that allows exactly the sectors the plan touches and forbids every other partition, so
-   * a planning slip cannot reach an app slot. A function of its own so that the plan and the
-   * guard's regions are gone before switchTo's next journal write (Espruino keeps a function's
-   * locals until it returns). The partition table is parsed again here: the job does not hold it
-   * through the download (layout.ts), and the table in flash is one the agent never writes.
-   */
-  function applyOtadata(slot: number, back: boolean): void {
-    const flash = ports.flash;
-    const f = formats();
-    const table = f.readTable(board, flash, ports.md5);
-    const parts = table.partitions;
-    let target: Partition | null = null;
-    for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
-    const copies = f.readOtadata(flash, table.otadata!);
-    // A rollback's target is VALID, not a trial: the previous image already proved itself (otadata.ts planSwitch).
-    const ops = f.planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
-    const allowed: FlashRegion[] = [];
-    for (let i = 0; i < ops.length; i++) {
-      const sector = ops[i].offset - (ops[i].offset % 4096);
-      let seen = false;
-      for (let k = 0; k < allowed.length; k++) if (allowed[k].offset === sector) seen = true;
-      if (!seen) allowed.push({ label: "otadata copy", offset: sector, size: 4096 });
-    }
-    const forbidden = protectedRegions(board.partitionTable.offset, layout!.running);
-    for (let i = 0; i < parts.length; i++) if (parts[i] !== table.otadata) forbidden.push(parts[i]);
-    const guard = new GuardedFlash(flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
-    // otadata.ts applyFlashOps written out: one function fewer in the job.
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
-      if (op.kind === "erase") guard.eraseSector(op.offset);
-      else guard.write(op.offset, op.data);
-    }
   }
 
   /** Writes `st` to the journal; null clears it (and the job may have become quiet). */

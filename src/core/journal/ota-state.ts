@@ -265,7 +265,11 @@ export function failuresOf(s: OtaState | null, md5: string): number {
   return s && typeof md5 === "string" && s.md5 === md5.toLowerCase() ? s.failedMd5Count : 0;
 }
 
-/** True when an image with this md5 failed verification MAX_MD5_FAILURES times: do not download it again. */
+/**
+ * True when an image with this md5 failed verification MAX_MD5_FAILURES times: do not download it
+ * again. failuresOf's test written out: the job checks every message with this, while failuresOf
+ * is only needed at a job's start (the formats module).
+ */
 export function md5Refused(s: OtaState | null, md5: string): boolean {
-  return failuresOf(s, md5) >= S.MaxMd5Failures;
+  return !!s && typeof md5 === "string" && s.md5 === md5.toLowerCase() && s.failedMd5Count >= S.MaxMd5Failures;
 }
