@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { NorFlash } from "../../src/host/runtime/nor-flash";
-import { SlotWriter } from "../../src/core/agent/slot-writer";
+import { RESUME_BYTES, SlotWriter } from "../../src/core/agent/slot-writer";
 import { jsMd5 } from "../../src/core/crypto/md5";
 import { toHex } from "../../src/core/crypto/hex";
 import { nodeBytes } from "../helpers/node-bytes-port";
@@ -56,7 +56,7 @@ test("programs bytes as they arrive: a sector is erased when the stream enters i
   // all but the last 3 bytes (not a whole word) are programmed
   assert.deepEqual(nor.read(SLOT, 0x1ffc), img.subarray(0, 0x1ffc));
   assert.equal(writes.reduce((n, x) => n + x[1], 0), 0x1ffc);
-  assert.equal(w.resumePoint[0], 0x1000, "the resume point is the last sector boundary passed");
+  assert.equal(w.resumePoint[0], 0x1800, "the resume point is the last multiple of RESUME_BYTES passed");
   assert.ok(nor.read(SLOT + 0x1ffc, 4).every((b) => b === 0xff), "the carried bytes are not in flash yet");
   feed(w, img, 0x1fff, [536]);
   assert.deepEqual(erases, [SLOT, SLOT + 0x1000, SLOT + 0x2000, SLOT + 0x3000]);
@@ -159,6 +159,24 @@ test("a chunk that would pass the image end is refused whole", () => {
   assert.deepEqual(nor.read(SLOT, 100), new Uint8Array(100).fill(0x78), "the short last sector is programmed at the image end");
 });
 
+test("resumes inside a sector: no erase there, the bytes a power cut left half programmed are programmed again", () => {
+  const nor = new NorFlash({ size: 0x400000 });
+  const { port, erases } = logged(nor);
+  const img = data(0x3800);
+  const first = new SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
+  feed(first, img.subarray(0, 0x1f00), 0, [536]);
+  const [at, state] = first.resumePoint;
+  assert.equal(at, 0x1800, "a point inside the second sector");
+  // the cut tore the write after the point: some of those bits never got cleared
+  for (let i = 0x1800; i < 0x1f00; i += 7) nor.bytes[SLOT + i] = img[i] | 0x5a;
+  erases.length = 0;
+  const again = new SlotWriter(port, nodeBytes, jsMd5.restore(state), SLOT, img.length, at);
+  feed(again, img, at, [536]);
+  assert.deepEqual(erases, [SLOT + 0x2000, SLOT + 0x3000], "the sector holding the point is not erased again");
+  assert.deepEqual(nor.read(SLOT, img.length), img);
+  assert.deepEqual(nor.violations, [], "programming the same data again only clears bits");
+});
+
 test("sign: the MD5 state at the image end (file size - trailer) is kept, and the journal point stops at its sector", () => {
   // the image ends 40 bytes into the last sector, right at a sector boundary, and 16 bytes before one (the trailer straddles it)
   for (const size of [0x3000 + 40 + SIGN_TRAILER, 0x3000 + SIGN_TRAILER, 0x2ff0 + SIGN_TRAILER]) {
@@ -169,7 +187,7 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
     const imageEnd = size - SIGN_TRAILER;
     assert.equal(toHex(jsMd5.restore(w.imageMd5!).digest()), createHash("md5").update(file.subarray(0, imageEnd)).digest("hex"), "size " + size);
     const [at, state] = w.resumePoint;
-    assert.equal(at, imageEnd - (imageEnd % 4096), "never past the sector holding the image end");
+    assert.equal(at, imageEnd - (imageEnd % 4096), "never past the sector holding the image end (a sector boundary is a point)");
     assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(file.subarray(0, at)).digest("hex"));
     // a resume from that point (after a power cut) finds the same image MD5 again
     const again = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.restore(state), SLOT, file.length, at);
@@ -180,12 +198,12 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
   const nor = new NorFlash({ size: 0x400000 });
   const file = data(0x5000);
   const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
-  feed(w, file.subarray(0, 0x2000), 0, [4096]);
-  assert.equal(w.resumePoint[0], 0x2000);
+  feed(w, file.subarray(0, 0x2400), 0, [4096]);
+  assert.equal(w.resumePoint[0], 0x2400);
   assert.equal(w.imageMd5, null);
 });
 
-test("each sector boundary is announced before anything more is programmed, with the MD5 state of exactly those bytes", () => {
+test("each resume point is announced before anything more is programmed, with the MD5 state of exactly those bytes", () => {
   const nor = new NorFlash({ size: 0x400000 });
   const img = data(0x5000 + SIGN_TRAILER + 100);
   const md5 = jsMd5.create();
@@ -200,7 +218,9 @@ test("each sector boundary is announced before anything more is programmed, with
   });
   // one chunk spanning three sectors, then small ones
   feed(w, img, 0, [0x3100, 700]);
-  // 0x5000 is the start of the sector holding the image end (sign): no resume point after it
-  assert.deepEqual(seen, [0x1000, 0x2000, 0x3000, 0x4000, 0x5000]);
+  // every 3 KiB; 0x5000 is the start of the sector holding the image end (sign): no resume point after it
+  assert.deepEqual(seen, [0xc00, 0x1800, 0x2400, 0x3000, 0x3c00, 0x4800]);
+  // a sector boundary is a point too, journaled only where a request ends (the agent)
   assert.equal(w.resumePoint[0], 0x5000);
+  assert.equal(toHex(jsMd5.restore(w.resumePoint[1]).digest()), createHash("md5").update(img.subarray(0, 0x5000)).digest("hex"));
 });

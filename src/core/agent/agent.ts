@@ -438,7 +438,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
 
   /**
    * The slot writer's and the download's callbacks in one function, so the preflight and the
-   * progress report are no closures of their own: nothing when a 4 KB sector is complete, a
+   * progress report are no closures of their own: nothing when a resume point is reached, a
    * position as bytes arrive, the image's first bytes before anything is erased (preflight),
    * or a request's outcome.
    */
@@ -456,7 +456,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
       }
       return;
     }
-    const o = x as SpanOutcome | undefined; // undefined: a 4 KB sector is complete
+    const o = x as SpanOutcome | undefined; // undefined: a resume point was reached (every 3 KiB)
     // Before the first erase: refuse an image that cannot run here.
     if (o && !o.kind) {
       preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
@@ -527,7 +527,7 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
       allowed: [L.target],
       forbidden: protectedRegions(board.partitionTable.offset, L.running),
     });
-    // onDownload takes the preflight of the first bytes and a progress note as each 4 KB sector is complete
+    // onDownload takes the preflight of the first bytes and a progress note at each resume point (slot-writer.ts)
     writer = SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
     download = Download(ports, board, writer, job.fileSize, job.url, onDownload);
   }

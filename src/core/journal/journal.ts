@@ -22,8 +22,8 @@
 // that mixes two writes. A half-erased sector is just more invalid slots.
 //
 // Wear: one sector erase buys 16 slots; a sector that starts with a state record and fills with
-// notes holds 1 + 15 * 8 = 121 appends. Noting every 4 KB sector of a download is 256 notes per
-// MiB, about 2.1 erases per MiB; an update also appends a handful of whole records (start,
+// notes holds 1 + 15 * 8 = 121 appends. Noting every 3 KiB of a download (slot-writer.ts) is
+// about 341 notes per MiB, 2.8 erases per MiB; an update also appends a handful of whole records (start,
 // failed requests, phase changes: downloading, verified, switching, trial boots, done), each
 // costing at most the rest of a sector. Within the budget of 4 sector erases per MiB downloaded.
 //

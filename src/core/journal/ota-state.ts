@@ -17,7 +17,7 @@
 // 136 version, taskId, fwType: each a u8 length then the bytes (length 0 when absent)
 //
 // Progress note (journal.ts, record.ts): while downloading, a checkpoint at a 64-byte multiple
-// (the agent's are at 4 KB sector boundaries) changes only the offset and the MD5 midstate, and
+// (the agent's are every 3 KiB, and at sector boundaries) changes only the offset and the MD5 midstate, and
 // there the midstate has no pending input: its bit count is offset * 8 and its 64-byte input
 // buffer is never read again. So saveOtaState(journal, s, true) first hands the journal a 20-byte
 // note (u32 offset, then the 16-byte chaining state buf[0..3]) alone, and only when it has no

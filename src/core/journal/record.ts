@@ -16,7 +16,7 @@
 // All integers are little-endian, written with byte math (no DataView alignment worries).
 //
 // A progress note: a 32-byte entry that amends the newest state record with a few bytes, so that
-// frequent small updates (the download's offset and MD5 chaining state at every 4 KB sector) do
+// frequent small updates (the download's offset and MD5 chaining state every 3 KiB) do
 // not cost a 256-byte record each. Notes fill the slots after their state record, 8 per slot,
 // in the same journal sector only (journal.ts):
 //
