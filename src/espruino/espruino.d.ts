@@ -123,4 +123,5 @@ declare module "board-config" {
   // object then holds the number, not the object.
   export const sign_required: Board["sign"]["required"];
   export const trial_maxHoldMs: Board["trial"]["maxHoldMs"];
+  export const flash_base: Board["flash"]["base"];
 }

@@ -28,5 +28,5 @@ export default function job(link: Link): Job {
   // __MD5_ROM__ is the board's md5 === "rom", fixed at build time: other boards carry no ROM code.
   const md5 = (__MD5_ROM__ && romMd5(board.chip, p.system.log)) || jsMd5;
   p.system.log("ota: md5 backend " + md5.backend);
-  return createAgent(board, { flash: espruinoFlash(board.flash.base), bytes: espruinoBytes(), clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link, formats);
+  return createAgent(board, { flash: espruinoFlash, bytes: espruinoBytes, clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link, formats);
 }

@@ -2,35 +2,25 @@
 // for its start-up probes of crypto and tls) that touches Espruino's globals. The host runtime
 // provides the same modules, so simulation runs this very code.
 import type { BytesPort, ClockPort, FlashPort, NetPort, Socket, SocketHandlers, SystemPort, TimerId } from "../core/ports";
+import { flash_base } from "board-config";
 
-// The ports are module-level objects (flash and bytes handed out by a function, as the job
-// asks for them): on Espruino a function created inside another one costs more JsVars than
-// one at the top of the module. No method uses `this`, so callers may take one out
-// (const log = system.log).
+// The ports are module-level objects: on Espruino a function created inside another one costs
+// more JsVars than one at the top of the module, and a factory to hand one out costs a
+// function more. No method uses `this`, so callers may take one out (const log = system.log).
 
-/** The board's flash base, set by espruinoFlash (one flash per device). */
-let flashBase = 0;
-const flash: FlashPort = {
-  read: (offset, length) => require("Flash").read(length, flashBase + offset),
-  write: (offset, data) => require("Flash").write(data, flashBase + offset),
+/** The flash at the board's flash base (flash.base in the board file, fixed at build time). */
+export const espruinoFlash: FlashPort = {
+  read: (offset, length) => require("Flash").read(length, flash_base + offset),
+  write: (offset, data) => require("Flash").write(data, flash_base + offset),
   // Espruino's arithmetic (/, Math.min, Math.floor) may yield a double even for a whole
   // number, and Flash.erasePage refuses anything but an integer; |0 makes it one.
-  eraseSector: (offset) => require("Flash").erasePage((flashBase + offset) | 0),
+  eraseSector: (offset) => require("Flash").erasePage((flash_base + offset) | 0),
 };
 
-export function espruinoFlash(base: number): FlashPort {
-  flashBase = base;
-  return flash;
-}
-
-const bytes: BytesPort = {
+export const espruinoBytes: BytesPort = {
   copyString: (src, dst, dstOffset) => dst.set(E.toUint8Array(src), dstOffset),
   toBinaryString: (src, offset, length) => E.toString(new Uint8Array(src.buffer, src.byteOffset + offset, length)),
 };
-
-export function espruinoBytes(): BytesPort {
-  return bytes;
-}
 
 export const espruinoClock: ClockPort = {
   now: () => getTime() * 1000,

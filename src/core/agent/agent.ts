@@ -34,8 +34,6 @@ import { percentOf, progressDue } from "../protocol/progress";
 import { backoffDelay } from "../backoff";
 import { toHex } from "../crypto/hex";
 
-/** Limits on what the cloud may send (an update_firmware is a few hundred bytes). */
-const MESSAGE_LIMITS = { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 };
 /** Reboot this long after "burning" even if its PUBACK never comes: the switch is already durable. */
 const REBOOT_GRACE_MS = 5000;
 
@@ -122,7 +120,9 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
     const log = ports.system.log;
     let msg;
     try {
-      msg = parseDownMessage(utf8Decode(payload), MESSAGE_LIMITS);
+      // Limits on what the cloud may send (an update_firmware is a few hundred bytes); an object
+      // made per message rather than one kept at module level for the whole job
+      msg = parseDownMessage(utf8Decode(payload), { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 });
     } catch (e) {
       log("ota: bad message ignored: " + errorText(e));
       // An update we can name but not use gets a fail report, or the platform task would

@@ -25,7 +25,7 @@
 // (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or one
 // substring of it; chunked framing is decoded in place, never byte by byte.
 import type { ClockPort, NetPort, Socket, SocketHandlers, TimerId } from "../ports";
-import { isOtaError, otaError } from "../errors";
+import { errorText, otaError } from "../errors";
 import { parseUrl, ParsedUrl } from "./url";
 import { parseResponseHead } from "./response-head";
 
@@ -449,7 +449,7 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
         }
       }
     } catch (e) {
-      settle({ kind: "protocol", message: isOtaError(e) || e instanceof Error ? (e as Error).message : "internal error " + String(e) });
+      settle({ kind: "protocol", message: errorText(e) });
     }
   }
 
