@@ -352,6 +352,9 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           settle(o);
           return;
         }
+        // the parsed head is done with: let it go before the body's first bytes are written
+        // (Espruino keeps a local until its function returns; this was a span's memory peak)
+        h = null;
         phase = Phase.Body;
         if (framing === Framing.ByLength && left === 0) {
           settle(null);

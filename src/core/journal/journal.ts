@@ -171,74 +171,74 @@ function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): bo
     throw otaError("JOURNAL_STATE", "payload must be at most " + Rec.PayloadMax + " bytes");
   }
   if (this.head < -1) this.load();
-  if (!payload && !note && this.none) return true;
   const flash = this.nor;
+  // A note goes to the free entries after the head's state record, in its sector only (spot > 0
+  // only while the head is a state record of this format: load, or the last append). A loop of
+  // its own with few locals: notes are written at the download's memory peak, and Espruino keeps
+  // every local a function has run through until it returns.
+  while (note && this.spot > 0 && this.spot < ((this.head | 15) + 1) * Rec.NotesPerSlot) {
+    const at = this.base + this.spot++ * Rec.NoteSize;
+    let e = flash.read(at, Rec.NoteSize);
+    let i = 0;
+    while (i < Rec.NoteSize && e[i] === 255) i++;
+    if (i < Rec.NoteSize) continue; // not erased: never program over it
+    e = new Uint8Array(Rec.NoteSize);
+    le32(e, 0, Rec.NoteMagic);
+    le32(e, 4, this.seq);
+    e.set(note, 8);
+    le32(e, Rec.NoteCrc, crc32Update(0, e, 0, Rec.NoteCrc));
+    flash.write(at, e);
+    const back = flash.read(at, Rec.NoteSize);
+    i = 0;
+    while (i < Rec.NoteSize && back[i] === e[i]) i++;
+    if (i === Rec.NoteSize) return true;
+  }
+  if (!payload) {
+    if (note) return false; // a note alone, and no entry left for it
+    if (this.none) return true; // clear(): the journal already reads empty
+  }
   const base = this.base;
   const slots = this.size >> 8;
-  const head = this.head;
   const kind = payload ? Rec.State : Rec.Clear;
-  // Where the head's sector ends, in note entries: notes never go past it.
-  const end = ((head | 15) + 1) * Rec.NotesPerSlot;
   // An empty (or junk-only) region starts as if the last slot were the head, so the first
   // record goes to a freshly erased sector 0 rather than into slots of unknown history.
-  let slot = head < 0 ? slots - 1 : head;
+  let slot = this.head < 0 ? slots - 1 : this.head;
   let next = this.seq;
   let moved = false;
   for (;;) {
-    // spot > 0 only while the head is a state record of this format (load, or the last append).
-    const isNote = !!note && this.spot > 0 && this.spot < end;
-    if (!isNote && note && !payload) return false; // a note alone, and no entry left for it
-    let addr: number;
-    let len: number = Rec.Size;
-    if (isNote) {
-      len = Rec.NoteSize;
-      addr = base + this.spot++ * len;
-    } else {
-      slot = (slot + 1) % slots;
-      addr = base + slot * len;
-      if (slot % 16 === 0) {
-        // first slot of a sector (SLOTS_PER_SECTOR)
-        if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
-        moved = true;
-        flash.eraseSector(addr);
-      }
+    slot = (slot + 1) % slots;
+    const addr = base + slot * Rec.Size;
+    if (slot % 16 === 0) {
+      // first slot of a sector (SLOTS_PER_SECTOR)
+      if (moved) throw otaError("JOURNAL_WRITE", "no programmable slot in two sectors");
+      moved = true;
+      flash.eraseSector(addr);
     }
     // Buffers are dropped as soon as they are checked: on the board a 256-byte one is ~20
-    // JsVars, and Espruino keeps a local until its function returns (a note is written at the
-    // download's peak, a record at the trial's).
-    let old: Uint8Array | null = flash.read(addr, len);
+    // JsVars (a record is written at the trial's memory peak).
+    let old: Uint8Array | null = flash.read(addr, Rec.Size);
     let i = 0;
-    while (i < len && old[i] === 255) i++;
+    while (i < Rec.Size && old[i] === 255) i++;
     old = null;
-    if (i < len) continue; // not erased: never program over it
-    // The note entry, or the record body (bytes 0..251: header, payload, zero padding, CRC),
-    // as record.ts lays them out; a record's commit word is a second write.
-    const body = new Uint8Array(isNote ? Rec.NoteSize : Rec.Commit);
-    let crcAt: number = Rec.NoteCrc;
-    if (isNote) {
-      le32(body, 0, Rec.NoteMagic);
-      le32(body, 4, this.seq);
-      body.set(note as Uint8Array, 8);
-    } else {
-      if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
-      // A fresh sequence number per attempt: a slot that failed read-back might still hold a
-      // valid record, and two valid records must never share a sequence number.
-      next++;
-      const n = payload ? payload.length : 0;
-      le32(body, 0, Rec.Magic);
-      body[4] = Rec.Format;
-      body[5] = kind;
-      body[6] = n & 255;
-      body[7] = n >> 8;
-      le32(body, 8, next);
-      if (payload) body.set(payload, Rec.Header);
-      crcAt = Rec.Crc;
-    }
-    le32(body, crcAt, crc32Update(0, body, 0, crcAt));
-    // Body first, then a record's commit word, each read back before going on.
-    const steps = isNote ? 1 : 2;
+    if (i < Rec.Size) continue; // not erased: never program over it
+    if (next >= 4294967295) throw otaError("JOURNAL_WRITE", "sequence numbers exhausted");
+    // A fresh sequence number per attempt: a slot that failed read-back might still hold a
+    // valid record, and two valid records must never share a sequence number.
+    next++;
+    // The record body (bytes 0..251: header, payload, zero padding, CRC) as record.ts lays it
+    // out, then the commit word as a second write, each read back before going on.
+    const body = new Uint8Array(Rec.Commit);
+    const n = payload ? payload.length : 0;
+    le32(body, 0, Rec.Magic);
+    body[4] = Rec.Format;
+    body[5] = kind;
+    body[6] = n & 255;
+    body[7] = n >> 8;
+    le32(body, 8, next);
+    if (payload) body.set(payload, Rec.Header);
+    le32(body, Rec.Crc, crc32Update(0, body, 0, Rec.Crc));
     let step = 0;
-    for (; step < steps; step++) {
+    for (; step < 2; step++) {
       let bytes = body;
       if (step) {
         bytes = new Uint8Array(4);
@@ -252,8 +252,7 @@ function append(this: JournalState, payload?: Uint8Array, note?: Uint8Array): bo
       back = null;
       if (i < bytes.length) break;
     }
-    if (step < steps) continue;
-    if (isNote) return true;
+    if (step < 2) continue;
     this.head = slot;
     this.seq = next;
     this.none = kind === Rec.Clear;
