@@ -16,7 +16,7 @@ import { readTable } from "./layout";
  * parsed again here: the job does not hold it through the download (layout.ts), and the table in
  * flash is one the agent never writes.
  */
-export function applyOtadata(board: BoardConfig, flash: FlashPort, md5: Md5Factory, running: Partition, slot: number, back: boolean): void {
+export function applyOtadata(board: BoardConfig, flash: FlashPort, md5: Md5Factory, running: FlashRegion, slot: number, back: boolean): void {
   const table = readTable(board, flash, md5);
   const parts = table.partitions;
   let target: Partition | null = null;

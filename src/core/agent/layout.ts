@@ -9,14 +9,19 @@
 import type { BoardConfig } from "../board";
 import type { FlashPort, Md5Factory } from "../ports";
 import { otaError } from "../errors";
-import { parsePartitionTable, Partition, PartitionTable, PT } from "../esp32/partition-table";
+import { parsePartitionTable, PartitionTable, PT } from "../esp32/partition-table";
+import type { FlashRegion } from "../esp32/guarded-writer";
 import { readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
 import { readAppDescriptor } from "../esp32/app-image";
 
+/**
+ * The job keeps the two slots as plain regions: a partition object's type, subtype and flags
+ * (three more properties, ~5 JsVars per slot on the board) are not read after start-up.
+ */
 export interface Layout {
-  running: Partition;
+  running: FlashRegion;
   /** The slot updates are written to (never the running one). */
-  target: Partition;
+  target: FlashRegion;
   /** Version from the running slot's app descriptor ("unknown" when it has none). */
   runningVersion: string;
 }
@@ -42,10 +47,11 @@ export function readLayout(board: BoardConfig, flash: FlashPort, md5: Md5Factory
   // before this app started; selecting as it did tells which slot is running. The copies
   // are not kept: every switch re-reads them (no entry objects held while the job runs).
   const running = selectBootSlot(table, readOtadata(flash, table.otadata!), false).partition;
+  const target = chooseTarget(table, running);
   const desc = readAppDescriptor(flash, running.offset);
   return {
-    running: running,
-    target: chooseTarget(table, running),
+    running: { label: running.label, offset: running.offset, size: running.size },
+    target: { label: target.label, offset: target.offset, size: target.size },
     runningVersion: desc ? desc.version : "unknown",
   };
 }

@@ -9,7 +9,7 @@
 
 import { FlashPort } from "../ports";
 import { otaError } from "../errors";
-import { Partition, PT } from "./partition-table";
+import { PT } from "./partition-table";
 
 /** `label` as a Partition spells it, so a partition serves as a region without a copy. */
 export interface FlashRegion {
@@ -30,7 +30,7 @@ export interface GuardOptions {
  * What an update must never touch: everything below the end of the partition table's
  * sector (second-stage bootloader + table) and the slot the device is running from.
  */
-export function protectedRegions(tableOffset: number, running: Partition): FlashRegion[] {
+export function protectedRegions(tableOffset: number, running: FlashRegion): FlashRegion[] {
   return [
     { label: "bootloader+partition table", offset: 0, size: tableOffset + PT.Sector },
     running,
