@@ -69,7 +69,7 @@ function update(port: FlashPort, layout: FlashLayout, runningLabel: string, imag
   const forbidden = protectedRegions(layout.partitionTable.offset, running);
   preflightImage(image.subarray(0, IMAGE_PREFLIGHT_BYTES), "esp32", target.size, image.length, "espruino");
   const slotGuard = new GuardedFlash(port, { chipSize: layout.flash.size, allowed: [target], forbidden });
-  const writer = new SlotWriter(slotGuard, nodeBytes, jsMd5.create(), target.offset, image.length, 0);
+  const writer = SlotWriter(slotGuard, nodeBytes, jsMd5.create(), target.offset, image.length, 0);
   for (let at = 0; at < image.length; at += CHUNK) writer.append(Buffer.from(image.subarray(at, Math.min(at + CHUNK, image.length))).toString("latin1"));
   const check = new ImageVerifier(true);
   for (let at = 0; at < image.length; at += 4096) check.feed(port.read(target.offset + at, Math.min(4096, image.length - at)), 0, Math.min(4096, image.length - at));

@@ -49,7 +49,7 @@ test("programs bytes as they arrive: a sector is erased when the stream enters i
   const nor = new NorFlash({ size: 0x400000 });
   const { port, writes, erases } = logged(nor);
   const img = data(0x3000 + 10);
-  const w = new SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
+  const w = SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
   feed(w, img.subarray(0, 0x1fff), 0, [536, 1, 1000]);
   assert.deepEqual(erases, [SLOT, SLOT + 0x1000], "the second sector is erased once the stream is in it");
   assert.equal(w.position, 0x1fff);
@@ -82,7 +82,7 @@ test("the MD5 covers exactly the bytes read back from flash", () => {
     if (off === SLOT + 0x1000) copy[5] = 0;
     write(off, copy);
   };
-  const w = new SlotWriter(port, nodeBytes, md5, SLOT, img.length, 0);
+  const w = SlotWriter(port, nodeBytes, md5, SLOT, img.length, 0);
   feed(w, img, 0, [4096]);
   const stored = nor.read(SLOT, img.length);
   assert.equal(toHex(md5.digest()), createHash("md5").update(stored).digest("hex"));
@@ -97,7 +97,7 @@ test("resumes at a sector boundary: re-erases from there, leaves earlier sectors
   const md5 = jsMd5.create();
   md5.update(img, 0, 0x2000);
   const resumed = jsMd5.restore(md5.saveState());
-  const w = new SlotWriter(nor.asPort(), nodeBytes, resumed, SLOT, img.length, 0x2000);
+  const w = SlotWriter(nor.asPort(), nodeBytes, resumed, SLOT, img.length, 0x2000);
   feed(w, img, 0x2000, [536]);
   assert.equal(nor.stats.erases, 2);
   assert.deepEqual(nor.read(SLOT + 0x2000, 0x1800), img.subarray(0x2000));
@@ -111,7 +111,7 @@ test("the preflight sees the image header before any erase; a refusal touches no
     const nor = new NorFlash({ size: 0x400000 });
     const img = data(0x2000);
     let seen: Uint8Array | null = null;
-    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
+    const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
       seen = new Uint8Array(first);
       throw new Error("refused");
     });
@@ -124,7 +124,7 @@ test("the preflight sees the image header before any erase; a refusal touches no
   // an image shorter than the header is shown whole, at its end
   const nor = new NorFlash({ size: 0x400000 });
   let seen = -1;
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, 100, 0, (first) => {
+  const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, 100, 0, (first) => {
     seen = first.length;
   });
   feed(w, data(100), 0, [30]);
@@ -135,7 +135,7 @@ test("a real preflight accepts an image fed a few bytes at a time and refuses a 
   const img = buildAppImage({ version: "1.2.3", projectName: "demo", size: 0x1800, seed: 5 });
   for (const [chip, ok] of [["esp32", true], ["esp32s3", false]] as const) {
     const nor = new NorFlash({ size: 0x400000 });
-    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
+    const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, img.length, 0, (first) => {
       preflightImage(first, chip, 0x100000, img.length, null);
     });
     if (ok) {
@@ -150,7 +150,7 @@ test("a real preflight accepts an image fed a few bytes at a time and refuses a 
 
 test("a chunk that would pass the image end is refused whole", () => {
   const nor = new NorFlash({ size: 0x400000 });
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, 100, 0);
+  const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, 100, 0);
   assert.equal(w.append("x".repeat(60)), true);
   assert.equal(w.append("x".repeat(41)), false);
   assert.equal(w.position, 60);
@@ -163,14 +163,14 @@ test("resumes inside a sector: no erase there, the bytes a power cut left half p
   const nor = new NorFlash({ size: 0x400000 });
   const { port, erases } = logged(nor);
   const img = data(0x3800);
-  const first = new SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
+  const first = SlotWriter(port, nodeBytes, jsMd5.create(), SLOT, img.length, 0);
   feed(first, img.subarray(0, 0x1f00), 0, [536]);
   const [at, state] = first.resumePoint;
   assert.equal(at, 0x1800, "a point inside the second sector");
   // the cut tore the write after the point: some of those bits never got cleared
   for (let i = 0x1800; i < 0x1f00; i += 7) nor.bytes[SLOT + i] = img[i] | 0x5a;
   erases.length = 0;
-  const again = new SlotWriter(port, nodeBytes, jsMd5.restore(state), SLOT, img.length, at);
+  const again = SlotWriter(port, nodeBytes, jsMd5.restore(state), SLOT, img.length, at);
   feed(again, img, at, [536]);
   assert.deepEqual(erases, [SLOT + 0x2000, SLOT + 0x3000], "the sector holding the point is not erased again");
   assert.deepEqual(nor.read(SLOT, img.length), img);
@@ -182,7 +182,7 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
   for (const size of [0x3000 + 40 + SIGN_TRAILER, 0x3000 + SIGN_TRAILER, 0x2ff0 + SIGN_TRAILER]) {
     const nor = new NorFlash({ size: 0x400000 });
     const file = data(size);
-    const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
+    const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
     feed(w, file, 0, [777]);
     const imageEnd = size - SIGN_TRAILER;
     assert.equal(toHex(jsMd5.restore(w.imageMd5!).digest()), createHash("md5").update(file.subarray(0, imageEnd)).digest("hex"), "size " + size);
@@ -190,14 +190,14 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
     assert.equal(at, imageEnd - (imageEnd % 4096), "never past the sector holding the image end (a sector boundary is a point)");
     assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(file.subarray(0, at)).digest("hex"));
     // a resume from that point (after a power cut) finds the same image MD5 again
-    const again = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.restore(state), SLOT, file.length, at);
+    const again = SlotWriter(nor.asPort(), nodeBytes, jsMd5.restore(state), SLOT, file.length, at);
     feed(again, file, at, [1000]);
     assert.deepEqual(again.imageMd5, w.imageMd5);
   }
   // before the image end is reached the resume point is simply what is written
   const nor = new NorFlash({ size: 0x400000 });
   const file = data(0x5000);
-  const w = new SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
+  const w = SlotWriter(nor.asPort(), nodeBytes, jsMd5.create(), SLOT, file.length, 0);
   feed(w, file.subarray(0, 0x2400), 0, [4096]);
   assert.equal(w.resumePoint[0], 0x2400);
   assert.equal(w.imageMd5, null);
@@ -209,7 +209,7 @@ test("each resume point is announced before anything more is programmed, with th
   const md5 = jsMd5.create();
   const seen: number[] = [];
   let w: SlotWriter | null = null;
-  w = new SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0, undefined, () => {
+  w = SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0, undefined, () => {
     const [at, state] = w!.resumePoint;
     seen.push(at);
     assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(img.subarray(0, at)).digest("hex"), "state at " + at);

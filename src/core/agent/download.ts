@@ -52,7 +52,7 @@ export interface Download extends RangeSink {
 
 /**
  * `Download(ports, board, writer, size, url, onBytes)`: onBytes(position) follows every chunk
- * written. A factory, called without `new` on the board: `new` gives a function a prototype
+ * written. A factory, called without `new`: on Espruino `new` gives a function a prototype
  * object, and its instance a link to it, that Espruino keeps for as long as the job runs.
  */
 export const Download = function (
@@ -230,8 +230,4 @@ export const Download = function (
 
   self.requestSpan = self.abort = self.onData = self.onDone = on;
   return self;
-} as {
-  (ports: { net: NetPort; clock: ClockPort; bytes: BytesPort }, board: BoardConfig, writer: SlotWriter, size: number, url: string, onBytes: (position: number) => void): Download;
-  // tests may still say `new`: the returned object is the result either way
-  new (ports: { net: NetPort; clock: ClockPort; bytes: BytesPort }, board: BoardConfig, writer: SlotWriter, size: number, url: string, onBytes: (position: number) => void): Download;
 };

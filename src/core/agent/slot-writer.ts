@@ -58,7 +58,7 @@ export interface SlotWriter {
 
 /**
  * `SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?, onResumePoint?)`, a
- * factory called without `new` on the board (see Download).
+ * factory, called without `new` (see Download).
  * @param flash    the guarded flash (only the target slot is writable through it for this stream)
  * @param slot     offset of the target slot
  * @param size     total image size
@@ -146,25 +146,4 @@ export const SlotWriter = function (
     return true;
   };
   return self;
-} as {
-  (
-    flash: FlashPort,
-    bytes: BytesPort,
-    md5: Md5,
-    slot: number,
-    size: number,
-    written: number,
-    beforeFirstProgram?: (first: Uint8Array) => void,
-    onResumePoint?: () => void,
-  ): SlotWriter;
-  new (
-    flash: FlashPort,
-    bytes: BytesPort,
-    md5: Md5,
-    slot: number,
-    size: number,
-    written: number,
-    beforeFirstProgram?: (first: Uint8Array) => void,
-    onResumePoint?: () => void,
-  ): SlotWriter;
 };
