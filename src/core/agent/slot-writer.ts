@@ -38,7 +38,7 @@ const enum W {
 }
 
 /** Distance between resume points in the image (W.Resume). */
-export const RESUME_BYTES = 3072;
+export const RESUME_BYTES = W.Resume;
 
 export interface SlotWriter {
   /** Offset of the next byte the writer expects from the network (programmed or held). */

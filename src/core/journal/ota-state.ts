@@ -114,10 +114,13 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?
   // A progress note alone when the journal has an entry for it: then nothing else is encoded or
   // checked (the record it amends was, and only offset and midstate changed), which keeps the
   // download's sector notes cheap in memory. Null is returned then. The midstate must cover
-  // exactly `offset` bytes, as below; anything else takes the full path and its checks.
+  // exactly `offset` bytes (`covers`, which the full path checks too); anything else takes the full path.
+  // Resume continues hashing at `offset`: a midstate of any other length would give a wrong MD5.
+  // (The ROM context counts bits in bits[1]:bits[0], little-endian words at 16 and 20.)
   let note: Uint8Array | undefined;
   const m = s && s.md5State;
-  if (progress && m && s.phase === "downloading" && s.offset % 64 === 0 && s.offset <= s.size && m.length === 88 && u32le(m, 20) * 536870912 + u32le(m, 16) / 8 === s.offset) {
+  const covers = !!m && m.length === 88 && u32le(m, 20) * 536870912 + u32le(m, 16) / 8 === s.offset;
+  if (progress && covers && s.phase === "downloading" && s.offset % 64 === 0 && s.offset <= s.size) {
     note = new Uint8Array(20);
     putU32le(note, 0, s.offset);
     note.set(m.subarray(0, 16), 4);
@@ -164,9 +167,7 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?
     why = "slots";
   } else if (!s.md5State || s.md5State.length !== 88) {
     why = "md5State size";
-  } else if (s.phase === "downloading" && u32le(s.md5State, 20) * 536870912 + u32le(s.md5State, 16) / 8 !== s.offset) {
-    // Resume continues hashing at `offset`: a midstate of any other length would give a wrong MD5.
-    // (The ROM context counts bits in bits[1]:bits[0], little-endian words at 16 and 20.)
+  } else if (s.phase === "downloading" && !covers) {
     why = "md5State length";
   }
   if (why) throw otaError("JOURNAL_STATE", "cannot store state: bad " + why);
