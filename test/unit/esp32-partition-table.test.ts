@@ -150,3 +150,27 @@ test("a factory-only table needs no otadata", () => {
   assert.equal(t.ota.length, 0);
   assert.equal(t.factory?.size, 0x1f0000);
 });
+
+test("read through a reader, the table comes entry by entry: 32-byte reads, and the MD5's prefix once", () => {
+  const golden = new Uint8Array(0xc00).fill(0xff);
+  golden.set(GOLDEN_6_2);
+  const reads: string[] = [];
+  const viaReader = parsePartitionTable(
+    (o, n) => {
+      reads.push(o + "+" + n);
+      return golden.slice(o, o + n);
+    },
+    md5,
+    MB4,
+  );
+  assert.deepEqual(viaReader, parsePartitionTable(golden, md5, MB4));
+  // six entries, the MD5 entry (and the MD5 over the six before it), the terminator
+  assert.deepEqual(reads, ["0+32", "32+32", "64+32", "96+32", "128+32", "160+32", "192+32", "0+192", "224+32"]);
+});
+
+test("a reader's table with a bad MD5 is refused like a byte array's", () => {
+  const bad = new Uint8Array(0xc00).fill(0xff);
+  bad.set(GOLDEN_6_2);
+  bad[0xc0 + 16] ^= 1;
+  assert.equal(codeOf(() => parsePartitionTable((o, n) => bad.slice(o, o + n), md5, MB4)), "PT_MD5");
+});

@@ -9,7 +9,7 @@
 import type { BoardConfig } from "../board";
 import type { FlashPort, Md5Factory } from "../ports";
 import { otaError } from "../errors";
-import { parsePartitionTable, PartitionTable, PT } from "../esp32/partition-table";
+import { parsePartitionTable, PartitionTable } from "../esp32/partition-table";
 import type { FlashRegion } from "../esp32/guarded-writer";
 import { readOtadata, selectBootSlot, chooseTarget } from "../esp32/otadata";
 import { readAppDescriptor } from "../esp32/app-image";
@@ -32,7 +32,8 @@ export interface Layout {
  * one (and its ~260 JsVars of pretokenised code) is never loaded (docs/rom-md5.md#memory).
  */
 export function readTable(board: BoardConfig, flash: FlashPort, md5: Md5Factory): PartitionTable {
-  const table = parsePartitionTable(flash.read(board.partitionTable.offset, PT.MaxLen), (d) => {
+  const at = board.partitionTable.offset;
+  const table = parsePartitionTable((o, n) => flash.read(at + o, n), (d) => {
     const m = md5.create();
     m.update(d, 0, d.length);
     return m.digest();
