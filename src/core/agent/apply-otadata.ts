@@ -3,9 +3,9 @@
 // partition-table and otadata parsers it calls are loaded just for that and dropped after.
 import type { BoardConfig } from "../board";
 import type { FlashPort, Md5Factory } from "../ports";
-import type { Partition } from "../esp32/partition-table";
+import type { Partition, PartitionTable } from "../esp32/partition-table";
 import { FlashRegion, GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
-import { Ota, planSwitch, readOtadata } from "../esp32/otadata";
+import { Ota, OtaEntry, planSwitch, readOtadata } from "../esp32/otadata";
 import { readTable } from "./layout";
 
 /**
@@ -17,11 +17,11 @@ import { readTable } from "./layout";
  * flash is one the agent never writes.
  */
 export function applyOtadata(board: BoardConfig, flash: FlashPort, md5: Md5Factory, running: FlashRegion, slot: number, back: boolean): void {
-  const table = readTable(board, flash, md5);
-  const parts = table.partitions;
+  let table: PartitionTable | null = readTable(board, flash, md5);
+  let parts: Partition[] | null = table.partitions;
   let target: Partition | null = null;
   for (let i = 0; i < parts.length; i++) if (parts[i].offset === slot && parts[i].type === 0) target = parts[i];
-  const copies = readOtadata(flash, table.otadata!);
+  let copies: OtaEntry[] | null = readOtadata(flash, table.otadata!);
   const ops = planSwitch(table, copies, target, board.bootloaderRollback, back ? Ota.Valid : undefined);
   const allowed: FlashRegion[] = [];
   for (let i = 0; i < ops.length; i++) {
@@ -30,9 +30,12 @@ export function applyOtadata(board: BoardConfig, flash: FlashPort, md5: Md5Facto
     for (let k = 0; k < allowed.length; k++) if (allowed[k].offset === sector) seen = true;
     if (!seen) allowed.push({ label: "otadata copy", offset: sector, size: 4096 });
   }
-  const forbidden = protectedRegions(board.partitionTable.offset, running);
+  let forbidden: FlashRegion[] | null = protectedRegions(board.partitionTable.offset, running);
   for (let i = 0; i < parts.length; i++) if (parts[i] !== table.otadata) forbidden.push(parts[i]);
   const guard = new GuardedFlash(flash, { chipSize: board.flash.size, allowed: allowed, forbidden: forbidden });
+  // The plan is all the writes need: the table, its partitions and the copies go now, not when
+  // this function returns (Espruino keeps a local until then; they were a switch's peak).
+  table = parts = forbidden = copies = target = null;
   // otadata.ts applyFlashOps written out: one function fewer.
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
