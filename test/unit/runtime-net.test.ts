@@ -214,3 +214,29 @@ test("sockets and timers of a powered-off context never fire, and the server see
   await new Promise((r) => setTimeout(r, 250));
   assert.deepEqual(d.log, ["connected"]);
 });
+
+test("a 0 ms timer set while a socket read is handled runs before the next read is handled, as Espruino's idle loop orders them", async (t) => {
+  // 3000 bytes at once: several 536-byte reads are ready together, so without that order the
+  // host would hand them all over before any of the timers
+  const payload = allBytes(3000);
+  const server = net.createServer((s) => s.end(payload));
+  const port = await listen(server);
+  t.after(() => server.close());
+  const network = new VirtualNetwork();
+  network.route("feed.example.com", 7000, port);
+  const d = device(
+    `var order = [], reads = 0, closed = false;
+     var s = require("net").connect({host: "feed.example.com", port: 7000});
+     s.on("data", function (d) { var n = ++reads; order.push("read " + n); setTimeout(function () { order.push("timer " + n); }, 0); });
+     s.on("close", function () { closed = true; });`,
+    network,
+  );
+  t.after(() => d.stop());
+  await waitFor(() => d.evaluate("closed") === true, "close");
+  await new Promise((r) => setTimeout(r, 20));
+  const reads = d.evaluate("reads") as number;
+  assert.ok(reads >= 6, "reads " + reads);
+  const expected: string[] = [];
+  for (let n = 1; n <= reads; n++) expected.push("read " + n, "timer " + n);
+  assert.equal(d.evaluate("order.join(',')"), expected.join(","));
+});

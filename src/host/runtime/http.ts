@@ -207,14 +207,14 @@ class HttpExchange {
       const res = this.res;
       const held = this.held;
       this.held = "";
-      this.env.session.soon(() => this.env.session.api.dispatch(res, "data", [held]));
+      this.env.session.io(() => this.env.session.api.dispatch(res, "data", [held]));
     }
   }
 
   private schedule(): void {
     if (this.pumpScheduled || this.finished) return;
     this.pumpScheduled = true;
-    this.env.session.soon(() => {
+    this.env.session.io(() => {
       this.pumpScheduled = false;
       this.pump();
     });

@@ -110,7 +110,7 @@ class Connection {
     } else if (this.held) {
       const held = this.held;
       this.held = "";
-      this.env.session.soon(() => this.env.session.api.dispatch(this.socket, "data", [held]));
+      this.env.session.io(() => this.env.session.api.dispatch(this.socket, "data", [held]));
     }
   }
 
@@ -131,7 +131,7 @@ class Connection {
   private schedule(): void {
     if (this.pumpScheduled || this.finished) return;
     this.pumpScheduled = true;
-    this.env.session.soon(() => {
+    this.env.session.io(() => {
       this.pumpScheduled = false;
       this.pump();
     });

@@ -17,6 +17,8 @@ export interface SessionHooks {
 
 /** Node refuses timer delays above 2^31-1 ms; longer Espruino timers are re-armed in steps. */
 const MAX_NODE_DELAY = 0x7fffffff;
+/** Espruino's timers take at least 0.1 ms (timers.ts): a delay this short is due at the next turn. */
+const NEXT_TURN_MS = 0.1;
 
 export class Session {
   alive = true;
@@ -24,6 +26,8 @@ export class Session {
   readonly api: PreludeApi;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly immediates = new Set<NodeJS.Immediate>();
+  /** Timers due at the next idle-loop turn, in the order they were set (see io()). */
+  private readonly nextTurn = new Set<() => void>();
   private readonly disposers = new Set<() => void>();
 
   constructor(private readonly hooks: SessionHooks) {
@@ -70,26 +74,51 @@ export class Session {
     this.immediates.add(handle);
   }
 
+  /**
+   * The network's part of an idle-loop turn (socket reads, connects, closes): like soon(), but
+   * the timers already due at the next turn run first. Espruino's jsiIdle runs due timers before
+   * jswIdle reads the sockets, so a 0 ms timer set while handling one socket read always runs
+   * before the next read is handled, however fast the data comes.
+   */
+  io(fn: () => void): void {
+    this.soon(() => {
+      for (const fire of [...this.nextTurn]) fire();
+      this.run(fn);
+    });
+  }
+
   /** A timer owned by this boot. Returns a cancel function. */
   later(ms: number, fn: () => void): () => void {
     let handle: NodeJS.Timeout | undefined;
-    const arm = (remaining: number): void => {
-      if (!this.alive) return;
-      const step = Math.min(remaining, MAX_NODE_DELAY);
-      handle = setTimeout(() => {
-        this.timers.delete(handle!);
-        if (remaining > step) arm(remaining - step);
-        else this.run(fn);
-      }, step);
-      this.timers.add(handle);
+    let over = false;
+    const fire = (): void => {
+      if (over) return;
+      cancel();
+      this.run(fn);
     };
-    arm(Math.max(0, ms));
-    return () => {
+    const cancel = (): void => {
+      over = true;
+      this.nextTurn.delete(fire);
       if (handle) {
         clearTimeout(handle);
         this.timers.delete(handle);
       }
     };
+    const arm = (remaining: number): void => {
+      if (!this.alive) return;
+      const step = Math.min(remaining, MAX_NODE_DELAY);
+      handle = setTimeout(() => {
+        this.timers.delete(handle!);
+        handle = undefined;
+        if (remaining > step) arm(remaining - step);
+        else fire();
+      }, step);
+      this.timers.add(handle);
+    };
+    // Espruino's shortest delay: due at the next idle-loop turn, whatever the host's clock says.
+    if (ms <= NEXT_TURN_MS) this.nextTurn.add(fire);
+    arm(Math.max(0, ms));
+    return cancel;
   }
 
   /** Registers cleanup for a host resource (socket, request); returns the unregister function. */
@@ -111,6 +140,7 @@ export class Session {
     for (const i of this.immediates) clearImmediate(i);
     this.timers.clear();
     this.immediates.clear();
+    this.nextTurn.clear();
     const disposers = [...this.disposers];
     this.disposers.clear();
     for (const d of disposers) {
