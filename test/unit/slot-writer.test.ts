@@ -203,24 +203,24 @@ test("sign: the MD5 state at the image end (file size - trailer) is kept, and th
   assert.equal(w.imageMd5, null);
 });
 
-test("each resume point is announced before anything more is programmed, with the MD5 state of exactly those bytes", () => {
+test("after each chunk, resumePoint is the last point passed (every 3 KiB and each sector), with the MD5 state of exactly those bytes", () => {
   const nor = new NorFlash({ size: 0x400000 });
   const img = data(0x5000 + SIGN_TRAILER + 100);
   const md5 = jsMd5.create();
+  const w = SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0);
   const seen: number[] = [];
-  let w: SlotWriter | null = null;
-  w = SlotWriter(nor.asPort(), nodeBytes, md5, SLOT, img.length, 0, undefined, () => {
-    const [at, state] = w!.resumePoint;
-    seen.push(at);
-    assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(img.subarray(0, at)).digest("hex"), "state at " + at);
-    assert.deepEqual(nor.read(SLOT, at), img.subarray(0, at), "the bytes before it are in flash");
-    assert.ok(nor.read(SLOT + at, 4).every((b) => b === 0xff), "nothing programmed past it yet");
-  });
   // one chunk spanning three sectors, then small ones
-  feed(w, img, 0, [0x3100, 700]);
-  // every 3 KiB; 0x5000 is the start of the sector holding the image end (sign): no resume point after it
-  assert.deepEqual(seen, [0xc00, 0x1800, 0x2400, 0x3000, 0x3c00, 0x4800]);
-  // a sector boundary is a point too, journaled only where a request ends (the agent)
-  assert.equal(w.resumePoint[0], 0x5000);
-  assert.equal(toHex(jsMd5.restore(w.resumePoint[1]).digest()), createHash("md5").update(img.subarray(0, 0x5000)).digest("hex"));
+  for (let at = 0, k = 0; at < img.length; k++) {
+    const n = Math.min(k === 0 ? 0x3100 : 700, img.length - at);
+    assert.ok(w.append(bin(img.subarray(at, at + n))));
+    at += n;
+    const [point, state] = w.resumePoint;
+    if (point !== seen[seen.length - 1]) seen.push(point);
+    assert.ok(point <= at, "never past the bytes given");
+    assert.equal(toHex(jsMd5.restore(state).digest()), createHash("md5").update(img.subarray(0, point)).digest("hex"), "state at " + point);
+    assert.deepEqual(nor.read(SLOT, point), img.subarray(0, point), "the bytes before it are in flash");
+  }
+  // 0x3100 passed 0x3000; then a new point every 3 KiB or sector; 0x5000 starts the sector
+  // holding the image end (sign): no resume point after it
+  assert.deepEqual(seen, [0x3000, 0x3c00, 0x4000, 0x4800, 0x5000]);
 });

@@ -2,18 +2,22 @@
 // resumable Range download into the inactive slot with the MD5 midstate journaled in flash,
 // the otadata switch and a trial boot of the new image. Control flow is the table in
 // machine.ts: every event goes through dispatch(), which looks up (state, event) and runs the
-// row's action. One closure instead of a class: on Espruino every method name and field name
-// of an instance costs memory, a closure's variables less. Each function the job holds costs
-// ~10 JsVars while it is loaded, so there are few: the table's actions are cases of act(), the
-// download and slot writer share one callback (onDownload), one timer function serves every
-// timeout, one function switches otadata both ways (in the formats module, formats.ts).
+// row's action. Each function the job holds costs JsVars while it is loaded (8 for a closure
+// inside another function, 5 for one at the top of a module, on the ESP32 format), so there are
+// few, and at the top of the module: the table's actions are cases of act(), the session's calls
+// are cases of one function (the Job), the download and slot writer share one callback
+// (onDownload), one function switches otadata both ways (in the formats module, formats.ts).
+//
+// One job per load: the session require()s the job module afresh for each job and drops it
+// from require()'s cache at once (src/espruino/boot.ts), so the job's state lives in
+// module-level variables, like the session's (session.ts), and createAgent is called once.
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
 import { errorText } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import type { Layout } from "./layout";
 import type { Formats } from "./formats";
-import { SlotWriter } from "./slot-writer";
+import { RESUME_BYTES, SlotWriter } from "./slot-writer";
 import { Download, SpanOutcome } from "./download";
 import { GuardedFlash, protectedRegions } from "../esp32/guarded-writer";
 import { preflightImage } from "../esp32/app-image";
@@ -21,7 +25,7 @@ import { checkImage } from "./image-check";
 import { Journal } from "../journal/journal";
 import { OtaState, md5Refused, saveOtaState } from "../journal/ota-state";
 import { utf8Decode } from "../mqtt/packets";
-import type { Job, Link } from "./session";
+import type { Job, JobCall, Link } from "./session";
 import {
   FailCode,
   InvalidUpdate,
@@ -47,49 +51,96 @@ interface Failure {
  * (formats.ts). Call it where they are needed and do not hold on to the result: on Espruino it loads a
  * Storage module that is dropped again, so they are not in memory during a download.
  */
-export function createAgent(board: BoardConfig, ports: Ports, link: Link, formats: () => Formats): Job {
-  let state: State = "starting";
-  /** Read at start; null when the flash layout is unusable (then layoutError says why). */
-  let layout: Layout | null = null;
-  let layoutError = "";
-  /** The last state written to the journal (null: empty). */
-  let saved: OtaState | null = null;
-  /** Events waiting for dispatch(), two entries each: event, data. */
-  const queue: unknown[] = [];
-  let dispatching = false;
-  /** The backoff, fresh-URL or trial timer (0: none). */
-  let timer: TimerId = 0;
+let board: BoardConfig;
+let ports: Ports;
+let link: Link;
+/** The formats module's loader (see createAgent). */
+let formats: () => Formats;
+let state: State = "starting";
+/** Read at start; null when the flash layout is unusable (then layoutError says why). */
+let layout: Layout | null = null;
+let layoutError = "";
+/** The last state written to the journal (null: empty). */
+let saved: OtaState | null = null;
+/** Events waiting for dispatch(), two entries each: event, data. */
+const queue: unknown[] = [];
+let dispatching = false;
+/** The backoff, fresh-URL or trial timer (0: none). */
+let timer: TimerId = 0;
 
-  // the update in progress
-  let task: UpdateFirmware | null = null;
-  let md5: Md5 | null = null;
-  let writer: SlotWriter | null = null;
-  let download: Download | null = null;
-  /** The last progress report of this download (-1: none yet) and when it went out. */
-  let reported = -1;
-  let reportedAt = 0;
-  /** Failed requests in a row without new progress; reset only past the high-water mark. */
-  let streak = 0;
-  /** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
-  let highWater = 0;
-  /** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
-  let uplinkOk = false;
-  let appOk = false;
-  const journal = Journal(new GuardedFlash(ports.flash, { chipSize: board.flash.size, allowed: [{ label: "journal", offset: board.journal.offset, size: board.journal.size }], forbidden: [] }), board.journal);
+// the update in progress
+let task: UpdateFirmware | null = null;
+let md5: Md5 | null = null;
+let writer: SlotWriter | null = null;
+let download: Download | null = null;
+/** The last progress report of this download (-1: none yet) and when it went out. */
+let reported = -1;
+let reportedAt = 0;
+/** Failed requests in a row without new progress; reset only past the high-water mark. */
+let streak = 0;
+/** The furthest position this job has reached: a restart that merely re-reaches it is no progress. */
+let highWater = 0;
+/** A progress note's timer is pending (onDownload). */
+let noting = false;
+/** This boot's trial evidence: report_version acknowledged, and the application's OTA:healthy. */
+let uplinkOk = false;
+let appOk = false;
+let journal: Journal;
 
-  // ---- the Job's methods ----
+/**
+ * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
+ * (formats.ts). Call it where they are needed and do not hold on to the result: on Espruino it loads a
+ * Storage module that is dropped again, so they are not in memory during a download.
+ * Called once per load of this module (see the top of the file).
+ */
+export function createAgent(b: BoardConfig, p: Ports, l: Link, f: () => Formats): Job {
+  board = b;
+  ports = p;
+  link = l;
+  formats = f;
+  journal = Journal(new GuardedFlash(p.flash, { chipSize: b.flash.size, allowed: [{ label: "journal", offset: b.journal.offset, size: b.journal.size }], forbidden: [] }), b.journal);
+  return job;
+}
 
-  function start(): void {
-    const log = ports.system.log;
+// ---- the Job ----
+
+/**
+ * What the session calls (session.ts's Job), one function told apart by `what` rather than six
+ * methods: "start" reads the layout and the journal; "onConnected" reports the version (its
+ * PUBACK is the trial's proof of a working uplink, "uplink" here); "onMessage" takes a message
+ * on the update topic; "onAppHealthy" is the application's OTA:healthy; "quiet" says whether
+ * nothing is in flight (the session may drop the job); "runningVersion" is the running image's.
+ */
+function job(what: JobCall | "uplink", payload?: string): boolean | string | void {
+  const log = ports.system.log;
+  const L = layout;
+  const version = L ? L.runningVersion : "unknown";
+  if (what === "runningVersion") return version;
+  // A "failed" record only remembers an MD5 that failed (md5Refused): the next load reads it again.
+  if (what === "quiet") return (state === "idle" || state === "disabled") && !task && (!saved || saved.phase === "failed") && !timer && !dispatching;
+  if (what === "onConnected") {
+    // report_version at every connect: it is also how the cloud learns to re-push a
+    // pending update, and its PUBACK is the trial image's proof of a working uplink.
+    return link.publish(otaReport("version", version), 1, () => job("uplink"));
+  }
+  if (what === "uplink" || what === "onAppHealthy") {
+    // One piece of trial evidence. A trial is healthy with a working uplink, and with the
+    // application's word where the board asks for it.
+    if (what === "uplink") uplinkOk = true;
+    else appOk = true;
+    const st = saved;
+    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && L && st && L.running.offset === st.targetSlot) dispatch("healthy");
+    return;
+  }
+  if (what === "start") {
     try {
-      // dropped right after: Espruino keeps a local until its function returns, and start()
+      // dropped right after: Espruino keeps a local until its function returns, and start
       // goes on to dispatch the trial or idle state
       let f: Formats | null = formats();
       layout = f.readLayout(board, ports.flash, ports.md5);
-      const L = layout;
       saved = f.loadOtaState(journal);
       f = null;
-      log("ota: running " + L.running.label + " version " + L.runningVersion + ", updates go to " + L.target.label);
+      log("ota: running " + layout.running.label + " version " + layout.runningVersion + ", updates go to " + layout.target.label);
     } catch (e) {
       layoutError = errorText(e);
       log("ota: flash layout unusable, updates disabled: " + layoutError);
@@ -103,472 +154,440 @@ export function createAgent(board: BoardConfig, ports: Ports, link: Link, format
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
+    return;
   }
-
-  /** True when nothing is in flight: the session may drop this job. */
-  function quiet(): boolean {
-    // A "failed" record only remembers an MD5 that failed (md5Refused): the next load reads it again.
-    return (state === "idle" || state === "disabled") && !task && (!saved || saved.phase === "failed") && !timer && !dispatching;
-  }
-
-  function runningVersion(): string {
-    return layout ? layout.runningVersion : "unknown";
-  }
-
-  /** A message on the update topic. */
-  function onMessage(payload: string): void {
-    const log = ports.system.log;
-    let msg;
-    try {
-      // Limits on what the cloud may send (an update_firmware is a few hundred bytes); an object
-      // made per message rather than one kept at module level for the whole job
-      msg = parseDownMessage(utf8Decode(payload), { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 });
-    } catch (e) {
-      log("ota: bad message ignored: " + errorText(e));
-      // An update we can name but not use gets a fail report, or the platform task would
-      // stay pending and be re-pushed forever. Not while that version is being downloaded.
-      const v = (e as InvalidUpdate).version;
-      const j = task;
-      if (v && !(j && j.version === v)) link.publish(otaReport("fail", v, {}, -5, failMessage(-5, "unusable update_firmware: " + errorText(e))), 1);
-      return;
-    }
-    if (msg.type === "report_version_rsp") {
-      log("ota: report_version_rsp " + msg.resultCode + " " + msg.resultMsg);
-      return;
-    }
-    if (msg.type === "ignored") {
-      log("ota: " + msg.reason);
-      return;
-    }
-    const L = layout;
-    if (L && msg.version === L.runningVersion) {
-      // Already running it: the answer is the version report, never a download.
-      link.publish(otaReport("version", runningVersion()), 1);
-      return;
-    }
-    if (md5Refused(saved, msg.md5)) {
-      link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
-      return;
-    }
+  // "onMessage": a message on the update topic
+  let msg;
+  try {
+    // Limits on what the cloud may send (an update_firmware is a few hundred bytes); an object
+    // made per message rather than one kept at module level for the whole job
+    msg = parseDownMessage(utf8Decode(payload!), { maxUrlLength: 2048, maxVersionLength: 32, maxFileSize: 16777216 });
+  } catch (e) {
+    log("ota: bad message ignored: " + errorText(e));
+    // An update we can name but not use gets a fail report, or the platform task would
+    // stay pending and be re-pushed forever. Not while that version is being downloaded.
+    const v = (e as InvalidUpdate).version;
     const j = task;
-    dispatch(j && j.version === msg.version && j.md5 === msg.md5 && j.fileSize === msg.fileSize ? "same-update" : "update", msg);
+    if (v && !(j && j.version === v)) link.publish(otaReport("fail", v, {}, -5, failMessage(-5, "unusable update_firmware: " + errorText(e))), 1);
+    return;
   }
-
-  function onConnected(): void {
-    // report_version at every connect: it is also how the cloud learns to re-push a
-    // pending update, and its PUBACK is the trial image's proof of a working uplink.
-    link.publish(otaReport("version", runningVersion()), 1, () => trialEvidence(true));
+  if (msg.type === "report_version_rsp") return log("ota: report_version_rsp " + msg.resultCode + " " + msg.resultMsg);
+  if (msg.type === "ignored") return log("ota: " + msg.reason);
+  // Already running it: the answer is the version report, never a download.
+  if (L && msg.version === L.runningVersion) return link.publish(otaReport("version", version), 1);
+  if (md5Refused(saved, msg.md5)) {
+    return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
   }
+  const j = task;
+  dispatch(j && j.version === msg.version && j.md5 === msg.md5 && j.fileSize === msg.fileSize ? "same-update" : "update", msg);
+}
 
-  /**
-   * The job's onAppHealthy: one piece of trial evidence (`uplink`: report_version was
-   * acknowledged; else the application's OTA:healthy). A trial is healthy with a working uplink,
-   * and with the application's word where the board asks for it.
-   */
-  function trialEvidence(uplink?: boolean): void {
-    if (uplink) uplinkOk = true;
-    else appOk = true;
-    const L = layout;
-    const st = saved;
-    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && L && st && L.running.offset === st.targetSlot) dispatch("healthy");
-  }
+// ---- events in ----
 
-  // ---- events in ----
-
-  function dispatch(ev: Event, data?: unknown): void {
-    queue.push(ev, data);
-    if (dispatching) return;
-    dispatching = true;
-    while (queue.length) {
-      const e = queue.shift() as Event;
-      const d = queue.shift();
-      const row = findTransition(state, e);
-      if (!row) {
-        ports.system.log("ota: " + e + " ignored in state " + state);
-        continue;
-      }
-      ports.system.log("ota: " + state + " --" + e + "--> " + row[2]);
-      state = row[2];
-      try {
-        act(row[3], d);
-        // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
-        ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion(), percent: -1 });
-      } catch (x) {
-        // An action that throws ends the job with fail -5, once: if reporting the failure
-        // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
-        ports.system.log("ota: " + row[3] + " failed: " + errorText(x));
-        if (e !== "failed") queue.push("failed", { code: -5, msg: failMessage(-5, errorText(x)) });
-      }
+function dispatch(ev: Event, data?: unknown): void {
+  queue.push(ev, data);
+  if (dispatching) return;
+  dispatching = true;
+  while (queue.length) {
+    const e = queue.shift() as Event;
+    const d = queue.shift();
+    const row = findTransition(state, e);
+    if (!row) {
+      ports.system.log("ota: " + e + " ignored in state " + state);
+      continue;
     }
-    dispatching = false;
-    link.check();
-  }
-
-  // The table's actions, each a case here rather than a function of its own: on Espruino
-  // every function the job holds costs JsVars for as long as the job is loaded, a case none.
-  function act(action: Action, data: unknown): void {
-    if (action === "startJob" || action === "reportFailure") {
-      // End the download in progress, if any: its socket, the writer's buffer, its timer.
-      armTimer();
-      if (download) download.abort();
-      download = null;
-      writer = null;
+    ports.system.log("ota: " + state + " --" + e + "--> " + row[2]);
+    state = row[2];
+    try {
+      act(row[3], d);
+      // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
+      ports.system.emit("OTA", { state: state, version: task ? task.version : (layout ? layout.runningVersion : "unknown"), percent: -1 });
+    } catch (x) {
+      // An action that throws ends the job with fail -5, once: if reporting the failure
+      // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
+      ports.system.log("ota: " + row[3] + " failed: " + errorText(x));
+      if (e !== "failed") queue.push("failed", { code: -5, msg: failMessage(-5, errorText(x)) });
     }
-    switch (action) {
-      case "enterIdle":
-        return;
-      case "startJob": {
-        const msg = data as UpdateFirmware;
-        const L = layout!;
-        task = msg;
-        if (msg.fileSize > L.target.size) {
-          dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
-          return;
-        }
-        const s = saved;
-        // the formats module only for these two answers: dropped before the journal write and
-        // the download's buffers
-        let f: Formats | null = formats();
-        const resume = s && s.phase === "downloading" && f.sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset;
-        const failures = f.failuresOf(s, msg.md5);
-        f = null;
-        let st: OtaState;
-        if (s && resume) {
-          st = s; // resume: same (version, md5, size) into the same slot
-          md5 = ports.md5.restore(s.md5State);
-          ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
-        } else {
-          md5 = ports.md5.create();
-          st = {
-            phase: "downloading",
-            version: msg.version,
-            md5: msg.md5,
-            size: msg.fileSize,
-            targetSlot: L.target.offset,
-            offset: 0,
-            md5State: md5.saveState(),
-            attempts: 0,
-            freshUrlRequests: 0,
-            failedMd5Count: failures,
-            previousSlot: L.running.offset,
-            bootCount: 0,
-          };
-        }
-        st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
-        st.fwType = msg.fwType;
-        save(st);
-        streak = 0;
-        highWater = st.offset;
-        openWriter(st.offset);
-        reported = -1;
-        onDownload(st.offset); // the first progress report (0 %, or where a resume starts)
-        download!.requestSpan(onDownload);
+  }
+  dispatching = false;
+  link.check();
+}
+
+// The table's actions, each a case here rather than a function of its own: on Espruino
+// every function the job holds costs JsVars for as long as the job is loaded, a case none.
+function act(action: Action, data: unknown): void {
+  if (action === "startJob" || action === "reportFailure") {
+    // End the download in progress, if any: its socket, the writer's buffer, its timer.
+    armTimer();
+    if (download) download.abort();
+    download = null;
+    writer = null;
+  }
+  switch (action) {
+    case "enterIdle":
+      return;
+    case "startJob": {
+      const msg = data as UpdateFirmware;
+      const L = layout!;
+      task = msg;
+      if (msg.fileSize > L.target.size) {
+        dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
         return;
       }
-      case "takeFreshUrl": {
-        const msg = data as UpdateFirmware;
-        const dl = download;
-        task = msg;
-        if (!dl) return;
-        dl.url = msg.url;
-        armTimer();
-        if (!dl.active) dl.requestSpan(onDownload);
-        return;
-      }
-      case "requestSpan":
-        return download!.requestSpan(onDownload);
-      case "scheduleRetry":
-        return armTimer(data as number, "timer");
-      case "askFreshUrl": {
-        const st = saved!;
-        const limit = board.download.freshUrlRequests;
-        if (st.freshUrlRequests >= limit) {
-          dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
-          return;
-        }
-        st.freshUrlRequests++;
-        save(st);
-        // The platform re-pushes update_firmware (with a newly signed URL) to a device that
-        // reports a version other than the task's target.
-        link.publish(otaReport("version", runningVersion()), 1);
-        armTimer(Math.min(board.download.requestTimeoutMs, 60000), "timer");
-        return;
-      }
-      case "verifyAndSwitch": {
-        // From the table: check the image, then switch. With `data` ([job, state]): the image
-        // check of a board with image.verifySha256 has passed since, only the switch is left.
-        const proven = data as [UpdateFirmware, OtaState] | undefined;
-        const job = proven ? proven[0] : task!;
-        const st = proven ? proven[1] : saved!;
-        if (!proven) {
-          const L = layout!;
-          const got = toHex(md5!.digest());
-          md5 = null;
-          // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-          const refused = got === job.md5 ? formats().signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
-          // The download's objects (its socket, the writer's buffer) are done with: free them before
-          // the journal writes and the switch.
-          const check = download && download.check;
-          armTimer();
-          if (download) download.abort();
-          download = null;
-          writer = null;
-          if (got !== job.md5 || refused) {
-            st.failedMd5Count++;
-            st.phase = "failed";
-            st.offset = 0;
-            st.md5State = ports.md5.create().saveState();
-            save(st);
-            dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
-            return;
-          }
-          // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
-          // Without it the MD5 proved the bytes; the bootloader checks checksum and hash at every boot.
-          if (__IMAGE_SHA256__) {
-            checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? act("verifyAndSwitch", [job, st]) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
-            return;
-          }
-        }
-        // The image is proven: journal "verified", switch, report "burning", and reboot once
-        // "burning" is acknowledged, or after REBOOT_GRACE_MS. The switch comes first so that the
-        // report, its pending acknowledgement and the timer are not in memory beside the formats
-        // module the switch loads (formats.ts); all of it runs in this one turn.
-        st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
-        st.phase = "verified";
-        save(st);
-        switchTo(layout!.target.offset, st, "trial");
-        let rebooted = false;
-        const reboot = () => {
-          if (!rebooted) {
-            rebooted = true;
-            link.reboot();
-          }
+      const s = saved;
+      // the formats module only for these two answers: dropped before the journal write and
+      // the download's buffers
+      let f: Formats | null = formats();
+      const resume = s && s.phase === "downloading" && f.sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset;
+      const failures = f.failuresOf(s, msg.md5);
+      f = null;
+      let st: OtaState;
+      if (s && resume) {
+        st = s; // resume: same (version, md5, size) into the same slot
+        md5 = ports.md5.restore(s.md5State);
+        ports.system.log("ota: resuming " + msg.version + " at " + s.offset + " of " + msg.fileSize);
+      } else {
+        md5 = ports.md5.create();
+        st = {
+          phase: "downloading",
+          version: msg.version,
+          md5: msg.md5,
+          size: msg.fileSize,
+          targetSlot: L.target.offset,
+          offset: 0,
+          md5State: md5.saveState(),
+          attempts: 0,
+          freshUrlRequests: 0,
+          failedMd5Count: failures,
+          previousSlot: L.running.offset,
+          bootCount: 0,
         };
-        ports.clock.after(REBOOT_GRACE_MS, reboot);
-        link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
+      }
+      st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
+      st.fwType = msg.fwType;
+      save(st);
+      streak = 0;
+      highWater = st.offset;
+      openWriter(st.offset);
+      reported = -1;
+      onDownload(st.offset); // the first progress report (0 %, or where a resume starts)
+      download!.requestSpan(onDownload);
+      return;
+    }
+    case "takeFreshUrl": {
+      const msg = data as UpdateFirmware;
+      const dl = download;
+      task = msg;
+      if (!dl) return;
+      dl.url = msg.url;
+      armTimer();
+      if (!dl.active) dl.requestSpan(onDownload);
+      return;
+    }
+    case "requestSpan":
+      return download!.requestSpan(onDownload);
+    case "scheduleRetry":
+      return armTimer(data as number, "timer");
+    case "askFreshUrl": {
+      const st = saved!;
+      const limit = board.download.freshUrlRequests;
+      if (st.freshUrlRequests >= limit) {
+        dispatch("failed", { code: -3, msg: failMessage(-3, "HTTP 403 and " + limit + " fresh URLs asked for did not help") });
         return;
       }
-      case "beginTrial": {
-        // At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
-        // re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
-        // judging the new image.
+      st.freshUrlRequests++;
+      save(st);
+      // The platform re-pushes update_firmware (with a newly signed URL) to a device that
+      // reports a version other than the task's target.
+      link.publish(otaReport("version", layout ? layout.runningVersion : "unknown"), 1);
+      armTimer(Math.min(board.download.requestTimeoutMs, 60000), "timer");
+      return;
+    }
+    case "verifyAndSwitch": {
+      // From the table: check the image, then switch. With `data` ([job, state]): the image
+      // check of a board with image.verifySha256 has passed since, only the switch is left.
+      const proven = data as [UpdateFirmware, OtaState] | undefined;
+      const job = proven ? proven[0] : task!;
+      const st = proven ? proven[1] : saved!;
+      if (!proven) {
         const L = layout!;
-        const st = saved!;
-        const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
-        task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
-        const onTarget = L.running.offset === st.targetSlot;
-        if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
-          // Power was cut between a verified image and a finished switch: finish it.
-          ports.system.log("ota: completing an interrupted slot switch");
-          switchTo(st.targetSlot, st, "trial");
-          link.reboot();
-          return;
-        }
-        if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
-          // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
-          // before confirmation). That is no proof of a bad image: try again, within maxBoots.
-          st.bootCount++;
-          ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
-          switchTo(st.targetSlot, st, "again");
-          link.reboot();
-          return;
-        }
-        if (!onTarget) {
-          dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
-          return;
-        }
-        if (st.phase === "rolledback") {
-          dispatch("unhealthy", "completing an interrupted rollback");
-          return;
-        }
-        st.phase = "trial";
-        st.bootCount++;
-        save(st);
-        if (st.bootCount > board.trial.maxBoots) {
-          dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
-          return;
-        }
-        ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
-        armTimer(board.trial.healthyWithinMs, "unhealthy"); // rollBack words the reason when it fires
-        return;
-      }
-      case "confirmTrial": {
+        const got = toHex(md5!.digest());
+        md5 = null;
+        // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
+        const refused = got === job.md5 ? formats().signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+        // The download's objects (its socket, the writer's buffer) are done with: free them before
+        // the journal writes and the switch.
+        const check = download && download.check;
         armTimer();
-        if (board.bootloaderRollback) ports.system.setOtaValid(true);
-        const st = saved!;
-        st.phase = "confirmed";
-        save(st);
-        task = null;
-        // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
-        link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
-          if (saved === st) save(null);
-        });
-        return;
+        if (download) download.abort();
+        download = null;
+        writer = null;
+        if (got !== job.md5 || refused) {
+          st.failedMd5Count++;
+          st.phase = "failed";
+          st.offset = 0;
+          st.md5State = ports.md5.create().saveState();
+          save(st);
+          dispatch("failed", { code: -4, msg: refused || failMessage(-4, "expected " + job.md5 + ", flash holds " + got) });
+          return;
+        }
+        // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
+        // Without it the MD5 proved the bytes; the bootloader checks checksum and hash at every boot.
+        if (__IMAGE_SHA256__) {
+          checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? act("verifyAndSwitch", [job, st]) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
+          return;
+        }
       }
-      case "rollBack": {
-        // No reason given: the trial's deadline passed.
-        const reason = (data as string) || (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms";
-        const st = saved!;
-        ports.system.log("ota: rolling back: " + reason);
-        switchTo(st.previousSlot, st, "back");
+      // The image is proven: journal "verified", switch, report "burning", and reboot once
+      // "burning" is acknowledged, or after REBOOT_GRACE_MS. The switch comes first so that the
+      // report, its pending acknowledgement and the timer are not in memory beside the formats
+      // module the switch loads (formats.ts); all of it runs in this one turn.
+      st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
+      st.phase = "verified";
+      save(st);
+      switchTo(layout!.target.offset, st, "trial");
+      let rebooted = false;
+      const reboot = () => {
+        if (!rebooted) {
+          rebooted = true;
+          link.reboot();
+        }
+      };
+      ports.clock.after(REBOOT_GRACE_MS, reboot);
+      link.publish(otaReport("burning", job.version, { taskId: job.taskId, fwType: job.fwType }), 1, reboot);
+      return;
+    }
+    case "beginTrial": {
+      // At boot with a switch or trial in the journal: finish an interrupted switch or rollback,
+      // re-arm a trial the bootloader aborted without a verdict, report a rollback, or start
+      // judging the new image.
+      const L = layout!;
+      const st = saved!;
+      const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
+      task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+      const onTarget = L.running.offset === st.targetSlot;
+      if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
+        // Power was cut between a verified image and a finished switch: finish it.
+        ports.system.log("ota: completing an interrupted slot switch");
+        switchTo(st.targetSlot, st, "trial");
         link.reboot();
         return;
       }
-      case "reportFailure": {
-        const f = data as Failure;
-        const job = task;
-        const st = saved;
-        if (st && st.phase !== "failed") {
-          if (st.failedMd5Count > 0) {
-            // Keep the count so this md5 is refused after its second failure.
-            st.phase = "failed";
-            save(st);
-          } else save(null);
-        }
-        if (job) link.publish(otaReport("fail", job.version, { taskId: job.taskId, fwType: job.fwType }, f.code, f.msg), 1);
-        task = null;
+      if (!onTarget && st.phase === "trial" && board.bootloaderRollback && st.bootCount < board.trial.maxBoots) {
+        // The bootloader aborted a trial that never reached a verdict (a power cut or a crash
+        // before confirmation). That is no proof of a bad image: try again, within maxBoots.
+        st.bootCount++;
+        ports.system.log("ota: trial of " + st.version + " aborted by the bootloader; switching again (" + st.bootCount + "/" + board.trial.maxBoots + ")");
+        switchTo(st.targetSlot, st, "again");
+        link.reboot();
         return;
       }
-      case "refuseUpdate": {
-        const msg = data as UpdateFirmware;
-        return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -5, failMessage(-5, "flash layout unusable: " + layoutError)), 1);
+      if (!onTarget) {
+        dispatch("failed", { code: -5, msg: failMessage(-5, "image " + st.version + " did not prove healthy; back on " + L.running.label + " running " + L.runningVersion + " (" + mode + ")") });
+        return;
       }
-    }
-  }
-
-  /**
-   * The slot writer's and the download's callbacks in one function, so the preflight and the
-   * progress report are no closures of their own: nothing when a resume point is reached, a
-   * position as bytes arrive, the image's first bytes before anything is erased (preflight),
-   * or a request's outcome.
-   */
-  function onDownload(x?: number | Uint8Array | SpanOutcome): void {
-    if (typeof x === "number") {
-      // bytes arrived: a progress report when one is due
-      const job = task!;
-      const now = ports.clock.now();
-      const p = progressDue(percentOf(x, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
-      if (p >= 0) {
-        reported = p;
-        reportedAt = now;
-        link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
-        ports.system.emit("OTA", { state: state, version: job.version, percent: p });
+      if (st.phase === "rolledback") {
+        dispatch("unhealthy", "completing an interrupted rollback");
+        return;
       }
+      st.phase = "trial";
+      st.bootCount++;
+      save(st);
+      if (st.bootCount > board.trial.maxBoots) {
+        dispatch("unhealthy", "booted " + (st.bootCount - 1) + " times without becoming healthy");
+        return;
+      }
+      ports.system.log("ota: trial boot " + st.bootCount + " of " + st.version + " (" + mode + ")");
+      armTimer(board.trial.healthyWithinMs, "unhealthy"); // rollBack words the reason when it fires
       return;
     }
-    const o = x as SpanOutcome | undefined; // undefined: a resume point was reached (every 3 KiB)
-    // Before the first erase: refuse an image that cannot run here.
-    if (o && !o.kind) {
-      preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
-      return;
-    }
-    // A failed request (restart, retry) counts against the streak and is journaled in full.
-    let failed = false;
-    if (o)
-      switch (o.kind) {
-        case "not-found":
-          return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
-        case "rejected":
-          return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
-        case "restart":
-          ports.system.log("ota: restarting download: " + o.reason);
-          md5 = ports.md5.create();
-          openWriter(0);
-          failed = true;
-          break;
-        case "retry":
-          ports.system.log("ota: request failed: " + o.reason);
-          failed = true;
-        // falls through: some bytes may have arrived first
-        case "progress":
-          // past the high-water mark: progress, so the failure streak starts again
-          if ((o.kind === "progress" || o.progressed) && writer!.position > highWater) {
-            highWater = writer!.position;
-            streak = 0;
-          }
-      }
-    const st = saved!;
-    if (failed) {
-      streak++;
-      st.attempts++;
-    }
-    // The writer's resume point into the journal (written out here, not a function of its own: one
-    // function fewer for the whole job): a small progress note when only the point moved.
-    const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
-    if (failed || st.offset !== r[0] || st.phase !== "downloading") {
-      st.offset = r[0];
-      st.md5State = r[1];
-      saveOtaState(journal, st, !failed);
-    }
-    if (!o) return;
-    if (o.kind === "progress") return dispatch("span-end");
-    // Verify and switch on a timer, not here: this runs inside the socket's last data event,
-    // under the request's and the writer's frames and the last chunk, all of which Espruino
-    // keeps until they return (measured on the ESP32 format: that was the update's peak).
-    if (o.kind === "complete") return armTimer(0, "complete");
-    if (o.kind === "url-expired") return dispatch("url-expired");
-    const reason = (o as { reason: string }).reason;
-    const d = board.download;
-    if (streak > d.retryBudget) {
-      dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + reason) });
-      return;
-    }
-    const wait = backoffDelay(streak - 1, d.backoffMinMs, d.backoffMaxMs, (ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);
-    dispatch("retry", wait);
-  }
-
-  // ---- actions' helpers ----
-
-  function openWriter(offset: number): void {
-    const L = layout!;
-    const job = task!;
-    const guard = new GuardedFlash(ports.flash, {
-      chipSize: board.flash.size,
-      allowed: [L.target],
-      forbidden: protectedRegions(board.partitionTable.offset, L.running),
-    });
-    // onDownload takes the preflight of the first bytes and a progress note at each resume point (slot-writer.ts)
-    writer = SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload, onDownload);
-    download = Download(ports, board, writer, job.fileSize, job.url, onDownload);
-  }
-
-  /**
-   * Points otadata at `slot` power-safely. "trial" (a new one) and "again" (the same trial, its
-   * boot count kept) journal "switching" before and "trial" after; "back" (a rollback to the
-   * previous image) journals "rolledback" first: the previous image, once booted, sees it and
-   * reports fail -5, and a power cut before the switch completes makes this image finish it.
-   */
-  function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
-    st.phase = how === "back" ? "rolledback" : "switching";
-    save(st);
-    // in the formats module; a function of its own, so that the plan and the guard's regions are
-    // gone before the next journal write (Espruino keeps a function's locals until it returns)
-    formats().applyOtadata(board, ports.flash, ports.md5, layout!.running, slot, how === "back");
-    if (how === "back") return;
-    st.phase = "trial";
-    if (how === "trial") st.bootCount = 0;
-    save(st);
-  }
-
-  /** Writes `st` to the journal; null clears it (and the job may have become quiet). */
-  function save(st: OtaState | null): void {
-    if (st) saveOtaState(journal, st);
-    else journal.clear();
-    saved = st;
-    if (!st) link.check();
-  }
-
-  /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */
-  function armTimer(ms?: number, ev?: Event): void {
-    const clock = ports.clock;
-    if (timer) clock.cancel(timer);
-    timer = 0;
-    if (ev)
-      timer = clock.after(ms!, () => {
-        timer = 0;
-        dispatch(ev);
+    case "confirmTrial": {
+      armTimer();
+      if (board.bootloaderRollback) ports.system.setOtaValid(true);
+      const st = saved!;
+      st.phase = "confirmed";
+      save(st);
+      task = null;
+      // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+      link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
+        if (saved === st) save(null);
       });
+      return;
+    }
+    case "rollBack": {
+      // No reason given: the trial's deadline passed.
+      const reason = (data as string) || (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms";
+      const st = saved!;
+      ports.system.log("ota: rolling back: " + reason);
+      switchTo(st.previousSlot, st, "back");
+      link.reboot();
+      return;
+    }
+    case "reportFailure": {
+      const f = data as Failure;
+      const job = task;
+      const st = saved;
+      if (st && st.phase !== "failed") {
+        if (st.failedMd5Count > 0) {
+          // Keep the count so this md5 is refused after its second failure.
+          st.phase = "failed";
+          save(st);
+        } else save(null);
+      }
+      if (job) link.publish(otaReport("fail", job.version, { taskId: job.taskId, fwType: job.fwType }, f.code, f.msg), 1);
+      task = null;
+      return;
+    }
+    case "refuseUpdate": {
+      const msg = data as UpdateFirmware;
+      return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -5, failMessage(-5, "flash layout unusable: " + layoutError)), 1);
+    }
   }
+}
 
-  return { start: start, onConnected: onConnected, onMessage: onMessage, quiet: quiet, runningVersion: runningVersion, onAppHealthy: trialEvidence };
+/**
+ * The slot writer's and the download's callbacks in one function, so the preflight, the
+ * progress report and the progress note are no closures of their own: a position as bytes
+ * arrive, the image's first bytes before anything is erased (preflight), a request's outcome,
+ * or nothing: the note timer.
+ */
+function onDownload(x?: number | Uint8Array | SpanOutcome): void {
+  if (typeof x === "number") {
+    // bytes arrived: a progress report when one is due
+    const job = task!;
+    const now = ports.clock.now();
+    const p = progressDue(percentOf(x, job.fileSize), now, reported, reportedAt, board.progress.minStepPercent, board.progress.minIntervalMs);
+    if (p >= 0) {
+      reported = p;
+      reportedAt = now;
+      link.publish(otaReport("downloading", job.version, { taskId: job.taskId, fwType: job.fwType }, p), 0);
+      ports.system.emit("OTA", { state: state, version: job.version, percent: p });
+    }
+    // A new 3 KiB resume point goes to the journal from a 0 ms timer: Espruino runs it before
+    // it reads the socket again, with no chunk, request or writer frame in memory beside the
+    // journal write (written here, inside the socket's data event, that was the update's peak).
+    const r = writer && writer.resumePoint[0];
+    if (!noting && r && r % RESUME_BYTES === 0 && r !== saved!.offset) {
+      noting = true;
+      ports.clock.after(0, onDownload);
+    }
+    return;
+  }
+  const o = x as SpanOutcome | undefined;
+  if (!o) {
+    // the note timer: nothing to note once the download is over
+    noting = false;
+    if (!writer) return;
+  }
+  // Before the first erase: refuse an image that cannot run here.
+  if (o && !o.kind) {
+    preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
+    return;
+  }
+  // A failed request (restart, retry) counts against the streak and is journaled in full.
+  let failed = false;
+  if (o)
+    switch (o.kind) {
+      case "not-found":
+        return dispatch("failed", { code: -2, msg: failMessage(-2, "HTTP 404 for the firmware URL") });
+      case "rejected":
+        return dispatch("failed", { code: -5, msg: failMessage(-5, o.reason) });
+      case "restart":
+        ports.system.log("ota: restarting download: " + o.reason);
+        md5 = ports.md5.create();
+        openWriter(0);
+        failed = true;
+        break;
+      case "retry":
+        ports.system.log("ota: request failed: " + o.reason);
+        failed = true;
+      // falls through: some bytes may have arrived first
+      case "progress":
+        // past the high-water mark: progress, so the failure streak starts again
+        if ((o.kind === "progress" || o.progressed) && writer!.position > highWater) {
+          highWater = writer!.position;
+          streak = 0;
+        }
+    }
+  const st = saved!;
+  if (failed) {
+    streak++;
+    st.attempts++;
+  }
+  // The writer's resume point into the journal (written out here, not a function of its own: one
+  // function fewer for the whole job): a small progress note when only the point moved.
+  const r = writer!.resumePoint; // sign: [offset, md5 state], never past the image end's sector
+  if (failed || st.offset !== r[0] || st.phase !== "downloading") {
+    st.offset = r[0];
+    st.md5State = r[1];
+    saveOtaState(journal, st, !failed);
+  }
+  if (!o) return;
+  if (o.kind === "progress") return dispatch("span-end");
+  // Verify and switch on a timer, not here: this runs inside the socket's last data event,
+  // under the request's and the writer's frames and the last chunk, all of which Espruino
+  // keeps until they return (measured on the ESP32 format: that was the update's peak).
+  if (o.kind === "complete") return armTimer(0, "complete");
+  if (o.kind === "url-expired") return dispatch("url-expired");
+  const reason = (o as { reason: string }).reason;
+  const d = board.download;
+  if (streak > d.retryBudget) {
+    dispatch("failed", { code: -1, msg: failMessage(-1, "no progress after " + d.retryBudget + " retries (" + st.attempts + " failed requests for this update in all); last: " + reason) });
+    return;
+  }
+  const wait = backoffDelay(streak - 1, d.backoffMinMs, d.backoffMaxMs, (ports.system.random() >>> 0) / 4294967296, o.kind === "retry" ? o.retryAfterMs : undefined);
+  dispatch("retry", wait);
+}
+
+// ---- actions' helpers ----
+
+function openWriter(offset: number): void {
+  const L = layout!;
+  const job = task!;
+  const guard = new GuardedFlash(ports.flash, {
+    chipSize: board.flash.size,
+    allowed: [L.target],
+    forbidden: protectedRegions(board.partitionTable.offset, L.running),
+  });
+  // onDownload takes the preflight of the first bytes (slot-writer.ts)
+  writer = SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload);
+  download = Download(ports, board, writer, job.fileSize, job.url, onDownload);
+}
+
+/**
+ * Points otadata at `slot` power-safely. "trial" (a new one) and "again" (the same trial, its
+ * boot count kept) journal "switching" before and "trial" after; "back" (a rollback to the
+ * previous image) journals "rolledback" first: the previous image, once booted, sees it and
+ * reports fail -5, and a power cut before the switch completes makes this image finish it.
+ */
+function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
+  st.phase = how === "back" ? "rolledback" : "switching";
+  save(st);
+  // in the formats module; a function of its own, so that the plan and the guard's regions are
+  // gone before the next journal write (Espruino keeps a function's locals until it returns)
+  formats().applyOtadata(board, ports.flash, ports.md5, layout!.running, slot, how === "back");
+  if (how === "back") return;
+  st.phase = "trial";
+  if (how === "trial") st.bootCount = 0;
+  save(st);
+}
+
+/** Writes `st` to the journal; null clears it (and the job may have become quiet). */
+function save(st: OtaState | null): void {
+  if (st) saveOtaState(journal, st);
+  else journal.clear();
+  saved = st;
+  if (!st) link.check();
+}
+
+/** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */
+function armTimer(ms?: number, ev?: Event): void {
+  const clock = ports.clock;
+  if (timer) clock.cancel(timer);
+  timer = 0;
+  if (ev)
+    timer = clock.after(ms!, () => {
+      timer = 0;
+      dispatch(ev);
+    });
 }

@@ -22,17 +22,16 @@ export interface Link {
   reboot(): void;
 }
 
-/** The job as the session sees it (an Agent). */
-export interface Job {
-  start(): void;
-  onConnected(): void;
-  onMessage(payload: string): void;
-  /** True when nothing is in flight: no download, timer, trial or unacknowledged report. */
-  quiet(): boolean;
-  runningVersion(): string;
-  /** The application said the running image (or app) works (OTA:healthy). */
-  onAppHealthy(): void;
-}
+/**
+ * The job as the session sees it: one function (each function the job holds costs JsVars on the
+ * board), called with what the session wants. "start" once after loading; "onConnected" at
+ * every MQTT connect; "onMessage" with a message on the update topic; "onAppHealthy" when the
+ * application said the running image (or app) works (OTA:healthy); "quiet" returns true when
+ * nothing is in flight (no download, timer, trial or unacknowledged report); "runningVersion"
+ * returns the running image's version.
+ */
+export type JobCall = "start" | "onConnected" | "onMessage" | "onAppHealthy" | "quiet" | "runningVersion";
+export type Job = (what: JobCall, payload?: string) => boolean | string | void;
 
 export interface SessionPorts {
   net: NetPort;
@@ -70,8 +69,8 @@ function publish(payload: string, qos: 0 | 1, onAck?: () => void): void {
 }
 
 function check(): void {
-  if (job && !calling && job.quiet()) {
-    version = job.runningVersion();
+  if (job && !calling && job("quiet")) {
+    version = job("runningVersion") as string;
     job = null;
   }
 }
@@ -107,9 +106,9 @@ function withJob(name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: stri
   try {
     if (!job) {
       job = loadJob(link);
-      job.start();
+      job("start");
     }
-    if (name) job[name](arg!);
+    if (name) job(name, arg);
   } finally {
     calling = false;
   }

@@ -13,7 +13,8 @@
 // Resume points: every RESUME_BYTES (3 KiB) of the image, where the MD5 has no pending input (a
 // multiple of 64), so the journal can keep such a point as a small progress note
 // (src/core/journal). `resumePoint` is the last one reached, with the MD5 state taken exactly
-// there. A resume at a sector boundary erases that sector as the stream enters it; one inside a
+// there; the agent looks at it after each chunk and journals a new 3 KiB point from a 0 ms
+// timer, so that no chunk, request or writer frame is in memory beside the journal write. A resume at a sector boundary erases that sector as the stream enters it; one inside a
 // sector does not: the sector was erased when the stream first entered it, the bytes before the
 // point are verified, and those after it are programmed again with the same data, which NOR
 // accepts (programming only clears bits, so bytes a power cut left half programmed are
@@ -57,14 +58,13 @@ export interface SlotWriter {
 }
 
 /**
- * `SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?, onResumePoint?)`, a
+ * `SlotWriter(flash, bytes, md5, slot, size, written, beforeFirstProgram?)`, a
  * factory, called without `new` (see Download).
  * @param flash    the guarded flash (only the target slot is writable through it for this stream)
  * @param slot     offset of the target slot
  * @param size     total image size
  * @param written  resume point: bytes already durable (a multiple of RESUME_BYTES); `md5` hashed exactly those
  * @param beforeFirstProgram  sees the image's first bytes (0x120 of them, or the whole image if shorter) before anything is erased, and may throw to refuse the image
- * @param onResumePoint  called as soon as resumePoint moved on (every RESUME_BYTES), before anything else is programmed: journal it there, whatever the chunk sizes
  */
 export const SlotWriter = function (
   flash: FlashPort,
@@ -74,7 +74,6 @@ export const SlotWriter = function (
   size: number,
   written: number,
   beforeFirstProgram?: (first: Uint8Array) => void,
-  onResumePoint?: () => void,
 ): SlotWriter {
   const self = {} as SlotWriter;
   const buf = new Uint8Array(W.Buf);
@@ -130,14 +129,11 @@ export const SlotWriter = function (
         written = at + m;
         p += m;
         // A resume point unless the sector holding the image end was entered (sign; an image
-        // shorter than the trailer, refused anyway, resumes from 0). Announced every RESUME_BYTES
-        // (and at the end); a sector boundary in between is a point too, announced by nobody:
-        // the agent journals the writer's point when a request ends, and spans end on sector
-        // boundaries, so a cut in the next span never costs more than that span.
-        if ((written % W.Resume === 0 || written % W.Sector === 0 || last) && written <= cut - (cut % W.Sector)) {
-          self.resumePoint = [written, md5.saveState()];
-          if (onResumePoint && (written % W.Resume === 0 || last)) onResumePoint();
-        }
+        // shorter than the trailer, refused anyway, resumes from 0): every RESUME_BYTES, each
+        // sector boundary and the end. The agent notes the 3 KiB ones as they come and journals
+        // the writer's point when a request ends; spans end on sector boundaries, so a cut in
+        // the next span never costs more than that span.
+        if ((written % W.Resume === 0 || written % W.Sector === 0 || last) && written <= cut - (cut % W.Sector)) self.resumePoint = [written, md5.saveState()];
       }
       for (let k = 0; p + k < fill; k++) buf[k] = buf[p + k];
       fill -= p;
