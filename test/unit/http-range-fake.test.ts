@@ -372,3 +372,18 @@ test("garbage in front of the next response on a kept socket is a protocol error
   assert.equal(r.bytes.length, 0);
   assert.equal(r.kept, false);
 });
+
+test("the body in a read after its response head goes on in pieces of at most 128 bytes; a read of body alone goes on whole", async () => {
+  // one read: head and 900 bytes of body, which would otherwise be one 900-byte copy beside the read
+  const whole = await run({ pieces: [r206(100, 999)] }, req(100, 999));
+  assert.equal(whole.result?.kind, "ok");
+  assert.equal(whole.bytes.toString("latin1"), FILE.substring(100, 1000));
+  assert.equal(whole.chunks, Math.ceil(900 / 128));
+  // head and 100 bytes, then the other 800 in a read of their own: that read's string is passed on as it is
+  const wire = r206(100, 999);
+  const split = wire.length - 800;
+  const two = await run({ pieces: [wire.substring(0, split), wire.substring(split)] }, req(100, 999));
+  assert.equal(two.result?.kind, "ok");
+  assert.equal(two.bytes.toString("latin1"), FILE.substring(100, 1000));
+  assert.equal(two.chunks, 2);
+});
