@@ -7,8 +7,8 @@
 // Memory (Espruino): no sector buffer. One 320-byte buffer (~25 JsVars on an ESP32; 512 bytes
 // were ~38, a 4 KB one ~300) holds what is received but not programmed yet: at most 3 bytes
 // between chunks (flash writes stay 4-byte aligned in address and length), and before the first
-// program the image header the preflight needs (288 bytes, the floor for its size). Writes and
-// read-backs are at most 320 bytes each.
+// program the image header the preflight needs (288 bytes, the floor for its size). Writes are at
+// most 320 bytes each, read-backs 128.
 //
 // Resume points: every RESUME_BYTES (3 KiB) of the image, where the MD5 has no pending input (a
 // multiple of 64), so the journal can keep such a point as a small progress note
@@ -32,8 +32,10 @@ const enum W {
   Sector = 4096,
   /** Distance between resume points; a multiple of 64 (the MD5 block) and of 4 (flash writes). */
   Resume = 3072,
-  /** Received bytes held before programming; also the largest write and read-back. */
+  /** Received bytes held before programming; also the largest write. */
   Buf = 320,
+  /** The largest read-back (a multiple of 64, the MD5 block, and of 4). */
+  Back = 128,
   /** The preflight reads the first IMAGE_PREFLIGHT_BYTES (src/core/esp32/app-image.ts) of the image. */
   Header = 0x120,
 }
@@ -116,16 +118,20 @@ export const SlotWriter = function (
         let w = m;
         while (w % 4) buf[p + w++] = 255;
         flash.write(slot + at, buf.subarray(p, p + w));
-        let back: Uint8Array | null = flash.read(slot + at, m);
-        const c = cut - at;
-        if (c >= 0 && c < m) {
-          md5.update(back, 0, c);
-          self.imageMd5 = md5.saveState();
-          md5.update(back, c, m - c);
-        } else md5.update(back, 0, m);
-        // hashed: let it go now, not when the next read-back replaces it (two of them at once
-        // were the update's peak on the ESP32 format)
-        back = null;
+        // read back and hashed in pieces of at most W.Back bytes, each let go once hashed, not
+        // when the next one replaces it: a read-back is in memory at the update's peak (inside
+        // the socket's data event), 320 bytes were ~24 JsVars on the ESP32 format, 128 are ~10
+        for (let q = 0; q < m; q += W.Back) {
+          const k = m - q < W.Back ? m - q : W.Back;
+          let back: Uint8Array | null = flash.read(slot + at + q, k);
+          const c = cut - at - q;
+          if (c >= 0 && c < k) {
+            md5.update(back, 0, c);
+            self.imageMd5 = md5.saveState();
+            md5.update(back, c, k - c);
+          } else md5.update(back, 0, k);
+          back = null;
+        }
         written = at + m;
         p += m;
         // A resume point unless the sector holding the image end was entered (sign; an image
