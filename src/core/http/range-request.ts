@@ -291,12 +291,16 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
       /** Where the body starts in `d`: after a response head, in the read that carried its end. */
       let pos = 0;
       if (phase === Phase.Head) {
+        // where `buf` starts in this read: before it (negative) while it begins with an earlier
+        // read's part of the head
+        let at = -headBuf.length;
         const from = headBuf.length > 2 ? headBuf.length - 2 : 0;
         let buf = headBuf === "" ? d : headBuf + d;
         headBuf = "";
         let h = parseResponseHead(buf, from);
         // interim responses (100 Continue and friends): the real one follows
         while (h !== null && h.status < 200 && h.status !== 101) {
+          at += h.end;
           buf = buf.substring(h.end);
           h = parseResponseHead(buf, 0);
         }
@@ -304,9 +308,10 @@ export function fetchRange(ports: { net: NetPort; clock: ClockPort }, req: Range
           headBuf = buf;
           return;
         }
-        // the body goes on from here, in pieces (no copy of the whole rest of this read)
-        pos = h.end;
-        d = buf;
+        // The body goes on from here in this read itself, in pieces: no copy of the rest of the
+        // read, and a head joined from two reads goes now (beside the read it was a second copy).
+        // The head ends in this read: a complete one would have been parsed with the read before.
+        pos = at + h.end;
         buf = "";
         status = h.status;
         validator = h.validator;
