@@ -44,6 +44,17 @@ function allBytes(n: number): Buffer {
   return Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
 }
 
+/** A server at feed.example.com:7000 that sends 3000 bytes at once and closes. */
+async function feed(t: { after(fn: () => void): void }) {
+  const payload = allBytes(3000);
+  const server = net.createServer((s) => s.end(payload));
+  const port = await listen(server);
+  t.after(() => server.close());
+  const network = new VirtualNetwork();
+  network.route("feed.example.com", 7000, port);
+  return { payload, network };
+}
+
 /** Bundle helper: records every socket event into global `ev` and the data into `got`. */
 const RECORDER = `
   var ev = [], got = "", sizes = [];
@@ -79,12 +90,7 @@ test("connect throws synchronously for an unknown host or an unrouted port", (t)
 });
 
 test("received bytes arrive as binary strings of at most 536 bytes, then end and close(false)", async (t) => {
-  const payload = allBytes(3000);
-  const server = net.createServer((s) => s.end(payload));
-  const port = await listen(server);
-  t.after(() => server.close());
-  const network = new VirtualNetwork();
-  network.route("feed.example.com", 7000, port);
+  const { payload, network } = await feed(t);
   const d = device(
     RECORDER +
       `var s = require("net").connect({host: "feed.example.com", port: 7000}, function (sock) { ev.push("connect " + (sock === s)); });
@@ -218,12 +224,7 @@ test("sockets and timers of a powered-off context never fire, and the server see
 test("a 0 ms timer set while a socket read is handled runs before the next read is handled, as Espruino's idle loop orders them", async (t) => {
   // 3000 bytes at once: several 536-byte reads are ready together, so without that order the
   // host would hand them all over before any of the timers
-  const payload = allBytes(3000);
-  const server = net.createServer((s) => s.end(payload));
-  const port = await listen(server);
-  t.after(() => server.close());
-  const network = new VirtualNetwork();
-  network.route("feed.example.com", 7000, port);
+  const { payload, network } = await feed(t);
   const d = device(
     `var order = [], reads = 0, closed = false;
      var s = require("net").connect({host: "feed.example.com", port: 7000});
