@@ -46,11 +46,6 @@ interface Failure {
   msg: string;
 }
 
-/**
- * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
- * (formats.ts). Call it where they are needed and do not hold on to the result: on Espruino it loads a
- * Storage module that is dropped again, so they are not in memory during a download.
- */
 let board: BoardConfig;
 let ports: Ports;
 let link: Link;
@@ -60,6 +55,8 @@ let state: State = "starting";
 /** Read at start; null when the flash layout is unusable (then layoutError says why). */
 let layout: Layout | null = null;
 let layoutError = "";
+/** The running image's version, from its app descriptor once the layout is read. */
+let runningVersion = "unknown";
 /** The last state written to the journal (null: empty). */
 let saved: OtaState | null = null;
 /** Events waiting for dispatch(), two entries each: event, data. */
@@ -114,14 +111,13 @@ export function createAgent(b: BoardConfig, p: Ports, l: Link, f: () => Formats)
 function job(what: JobCall | "uplink", payload?: string): boolean | string | void {
   const log = ports.system.log;
   const L = layout;
-  const version = L ? L.runningVersion : "unknown";
-  if (what === "runningVersion") return version;
+  if (what === "runningVersion") return runningVersion;
   // A "failed" record only remembers an MD5 that failed (md5Refused): the next load reads it again.
   if (what === "quiet") return (state === "idle" || state === "disabled") && !task && (!saved || saved.phase === "failed") && !timer && !dispatching;
   if (what === "onConnected") {
     // report_version at every connect: it is also how the cloud learns to re-push a
     // pending update, and its PUBACK is the trial image's proof of a working uplink.
-    return link.publish(otaReport("version", version), 1, () => job("uplink"));
+    return link.publish(otaReport("version", runningVersion), 1, () => job("uplink"));
   }
   if (what === "uplink" || what === "onAppHealthy") {
     // One piece of trial evidence. A trial is healthy with a working uplink, and with the
@@ -140,6 +136,7 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
       layout = f.readLayout(board, ports.flash, ports.md5);
       saved = f.loadOtaState(journal);
       f = null;
+      runningVersion = layout.runningVersion;
       log("ota: running " + layout.running.label + " version " + layout.runningVersion + ", updates go to " + layout.target.label);
     } catch (e) {
       layoutError = errorText(e);
@@ -174,7 +171,7 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
   if (msg.type === "report_version_rsp") return log("ota: report_version_rsp " + msg.resultCode + " " + msg.resultMsg);
   if (msg.type === "ignored") return log("ota: " + msg.reason);
   // Already running it: the answer is the version report, never a download.
-  if (L && msg.version === L.runningVersion) return link.publish(otaReport("version", version), 1);
+  if (L && msg.version === L.runningVersion) return link.publish(otaReport("version", runningVersion), 1);
   if (md5Refused(saved, msg.md5)) {
     return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
   }
@@ -201,7 +198,7 @@ function dispatch(ev: Event, data?: unknown): void {
     try {
       act(row[3], d);
       // The application's view (docs/app-api.md): E.on("OTA", function (e) { e.state, e.version, e.percent }).
-      ports.system.emit("OTA", { state: state, version: task ? task.version : (layout ? layout.runningVersion : "unknown"), percent: -1 });
+      ports.system.emit("OTA", { state: state, version: task ? task.version : runningVersion, percent: -1 });
     } catch (x) {
       // An action that throws ends the job with fail -5, once: if reporting the failure
       // throws too (flash or link gone), it is logged and dropped, never retried in a loop.
@@ -299,7 +296,7 @@ function act(action: Action, data: unknown): void {
       save(st);
       // The platform re-pushes update_firmware (with a newly signed URL) to a device that
       // reports a version other than the task's target.
-      link.publish(otaReport("version", layout ? layout.runningVersion : "unknown"), 1);
+      link.publish(otaReport("version", runningVersion), 1);
       armTimer(Math.min(board.download.requestTimeoutMs, 60000), "timer");
       return;
     }

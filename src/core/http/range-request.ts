@@ -22,8 +22,9 @@
 // four closures, one per distinct event the request gets: the socket's data/connect handler,
 // its close handler, the one timer (which also records the result: settle) and abort. No
 // `this` anywhere: every active this.method() frame holds a lock on the object, the lock count saturates at 15 (JSV_LOCK_MAX) and a saturated object is never freed
-// (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or one
-// substring of it; chunked framing is decoded in place, never byte by byte.
+// (espruino/Espruino#2616). Body bytes are passed on as the socket's own string or as
+// substrings of it of at most 128 bytes (never a copy of a whole read); chunked framing is decoded
+// in place, never byte by byte.
 import type { ClockPort, NetPort, Socket, SocketHandlers, TimerId } from "../ports";
 import { errorText, otaError } from "../errors";
 import { parseUrl, ParsedUrl } from "./url";
