@@ -26,7 +26,7 @@ import type { RomFunctionFactory } from "./rom-types";
 import { Session } from "./session";
 import type { NetEnv } from "./socket-common";
 import { binaryToBytes, bytesToBinary } from "./bytes";
-import { createStorageModule } from "./storage-module";
+import { createStorageModule, StorageModel } from "./storage-module";
 import { EspruinoTimers } from "./timers";
 import { VirtualNetwork } from "./virtual-network";
 import { createWifiModule, type WifiOptions } from "./wifi-module";
@@ -41,6 +41,8 @@ export interface DeviceOptions {
   bundle?: string;
   /** Storage files at power on (binary strings), e.g. the agent's `.boot0` and its provisioning file. */
   files?: Record<string, string>;
+  /** Size of the Storage area in bytes (default STORAGE_BYTES, see storage-module.ts). */
+  storageBytes?: number;
   flash: NorFlash;
   /** Address at which the Flash module sees chip offset 0 (0 on an ESP32). */
   flashBase?: number;
@@ -94,8 +96,12 @@ export class Device {
   readonly violations: string[] = [];
   /** Runtime events: boots, reboots and why, power cuts, crashes. */
   readonly events: string[] = [];
-  /** Storage files; they live outside the NorFlash image (see storage-module.ts). */
-  readonly storage = new Map<string, Uint8Array>();
+  /**
+   * Storage: its files (a Map, in flash order), trash and compactions. They live outside the
+   * NorFlash image, but Storage's writes and erases are operations of `flash` (power cuts
+   * included), see storage-module.ts.
+   */
+  readonly storage: StorageModel;
   /** What process.memory() reports, in 14-byte blocks. */
   memory = { total: 9000, usage: 2200 };
   /** What ESP32.getState().freeHeap reports. */
@@ -123,12 +129,19 @@ export class Device {
     this.onLog = opts.onLog;
     this.now = opts.now ?? Date.now;
     this.romFunction = opts.romFunction ?? defaultRomFunction ?? (() => undefined);
+    this.storage = new StorageModel(opts.storageBytes);
+    this.storage.onCompact = () => this.events.push("storage compacted (not power-safe)");
     if (opts.bundle !== undefined) this.storage.set(".bootcde", binaryToBytes(opts.bundle));
     for (const [name, data] of Object.entries(opts.files ?? {})) this.storage.set(name, binaryToBytes(data));
     for (const name of BOOT_FILES) {
       const f = this.storage.get(name);
       if (f) this.gateOnce(bytesToBinary(f), name);
     }
+  }
+
+  /** Storage compactions so far (each also an event): not power-safe on a board, so code should cause none. */
+  get storageCompactions(): number {
+    return this.storage.compactions;
   }
 
   get running(): boolean {
@@ -371,7 +384,17 @@ export class Device {
       tls: () => createNetModule(netEnv, true),
       http: () => createHttpModule(netEnv),
       crypto: () => createCryptoModule(session),
-      Storage: () => createStorageModule(session, this.storage),
+      Storage: () =>
+        createStorageModule({
+          session,
+          area: this.storage,
+          flash: this.flash,
+          powerCut: (reason) => {
+            this.events.push("power cut: " + reason);
+            this.goDark();
+          },
+          violation: (m) => this.violations.push(m),
+        }),
       Wifi: () =>
         createWifiModule({
           session,

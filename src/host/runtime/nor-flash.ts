@@ -44,7 +44,10 @@ export class NorFlash {
   readonly bytes: Uint8Array;
   readonly violations: string[] = [];
   readonly stats: FlashStats = { erases: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 };
-  /** Mutating operations (erase or write) started so far, including an interrupted one. */
+  /**
+   * Mutating operations (erase, write, or one of a model kept outside `bytes`, see
+   * externalOperation) started so far, including an interrupted one.
+   */
   ops = 0;
   poweredOff = false;
   /** Called once when a scheduled power cut fires (after the interrupted op is left half done). */
@@ -125,6 +128,22 @@ export class NorFlash {
       this.die("erase of sector " + hex(sectorOffset));
     }
     this.bytes.fill(0xff, sectorOffset, sectorOffset + SECTOR_SIZE);
+  }
+
+  /**
+   * One mutating operation of a model whose bytes live outside `bytes` but on this chip (the
+   * Storage model, storage-module.ts): it needs power like write()/erase() (PowerCutError when
+   * off) and counts in `ops` and in the cutPowerAfter countdown. When the scheduled cut lands on
+   * it, `leaveHalfDone` runs, the chip powers off (onPowerCut) and PowerCutError is thrown;
+   * otherwise it returns and the caller carries the operation out.
+   */
+  externalOperation(what: string, leaveHalfDone?: () => void): void {
+    this.assertPowered(what);
+    this.ops++;
+    if (this.cutDue()) {
+      leaveHalfDone?.();
+      this.die(what);
+    }
   }
 
   snapshot(): Uint8Array {
