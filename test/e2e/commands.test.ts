@@ -8,6 +8,7 @@ const COMMANDS: [string, string][] = [
   ["flash", "src/host/tools/flash.ts"],
   ["partition-table", "src/host/tools/partition-table.ts"],
   ["sign", "src/host/tools/sign.ts"],
+  ["app-package", "src/host/tools/app-package.ts"],
   ["keygen", "src/host/tools/keygen.ts"],
   ["sim", "src/host/sim/main.ts"],
   ["reliability", "src/host/reliability/main.ts"],

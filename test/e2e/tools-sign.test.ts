@@ -80,7 +80,7 @@ test("sign refuses mistakes in one line", () => {
   }
   // an application package needs no ESP32 image; a signed file is not signed twice
   const pkg = join(tmp, "app.pkg");
-  writeFileSync(pkg, "application code");
+  writeFileSync(pkg, '// ota-app 7 time\nprint("application code");\n');
   assert.equal(tool("sign", "--key", key, "--version", "7", "--kind", "app", pkg, join(tmp, "app.signed")).status, 0);
   assert.match(tool("sign", "--key", key, "--version", "7", "--kind", "app", join(tmp, "app.signed"), join(tmp, "x")).stderr, /already signed/);
   assert.equal(tool("sign", "--help").status, 0);

@@ -1,21 +1,26 @@
 // `ota-cloud`: a local OTA cloud for your own MQTT broker (mosquitto or any other).
 //
 //   ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --sign-key product.key --device productId/deviceName [--device ...]
+//   ota-cloud serve --broker mqtt://host:1883 --app app.pkg [--fw-type app] --sign-key product.key --device productId/deviceName
 //   ota-cloud status
-//   ota-cloud info fw.bin
+//   ota-cloud info fw.bin|app.pkg
 //
 // `serve` serves the image over HTTP with Range, announces it to every device exactly as
 // Tencent IoT Hub does (update_firmware with url, md5sum, file_size, version; again whenever
 // a device reports another version), follows every device live and ends with a table; the
 // exit code is 0 only when every device reported done. `status` prints the last known state;
 // `info` what `serve` would announce for an image (version, size, md5) and whether it is signed.
+// With --app (or --kind app) it rolls out an application package (`npm run app-package`)
+// instead: announced with fw_type, done when a device reports that version for that fw_type.
 // Boards install only signed files (docs/security.md): serve signs with --sign-key, serves a
 // file that `npm run sign` signed as it is, and refuses an unsigned one unless --unsigned.
+import { openSync, readSync, closeSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { FirmwareError, readFirmware } from "../cloud/firmware-info";
+import { looksLikeAppPackage } from "../app/package";
+import { checkFwType, FirmwareError, readAppPackageFile, readFirmware } from "../cloud/firmware-info";
 import { readKeyFile, SignError } from "../sign/trailer";
 import { LiveView, resultTable, formatBytes } from "../cloud/display";
 import { OtaService, ServiceError, type DeviceStatus } from "../cloud/service";
@@ -23,17 +28,23 @@ import { DEFAULT_STATE_FILE, readState, writeState, type RunInfo } from "./state
 
 const USAGE = `usage:
   ota-cloud serve --broker mqtt://host:1883 --firmware fw.bin --sign-key FILE --device productId/deviceName [--device ...] [options]
+  ota-cloud serve --broker mqtt://host:1883 --app app.pkg [--fw-type NAME] --sign-key FILE --device productId/deviceName [options]
   ota-cloud status [--state FILE] [--json]
-  ota-cloud info FILE        what serve would announce for an image: version, size, md5, signature
+  ota-cloud info FILE        what serve would announce for an image or application package: version, size, md5, signature
 
 serve options:
   --broker URL        the broker the boards use (mqtt:// or mqtts://)
   --username U, --password P    broker credentials, if it wants them
   --firmware FILE     the ESP32 app image (.bin) to roll out, or one signed by \`npm run sign\`
-  --sign-key FILE     the product's signing key (\`npm run keygen\`): an unsigned image is signed
-                      with it before it is served; a signed one must carry its tag
-  --unsigned          serve an unsigned image as it is (lab boards with sign.required false only)
-  --version V         optional: must equal the version in the image's app descriptor
+  --app FILE          instead: the application package to roll out (\`npm run app-package\`, signed or
+                      not); the same as --kind app --firmware FILE
+  --kind K            firmware (default) or app: what --firmware FILE is
+  --fw-type NAME      with --app: the module name the application is announced with and that
+                      devices report its version under (default app)
+  --sign-key FILE     the product's signing key (\`npm run keygen\`): an unsigned file is signed
+                      with it (kind firmware or app) before it is served; a signed one must carry its tag
+  --unsigned          serve an unsigned file as it is (lab boards with sign.required false only)
+  --version V         optional: must equal the version in the image's app descriptor (the package's header)
   --device P/D        productId/deviceName as in the board file (repeat, or comma-separate)
   --host-ip ADDR      address the boards reach this machine at (default: this machine's first LAN IPv4)
   --port N            HTTP port for the image (default 8070; 0 = any free port)
@@ -68,6 +79,9 @@ async function serve(argv: string[]): Promise<number> {
       username: { type: "string" },
       password: { type: "string" },
       firmware: { type: "string" },
+      app: { type: "string" },
+      kind: { type: "string" },
+      "fw-type": { type: "string" },
       version: { type: "string" },
       device: { type: "string", multiple: true },
       "host-ip": { type: "string" },
@@ -87,7 +101,16 @@ async function serve(argv: string[]): Promise<number> {
   const signKey = values["sign-key"] !== undefined ? readKeyFile(values["sign-key"]) : undefined;
   if (!values.broker) throw new UsageError("--broker is required (e.g. --broker mqtt://192.168.1.10:1883)");
   if (!/^mqtts?:\/\//.test(values.broker)) throw new UsageError(`--broker must be an mqtt:// or mqtts:// URL, got "${values.broker}"`);
-  if (!values.firmware) throw new UsageError("--firmware is required (the .bin to roll out)");
+  if (values.firmware !== undefined && values.app !== undefined) throw new UsageError("give --firmware FILE or --app FILE, not both: one rollout at a time");
+  if (values.kind !== undefined && values.kind !== "firmware" && values.kind !== "app") throw new UsageError(`--kind must be firmware or app, got "${values.kind}"`);
+  if (values.app !== undefined && values.kind === "firmware") throw new UsageError("--app FILE rolls out an application: it contradicts --kind firmware");
+  const kind = values.app !== undefined ? "app" : ((values.kind ?? "firmware") as "firmware" | "app");
+  const file = values.app ?? values.firmware;
+  if (!file) throw new UsageError(kind === "app" ? "--app FILE is required (the application package to roll out)" : "--firmware is required (the .bin to roll out; --app FILE for an application package)");
+  if (values["fw-type"] !== undefined) {
+    if (kind !== "app") throw new UsageError("--fw-type names the application module: it goes with --app (firmware is announced without fw_type)");
+    checkFwType(values["fw-type"]);
+  }
   const devices = (values.device ?? []).flatMap((d) => d.split(",")).map((d) => d.trim()).filter(Boolean);
   if (devices.length === 0) throw new UsageError("--device is required: productId/deviceName of each board (as in its board file)");
   const timeoutMs = positive("timeout", values.timeout, 1800) * 1000;
@@ -97,7 +120,9 @@ async function serve(argv: string[]): Promise<number> {
 
   const service = await OtaService.start({
     brokerUrl: values.broker,
-    firmware: values.firmware,
+    firmware: file,
+    kind,
+    ...(values["fw-type"] !== undefined ? { fwType: values["fw-type"] } : {}),
     version: values.version,
     sign: { key: signKey, allowUnsigned: values.unsigned },
     devices,
@@ -123,7 +148,9 @@ async function serve(argv: string[]): Promise<number> {
   const err = process.stderr;
   err.write(
     [
-      `firmware  ${fw.name}: version ${fw.version}, ${fw.size} bytes (${formatBytes(fw.size)}), md5 ${fw.md5}, ${signedText(fw.signed)}`,
+      fw.type === "app"
+        ? `app       ${fw.name} (fw_type ${fw.fwType}, confirm ${fw.confirm}): version ${fw.version}, ${fw.size} bytes (${formatBytes(fw.size)}), md5 ${fw.md5}, ${signedText(fw.signed)}`
+        : `firmware  ${fw.name}: version ${fw.version}, ${fw.size} bytes (${formatBytes(fw.size)}), md5 ${fw.md5}, ${signedText(fw.signed)}`,
       `serving   ${service.host.url(devices[0], 0).replace(/\?push=0$/, "")} (one path per device; boards must reach ${publicHost}:${service.host.port}, see --host-ip)`,
       `broker    ${values.broker}: update_firmware pushed to ${devices.length} device${devices.length === 1 ? "" : "s"}; offline ones get it when they connect`,
       "",
@@ -220,13 +247,32 @@ function status(argv: string[]): number {
   return 0;
 }
 
+/** Whether a file starts with an application package's header (unreadable files: false, readFirmware says why). */
+function startsLikeAppPackage(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const head = Buffer.alloc(16);
+    return looksLikeAppPackage(head.subarray(0, readSync(fd, head, 0, head.length, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function info(argv: string[]): number {
   const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
   if (values.help) return help();
-  if (positionals.length !== 1) throw new UsageError("info takes one firmware file");
-  const fw = readFirmware(positionals[0]);
+  if (positionals.length !== 1) throw new UsageError("info takes one firmware file or application package");
+  const file = positionals[0];
+  const fw = startsLikeAppPackage(file) ? readAppPackageFile(file) : readFirmware(file);
   const signed = fw.signed ? `yes, for version ${fw.version}, kind ${fw.kind} (the tag can only be checked with the key)` : "no (boards that require signed updates refuse it)";
-  process.stdout.write(`file     ${fw.file}\nversion  ${fw.version}\nproject  ${fw.projectName}\nsize     ${fw.size}\nmd5      ${fw.md5}\nsigned   ${signed}\n`);
+  const what =
+    fw.type === "app"
+      ? `type     application package (serve it with --app; announced as fw_type app unless --fw-type)\nconfirm  ${fw.confirm}\n`
+      : `project  ${fw.projectName}\n`;
+  process.stdout.write(`file     ${fw.file}\nversion  ${fw.version}\n${what}size     ${fw.size}\nmd5      ${fw.md5}\nsigned   ${signed}\n`);
   return 0;
 }
 

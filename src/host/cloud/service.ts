@@ -3,10 +3,13 @@
 // broker. It creates one update task per device, lets the cloud push update_firmware (again
 // whenever a device reports another version: devices that are offline now get it when they
 // connect) and turns the cloud's records into one status per device.
+// It rolls out either firmware (an ESP32 app image) or the application (an application
+// package, announced with fw_type): a device is done when it reports the target version for
+// what is rolled out, and reports about the other are ignored (tencent-ota-cloud.ts reportIsFor).
 import type { IClientOptions } from "mqtt";
 import { TencentOtaCloud, type DeviceRecord } from "./tencent-ota-cloud";
 import { startFirmwareHost, type FirmwareHost } from "./firmware-host";
-import { readFirmware, type FirmwareInfo, type SignPolicy } from "./firmware-info";
+import { readAppPackageFile, readFirmware, type FirmwareInfo, type SignPolicy } from "./firmware-info";
 
 /**
  * waiting: nothing heard from the device yet; pending: it is online, the update was pushed;
@@ -36,9 +39,13 @@ export interface DeviceStatus {
 
 export interface ServiceOptions {
   brokerUrl: string;
-  /** Path of the image, or one already read. */
+  /** Path of the image (or application package, with kind "app"), or one already read. */
   firmware: string | FirmwareInfo;
-  /** Must match the image's app descriptor when given. */
+  /** What a path names: "firmware" (default, an ESP32 app image) or "app" (an application package). */
+  kind?: "firmware" | "app";
+  /** kind "app": the module name the package is announced and reported under (default "app"). */
+  fwType?: string;
+  /** Must match the image's app descriptor (a package's header line) when given. */
   version?: string;
   /** How a firmware file given by name is signed (firmware-info.ts); absent: served as it is. */
   sign?: SignPolicy;
@@ -81,7 +88,11 @@ export class OtaService {
     if (o.devices.length === 0) throw new ServiceError("no --device given: name at least one productId/deviceName");
     const keys = [...new Set(o.devices)];
     for (const k of keys) parseDeviceKey(k);
-    const firmware = typeof o.firmware === "string" ? readFirmware(o.firmware, o.version, o.sign) : o.firmware;
+    if (o.fwType !== undefined && o.kind !== "app") throw new ServiceError("fwType names the application module: it goes with kind \"app\" (firmware is announced without fw_type)");
+    const firmware =
+      typeof o.firmware !== "string" ? o.firmware
+      : o.kind === "app" ? readAppPackageFile(o.firmware, o.version, o.sign, o.fwType)
+      : readFirmware(o.firmware, o.version, o.sign);
     const host = await startFirmwareHost({ bytes: firmware.bytes, name: firmware.name, publicHost: o.publicHost, listen: o.listen, port: o.port });
     let cloud: TencentOtaCloud;
     try {
@@ -94,7 +105,8 @@ export class OtaService {
     for (const key of keys) {
       const { productId, deviceName } = parseDeviceKey(key);
       let n = 0;
-      cloud.deploy(productId, deviceName, { version: firmware.version, md5: firmware.md5, size: firmware.size, url: () => host.url(key, ++n) });
+      const app = firmware.type === "app" ? { fwType: firmware.fwType ?? "app", kind: "app" as const } : {};
+      cloud.deploy(productId, deviceName, { version: firmware.version, md5: firmware.md5, size: firmware.size, url: () => host.url(key, ++n), ...app });
     }
     return s;
   }

@@ -2,6 +2,9 @@
 // update_firmware when a task is created and again whenever the device reports another
 // version (the platform's documented resume/refresh channel), ends a task on "done",
 // "fail" or a report of the target version, and records every message it saw.
+// A device reports its firmware plainly and each module (the application) with its fw_type
+// (docs/tencent-protocol.md#report_version); a task follows only the reports of what it updates
+// (reportIsFor).
 // Shared by `ota-cloud serve` (src/host/cloud-cli, against a user's own broker), the
 // simulation (src/host/sim), the reliability campaign and the benchmarks.
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -13,7 +16,33 @@ export interface FirmwareOffer {
   /** Called for every push so URLs can be freshly "signed" (a 403 fault then expires old ones). */
   url: () => string;
   taskId?: number | string;
+  /** The module name pushed as fw_type (an application: "app"). */
   fwType?: string;
+  /**
+   * What the offer updates: the firmware, whose version the device reports without fw_type, or
+   * a module (the application) it reports with fw_type = fwType. Default: "app" when fwType is
+   * given, "firmware" otherwise ("firmware" with a fwType: a v2 push the progress echoes it in).
+   */
+  kind?: "firmware" | "app";
+}
+
+function isAppOffer(o: FirmwareOffer): boolean {
+  return (o.kind ?? (o.fwType !== undefined ? "app" : "firmware")) === "app";
+}
+
+/**
+ * Whether a report (its report.fw_type, undefined when absent) is about what `offer` updates: a
+ * report without fw_type is about the firmware, one with it about that module (for a firmware
+ * offer pushed with a fw_type, also its echo in progress reports).
+ */
+export function reportIsFor(offer: FirmwareOffer, fwType: unknown): boolean {
+  if (fwType === undefined) return !isAppOffer(offer);
+  return fwType === offer.fwType;
+}
+
+/** The key of `versions` a report (or an offer) belongs under: its fw_type, "" for the firmware. */
+function moduleKey(fwType: unknown): string {
+  return typeof fwType === "string" ? fwType : "";
 }
 
 export type TaskState = "pending" | "downloading" | "burning" | "done" | "failed";
@@ -24,7 +53,10 @@ export interface DeviceRecord {
   reports: Record<string, any>[];
   /** Every update_firmware the cloud sent. */
   pushes: Record<string, any>[];
+  /** The last version reported for what the current offer updates (no offer: the firmware's). */
   reportedVersion?: string;
+  /** The last version reported per module: fw_type, "" for the firmware (plain report_version). */
+  versions: Record<string, string>;
   target?: FirmwareOffer;
   task: TaskState | "none";
   percent: number;
@@ -90,7 +122,7 @@ export class TencentOtaCloud {
     const key = productId + "/" + deviceName;
     let d = this.devices.get(key);
     if (!d) {
-      d = { key, reports: [], pushes: [], task: "none", percent: 0 };
+      d = { key, reports: [], pushes: [], versions: {}, task: "none", percent: 0 };
       this.devices.set(key, d);
     }
     return d;
@@ -98,8 +130,10 @@ export class TencentOtaCloud {
 
   /** Creates an update task for a device and pushes it right away (as the console does). */
   deploy(productId: string, deviceName: string, offer: FirmwareOffer): void {
+    if (offer.kind === "app" && offer.fwType === undefined) throw new Error("an application offer needs the fwType it is announced and reported under");
     const d = this.device(productId, deviceName);
     d.target = offer;
+    d.reportedVersion = d.versions[isAppOffer(offer) ? moduleKey(offer.fwType) : ""];
     d.task = "pending";
     d.percent = 0;
     d.resultCode = undefined;
@@ -170,15 +204,25 @@ export class TencentOtaCloud {
     }
     d.reports.push(msg);
     const o = d.target;
+    const fwType = msg.report?.fw_type;
     if (msg.type === "report_version") {
       const version = msg.report?.version;
-      d.reportedVersion = version;
+      if (typeof version === "string") d.versions[moduleKey(fwType)] = version;
+      const mine = o ? reportIsFor(o, fwType) : fwType === undefined;
+      if (mine) d.reportedVersion = version;
       this.client.publish(`$ota/update/${parts[2]}/${parts[3]}`, JSON.stringify({ result_code: 0, result_msg: "success", type: "report_version_rsp", version }), { qos: 1 });
       if (o && (d.task === "pending" || d.task === "downloading" || d.task === "burning")) {
-        if (version === o.version) d.task = "done";
-        else if (d.pushes.length < (this.opts.maxPushes ?? 50)) this.push(d);
+        const more = d.pushes.length < (this.opts.maxPushes ?? 50);
+        if (mine) {
+          if (version === o.version) d.task = "done";
+          else if (more) this.push(d);
+        } else if (more && fwType === undefined && isAppOffer(o) && d.versions[moduleKey(o.fwType)] === undefined) {
+          // a device with no application installed reports only its firmware (docs/app-ota.md):
+          // that report is its only "push me again", at a connect or when a job of its ends
+          this.push(d);
+        }
       }
-    } else if (msg.type === "report_progress" && o && msg.report?.version === o.version) {
+    } else if (msg.type === "report_progress" && o && msg.report?.version === o.version && reportIsFor(o, fwType)) {
       const p = msg.report.progress ?? {};
       if (p.state === "downloading") {
         if (d.task === "pending" || d.task === "downloading") d.task = "downloading";

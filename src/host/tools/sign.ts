@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { readAppDescriptor } from "../../core/esp32/app-image";
+import { AppPackageError, readAppPackage } from "../app/package";
 import { validateAppImage } from "../image/validate-image";
 import { KIND_CODES, readKeyFile, readSigned, SignError, signImage, type SignKind } from "../sign/trailer";
 import { parseToolArgs, UsageError } from "./cli-args";
@@ -16,7 +17,8 @@ const USAGE = `usage: npm run sign -- --key FILE --version V [--kind firmware|ap
   --key FILE      the product's signing key file
   --version V     the version the update is announced as; for firmware it must equal the
                   version in IN's app descriptor (what the board reports after the update)
-  --kind K        firmware (default: an ESP32 app image) or app (an application package)`;
+  --kind K        firmware (default: an ESP32 app image) or app (an application package from
+                  \`npm run app-package\`; --version must equal its header's version)`;
 
 export interface SignResult {
   out: string;
@@ -42,6 +44,15 @@ export function signFile(o: { keyFile: string; version: string; kind: SignKind; 
     if (!check.ok) throw new SignError(`${o.input} is not an ESP32 app image (${check.reason}); use --kind app for an application package`);
     const desc = readAppDescriptor({ read: (off, n) => image.slice(off, off + n), write: () => undefined, eraseSector: () => undefined }, 0);
     if (desc && desc.version !== o.version) throw new SignError(`--version ${o.version} differs from ${o.input}'s app descriptor (${desc.version}); the board would report ${desc.version} after the update`);
+  } else {
+    let header: string;
+    try {
+      header = readAppPackage(image).version;
+    } catch (e) {
+      if (!(e instanceof AppPackageError)) throw e;
+      throw new SignError(`${o.input}: ${e.message}`);
+    }
+    if (header !== o.version) throw new SignError(`--version ${o.version} differs from ${o.input}'s header line (${header}); the board would report ${header} after the update`);
   }
   const signed = signImage(key, image, o.version, o.kind);
   writeFileSync(o.output, signed);
