@@ -29,6 +29,13 @@ function boardConfig(board) {
   // The default export is the object the job passes around; the resident imports mqtt by name
   // and md5 is a build flag, so the object leaves them out.
   const inObject = Object.keys(onDevice).filter((k) => k !== "mqtt" && k !== "md5");
+  // Nor the fields the device reads as named exports or build flags instead (flash_base,
+  // trial_maxHoldMs, __IMAGE_SHA256__): two JsVars or so each, in the job's memory at its peak.
+  const object = Object.fromEntries(inObject.map((k) => [k, onDevice[k]]));
+  object.flash = { size: board.flash.size };
+  object.trial = { ...board.trial };
+  delete object.trial.maxHoldMs;
+  object.image = { projectName: board.image.projectName };
   return {
     name: "board-config",
     resolveId: (source) => (source === "board-config" ? id : null),
@@ -44,7 +51,7 @@ function boardConfig(board) {
             .join("") +
           // The default object written out whole, not built from the named exports: those would
           // each stay a name in the job's module scope (a JsVar apiece on the board).
-          `\nexport default ${JSON.stringify(Object.fromEntries(inObject.map((k) => [k, onDevice[k]])))};`
+          `\nexport default ${JSON.stringify(object)};`
         : null,
   };
 }
@@ -54,7 +61,7 @@ function boardConfig(board) {
  * true or false for this board, so rollup drops the branch and the modules only it uses.
  */
 function buildFlags(board) {
-  const flags = { __IMAGE_SHA256__: board.image.verifySha256, __MD5_ROM__: board.md5 === "rom" };
+  const flags = { __IMAGE_SHA256__: board.image.verifySha256, __MD5_ROM__: board.md5 === "rom", __APP__: !!board.app };
   return {
     name: "build-flags",
     transform(code, id) {

@@ -73,6 +73,13 @@ export interface BoardConfig {
   };
   /** Signed updates (docs/security.md): required unless a lab board opts out; downgrades refused unless allowed. */
   sign: { required: boolean; allowDowngrade: boolean };
+  /**
+   * Updates of the user's JavaScript application (docs/app-ota.md); null: firmware only.
+   * fwType: the module name the cloud puts in fw_type for the application (Tencent's default
+   * module, the firmware, has none or another); maxBytes: the largest package accepted;
+   * trialMs: how long a new application has to prove itself (see its package's confirm mode).
+   */
+  app: { fwType: string; maxBytes: number; trialMs: number } | null;
   /** The agent's own trial boot (used when the bootloader has no rollback). */
   trial: {
     healthyWithinMs: number;

@@ -22,6 +22,8 @@ export type OtaErrorCode =
   | "IMG_TOO_BIG"
   | "IMG_CHECKSUM"
   | "IMG_SHA256"
+  // application packages (docs/app-ota.md)
+  | "APP_PACKAGE"
   // flash
   | "FLASH_FORBIDDEN"
   | "FLASH_RANGE"

@@ -94,7 +94,39 @@ export interface BytesPort {
   toBinaryString(src: Uint8Array, offset: number, length: number): string;
 }
 
+/**
+ * Espruino's Storage, as much of it as application updates use (require("Storage") itself on the
+ * board). Files are written once: a write at an offset goes only into bytes still erased, and an
+ * erase only marks a file deleted (docs/app-ota.md#espruino-storage).
+ */
+export interface StoragePort {
+  /** The file's bytes from `offset` (all of them without `length`) as a binary string; undefined when absent. */
+  read(name: string, offset?: number, length?: number): string | undefined;
+  /** offset 0 creates the file with `size` bytes (default: the data's); other offsets write into erased bytes. */
+  write(name: string, data: string | Uint8Array, offset?: number, size?: number): boolean;
+  erase(name: string): void;
+  /** Free bytes at the end of Storage: a bigger file makes Espruino compact Storage first (not power-safe). */
+  getFree(): number;
+}
+
+/**
+ * The application's side of the interpreter (boards with an "app" kind): Espruino's own objects
+ * and functions, so that the job holds references, not functions of its own.
+ */
+export interface AppPort {
+  storage: StoragePort;
+  /** setTimeout: given a string, runs it at the interpreter's top level when the timer fires (as Espruino runs .bootcde). */
+  setTimeout(code: string, ms: number): unknown;
+  /** process: its "uncaughtException" listeners take every exception nothing caught. */
+  process: {
+    on(event: "uncaughtException", fn: (e: unknown) => void): void;
+    removeListener(event: "uncaughtException", fn: (e: unknown) => void): void;
+  };
+}
+
 export interface Ports {
+  /** Application updates; null on boards without the "app" kind. */
+  app?: AppPort | null;
   flash: FlashPort;
   bytes: BytesPort;
   clock: ClockPort;

@@ -6,6 +6,7 @@
 import { mqtt, sign_required, trial_maxHoldMs } from "board-config";
 import { PROVISION_FILE, type Provision } from "../core/provision";
 import { startSession, type Job, type Link } from "../core/agent/session";
+import type { MqttClient } from "../core/mqtt/client";
 import { espruinoClock, espruinoNet, espruinoSha256, espruinoSystem } from "./ports";
 
 /**
@@ -52,17 +53,37 @@ else if (mqtt.auth === "tencent" && !(typeof p.deviceSecret === "string" && p.de
 else if (mqtt.auth === "tencent" && !sha256) bad = "Tencent authentication needs crypto.SHA256, which this firmware lacks";
 else if (mqtt.auth === "plain" && (typeof p.username !== "string" || typeof p.password !== "string")) bad = "username and password are required";
 
-/** Starts the session; also Wi-Fi's callback, so `err` is its error if any. The MQTT client reconnects by itself, so start either way. */
-function startAgent(err?: unknown): void {
+let client: MqttClient | null = null;
+
+/** Wi-Fi's callback, `err` its error if any: the MQTT client connects now, and reconnects by itself if this failed. */
+function onWifi(err?: unknown): void {
   if (err) console.log("ota: wifi: " + err);
-  if (!sign_required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
-  startSession(mqtt, trial_maxHoldMs, { net: espruinoNet, clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob);
+  client!.run(true);
 }
 
+// The session and its job start at once, Wi-Fi or not: the job also starts the application
+// (docs/app-ota.md), which must not wait for a network. With Wi-Fi, MQTT connects once it is up.
 if (bad) console.log("ota: agent disabled: " + PROVISION_FILE + ": " + bad);
-else if (p!.wifi) {
-  require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, startAgent);
-  // Espruino's Wifi keeps what it needs; the provision (the job's link.id) need not hold it too.
-  delete p!.wifi;
+else {
+  if (!sign_required) console.log("ota: updates are NOT authenticated (board sign.required is false)");
+  try {
+    client = startSession(mqtt, trial_maxHoldMs, { net: espruinoNet, clock: espruinoClock, system: espruinoSystem, sha256: sha256 }, p as Provision, loadJob, !!p!.wifi);
+  } catch (e) {
+    console.log("ota: agent failed to start: " + e);
+  }
+  if (client && p!.wifi) {
+    require("Wifi").connect(p!.wifi.ssid, { password: p!.wifi.password }, onWifi);
+    // Espruino's Wifi keeps what it needs; the provision (the job's link.id) need not hold it too.
+    delete p!.wifi;
+  }
 }
-else startAgent();
+// Without a working agent the application still runs: the one app file there is (with two, only
+// the agent's journal knows which is whole), without its signature trailer.
+// __APP__: the board has the application kind (build flag): other boards carry none of this.
+if (__APP__ && !client) {
+  const S = require("Storage");
+  const a = S.read("ota.app0", 0, 1) !== undefined;
+  const f = a ? "ota.app0" : "ota.app1";
+  const t: string | undefined = a === (S.read("ota.app1", 0, 1) !== undefined) ? undefined : S.read(f);
+  if (t) setTimeout(t.substr(t.length - 80, 4) === "ESIG" ? S.read(f, 0, t.length - 80) : t, 0);
+}

@@ -23,6 +23,9 @@ interface ObjectConstructor {
 
 /** Arguments after `ms` are passed to `fn` (Espruino and Node alike). */
 declare function setTimeout<A extends unknown[]>(fn: (...args: A) => void, ms: number, ...args: A): number;
+/** Code given as a string runs at the interpreter's top level when the timer fires (src/jsinteractive.c). */
+declare function setTimeout(code: string, ms: number): number;
+
 declare function setInterval(fn: () => void, ms: number): number;
 declare function clearTimeout(id: number): void;
 declare function clearInterval(id: number): void;
@@ -56,6 +59,9 @@ declare var ESP32: {
   getState(): { freeHeap: number; minHeap: number };
 };
 declare var process: {
+  /** "uncaughtException" listeners take exceptions nothing caught (src/jsinteractive.c jsiCheckErrors). */
+  on(event: "uncaughtException", fn: (e: unknown) => void): void;
+  removeListener(event: "uncaughtException", fn: (e: unknown) => void): void;
   memory(gc?: boolean): { free: number; usage: number; total: number; blocksize: number };
   env: { VERSION: string; BOARD: string };
 };
@@ -83,12 +89,14 @@ interface EspruinoWifi {
   connect(ssid: string, opts: { password?: string }, cb: (err: unknown) => void): void;
 }
 interface EspruinoStorage {
-  /** The file's contents (memory-mapped on an ESP32: no RAM), or undefined when missing. */
-  read(name: string): string;
+  /** The file's contents from `offset` (memory-mapped on an ESP32: no RAM), or undefined when missing. */
+  read(name: string, offset?: number, length?: number): string;
   /** Parsed JSON of a Storage file; with noExceptions, undefined when missing or unparsable. */
   readJSON(name: string, noExceptions: boolean): any;
-  /** Creates or replaces a file: header, then data, each a plain flash write (not atomic). */
-  write(name: string, data: string): boolean;
+  /** Creates or replaces a file: header, then data, each a plain flash write (not atomic). With an offset, writes into erased bytes of an existing file. */
+  write(name: string, data: string | Uint8Array, offset?: number, size?: number): boolean;
+  /** Marks the file deleted (one word written); its space is reclaimed only by a compaction. */
+  erase(name: string): void;
   /** Bytes free after the last file: a file of up to this size is written without a compaction. */
   getFree(): number;
 }
@@ -108,6 +116,7 @@ declare var Modules: { removeCached(id: string): void };
 // true or false, so the code a board does not use is not in its bundle.
 declare const __IMAGE_SHA256__: boolean;
 declare const __MD5_ROM__: boolean;
+declare const __APP__: boolean;
 
 // The board file the bundle is built for, compiled in by rollup.config.js.
 declare module "board-config" {

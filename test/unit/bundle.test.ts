@@ -124,13 +124,13 @@ describe("bundle: one gated bundle per board file", () => {
       assert.ok(built(name).includes('Modules.removeCached("' + JOB_FILE + '")'), "and drops it from require()'s cache");
     });
 
-    it(`${name}: the formats bundle is a gated Storage module of the functions only a job's start and a switch need, which the job loads and drops again`, () => {
+    it(`${name}: the formats bundle is a gated Storage module of the functions only a job's start, a switch and an application's files need, which the job loads and drops again`, () => {
       const fmt = builtFmt(name);
       assert.doesNotThrow(() => assertBundle(fmt, `${name}.fmt.js`, { module: true }));
       const m = { exports: {} as Record<string, unknown> };
       const before = Object.keys(globalThis).length;
       new Function("module", "exports", fmt)(m, m.exports);
-      assert.deepEqual(Object.keys(m.exports).sort(), ["applyOtadata", "failuresOf", "loadOtaState", "readLayout", "sameUpdate", "signCheck"]);
+      assert.deepEqual(Object.keys(m.exports).sort(), ["appFlash", "appHeader", "appInfo", "applyOtadata", "failuresOf", "loadOtaState", "readLayout", "sameUpdate", "signCheck"]);
       for (const k of Object.keys(m.exports)) assert.equal(typeof m.exports[k], "function", k);
       assert.equal(Object.keys(globalThis).length, before);
       assert.ok(builtJob(name).includes('require("' + FORMATS_FILE + '")'), "the job requires " + FORMATS_FILE);

@@ -13,7 +13,8 @@
 // module-level variables, like the session's (session.ts), and createAgent is called once.
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
-import { errorText } from "../errors";
+import { APP_FILE } from "./app-files";
+import { errorText, otaError } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import type { Layout } from "./layout";
 import type { Formats } from "./formats";
@@ -84,6 +85,13 @@ let uplinkOk = false;
 let appOk = false;
 let journal: Journal;
 
+// The application kind (board.app, docs/app-ota.md): its file that runs (APP_FILE + appSlot; -1:
+// none), that file's version, and whether a push for the other kind waited while a job ran (the
+// versions are reported again when the job ends: the platform pushes a pending task again then).
+let appSlot = -1;
+let appVersion = "";
+let deferred = false;
+
 /**
  * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
  * (formats.ts). Call it where they are needed and do not hold on to the result: on Espruino it loads a
@@ -103,7 +111,8 @@ export function createAgent(b: BoardConfig, p: Ports, l: Link, f: () => Formats)
 
 /**
  * What the session calls (session.ts's Job), one function told apart by `what` rather than six
- * methods: "start" reads the layout and the journal; "onConnected" reports the version (its
+ * methods: "start" reads the layout and the journal (and with "boot", once per power-on, starts
+ * the application); "onConnected" reports the version (its
  * PUBACK is the trial's proof of a working uplink, "uplink" here); "onMessage" takes a message
  * on the update topic; "onAppHealthy" is the application's OTA:healthy; "quiet" says whether
  * nothing is in flight (the session may drop the job); "runningVersion" is the running image's.
@@ -112,12 +121,25 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
   const log = ports.system.log;
   const L = layout;
   if (what === "runningVersion") return runningVersion;
+  if (what === "appReport") return __APP__ && board.app && appVersion ? otaReport("version", appVersion, { fwType: board.app.fwType }) : "";
   // A "failed" record only remembers an MD5 that failed (md5Refused): the next load reads it again.
   if (what === "quiet") return (state === "idle" || state === "disabled") && !task && (!saved || saved.phase === "failed") && !timer && !dispatching;
   if (what === "onConnected") {
-    // report_version at every connect: it is also how the cloud learns to re-push a
-    // pending update, and its PUBACK is the trial image's proof of a working uplink.
+    // report_version at every connect, one per kind: it is also how the cloud learns to re-push
+    // a pending update, and its PUBACK is the trial image's proof of a working uplink.
+    // (and again when a job ends after a push for the other kind waited: `deferred`)
+    deferred = false;
+    const a = __APP__ && (job("appReport") as string);
+    if (a) link.publish(a, 1);
     return link.publish(otaReport("version", runningVersion), 1, () => job("uplink"));
+  }
+  // __APP__: the board has the application kind (a build flag, rollup.config.js): the
+  // application's code below is not in the bundle of a board without it.
+  if (__APP__ && what === "appCrash") {
+    log("ota: the application threw: " + payload);
+    const st = saved;
+    if (state === "trial" && st && st.app) dispatch("unhealthy", 1);
+    return;
   }
   if (what === "uplink" || what === "onAppHealthy") {
     // One piece of trial evidence. A trial is healthy with a working uplink, and with the
@@ -125,7 +147,8 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
     if (what === "uplink") uplinkOk = true;
     else appOk = true;
     const st = saved;
-    if (state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && L && st && L.running.offset === st.targetSlot) dispatch("healthy");
+    // an application's trial: its own word is enough (the agent's uplink does not depend on it)
+    if (state === "trial" && st && st.app ? appOk : state === "trial" && uplinkOk && (appOk || !board.trial.waitForApp) && L && st && L.running.offset === st.targetSlot) dispatch("healthy");
     return;
   }
   if (what === "start") {
@@ -144,6 +167,8 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
     }
     const st = saved;
     // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
+    // a confirmed application's previous file, if a power cut came before it was erased
+    if (__APP__ && st && st.phase === "confirmed" && st.app) ports.app!.storage.erase(APP_FILE + st.previousSlot);
     if (st && st.phase === "confirmed")
       link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
         if (saved === st) save(null);
@@ -151,6 +176,23 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
     if (!layout) dispatch("layout-bad");
     else if (saved && ["verified", "switching", "trial", "rolledback"].indexOf(saved.phase) >= 0) dispatch("resume-trial");
     else dispatch("booted");
+    if (__APP__ && board.app) {
+      // The application that runs: the one the journal's application update names while there is
+      // one (the trial's or the previous), else the one app file there is (0 when both are).
+      const A = ports.app!;
+      const s = saved && saved.app ? saved : null;
+      const f = formats();
+      let n = s ? (s.phase === "trial" || s.phase === "confirmed" ? s.targetSlot : s.previousSlot) : f.appInfo(A.storage, 0) ? 0 : 1;
+      const info = f.appInfo(A.storage, n);
+      if (!info) n = -1;
+      appSlot = n;
+      appVersion = info ? info[0] : "";
+      // once per power-on: the job is loaded again for later updates, the application is not
+      if (info && payload === "boot") {
+        log("ota: running application " + APP_FILE + n + " version " + info[0]);
+        A.setTimeout(A.storage.read(APP_FILE + n, 0, info[2])!, 0);
+      }
+    }
     return;
   }
   // "onMessage": a message on the update topic
@@ -170,8 +212,17 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
   }
   if (msg.type === "report_version_rsp") return log("ota: report_version_rsp " + msg.resultCode + " " + msg.resultMsg);
   if (msg.type === "ignored") return log("ota: " + msg.reason);
+  const A = board.app;
+  const forApp = !!A && msg.fwType === A.fwType;
+  // One job at a time: a push for the other kind waits (the cloud pushes it again once the
+  // versions are reported, when this job ends).
+  const t = task;
+  if (t && (!!A && t.fwType === A.fwType) !== forApp) {
+    deferred = true;
+    return log("ota: busy with " + t.version + "; " + msg.version + " waits until it is done");
+  }
   // Already running it: the answer is the version report, never a download.
-  if (L && msg.version === L.runningVersion) return link.publish(otaReport("version", runningVersion), 1);
+  if (forApp ? msg.version === appVersion : L && msg.version === L.runningVersion) return link.publish(otaReport("version", forApp ? appVersion : runningVersion, forApp ? msg : null), 1);
   if (md5Refused(saved, msg.md5)) {
     return link.publish(otaReport("fail", msg.version, { taskId: msg.taskId, fwType: msg.fwType }, -4, failMessage(-4, "this image failed verification twice; not downloading it again")), 1);
   }
@@ -226,16 +277,33 @@ function act(action: Action, data: unknown): void {
     case "startJob": {
       const msg = data as UpdateFirmware;
       const L = layout!;
+      const A = board.app;
+      const app = !!A && msg.fwType === A.fwType;
+      // an application goes into the app file that does not run
+      const target = app ? (appSlot === 0 ? 1 : 0) : L.target.offset;
       task = msg;
-      if (msg.fileSize > L.target.size) {
-        dispatch("failed", { code: -5, msg: failMessage(-5, "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)") });
-        return;
-      }
       const s = saved;
-      // the formats module only for these two answers: dropped before the journal write and
+      // the formats module only for these answers: dropped before the journal write and
       // the download's buffers
       let f: Formats | null = formats();
-      const resume = s && s.phase === "downloading" && f.sameUpdate(s, msg.version, msg.md5, msg.fileSize) && s.targetSlot === L.target.offset;
+      const resume = s && s.phase === "downloading" && f.sameUpdate(s, msg.version, msg.md5, msg.fileSize) && !s.app === !app && s.targetSlot === target;
+      let refused = "";
+      if (!app && msg.fileSize > L.target.size) refused = "image of " + msg.fileSize + " bytes does not fit " + L.target.label + " (" + L.target.size + " bytes)";
+      else if (__APP__ && app) {
+        // Refused before anything is written or erased. Espruino runs .bootcde at every boot
+        // after the agent, beside the app file that runs; and a file that does not fit the free
+        // space at the end of Storage makes Espruino compact Storage, which is not power-safe.
+        const S = ports.app!.storage;
+        const free = S.getFree();
+        if (msg.fileSize > A!.maxBytes) refused = "application package of " + msg.fileSize + " bytes is over the board's app.maxBytes (" + A!.maxBytes + ")";
+        else if (S.read(".bootcde", 0, 1) !== undefined) refused = "the application is in .bootcde, which Espruino runs at every boot: install it as a package once (docs/app-ota.md)";
+        else if (!resume && msg.fileSize + 36 > free) refused = "Storage full: the package needs " + (msg.fileSize + 36) + " bytes, " + free + " are free; compacting Storage is not power-safe, so the agent never does it (docs/app-ota.md)";
+      }
+      if (refused) {
+        f = null;
+        dispatch("failed", { code: -5, msg: failMessage(-5, refused) });
+        return;
+      }
       const failures = f.failuresOf(s, msg.md5);
       f = null;
       let st: OtaState;
@@ -250,15 +318,16 @@ function act(action: Action, data: unknown): void {
           version: msg.version,
           md5: msg.md5,
           size: msg.fileSize,
-          targetSlot: L.target.offset,
+          targetSlot: target,
           offset: 0,
           md5State: md5.saveState(),
           attempts: 0,
           freshUrlRequests: 0,
           failedMd5Count: failures,
-          previousSlot: L.running.offset,
+          previousSlot: app ? 1 - target : L.running.offset,
           bootCount: 0,
         };
+        if (app) st.app = true;
       }
       st.taskId = msg.taskId === undefined ? undefined : String(msg.taskId);
       st.fwType = msg.fwType;
@@ -311,7 +380,12 @@ function act(action: Action, data: unknown): void {
         const got = toHex(md5!.digest());
         md5 = null;
         // sign: once the MD5 holds, the file must carry this product's tag (src/core/sign)
-        const refused = got === job.md5 ? formats().signCheck(board, link.id, ports, L.target.offset, job.fileSize, writer!.imageMd5, job.version, L.runningVersion) : "";
+        const app = st.app;
+        // an application's signature is read back through its file (appFlash), as it was written
+        // the formats module for this one answer, let go before the switch loads it again
+        let f: Formats | null = formats();
+        const refused = got === job.md5 ? f.signCheck(board, link.id, app ? ({ flash: f.appFlash(ports.app!.storage, st.targetSlot, job.fileSize), md5: ports.md5, sha256: ports.sha256 } as Ports) : ports, app ? 0 : L.target.offset, job.fileSize, writer!.imageMd5, job.version, app ? appVersion : L.runningVersion, app ? 1 : 0) : "";
+        f = null;
         // The download's objects (its socket, the writer's buffer) are done with: free them before
         // the journal writes and the switch.
         const check = download && download.check;
@@ -330,7 +404,7 @@ function act(action: Action, data: unknown): void {
         }
         // __IMAGE_SHA256__ is the board's image.verifySha256, fixed at build time (rollup.config.js).
         // Without it the MD5 proved the bytes; the bootloader checks checksum and hash at every boot.
-        if (__IMAGE_SHA256__) {
+        if (__IMAGE_SHA256__ && !app) {
           checkImage(ports, L.target.offset, job.fileSize, check, (why) => (why === null ? act("verifyAndSwitch", [job, st]) : dispatch("failed", { code: -5, msg: failMessage(-5, "image check: " + why) })));
           return;
         }
@@ -342,7 +416,7 @@ function act(action: Action, data: unknown): void {
       st.offset = job.fileSize; // sign: the journaled resume point stopped short of the image end
       st.phase = "verified";
       save(st);
-      switchTo(layout!.target.offset, st, "trial");
+      switchTo(st.targetSlot, st, "trial");
       let rebooted = false;
       const reboot = () => {
         if (!rebooted) {
@@ -362,6 +436,33 @@ function act(action: Action, data: unknown): void {
       const st = saved!;
       const mode = board.bootloaderRollback ? "bootloader rollback" : "agent trial";
       task = { type: "update_firmware", version: st.version, md5: st.md5, fileSize: st.size, url: "", taskId: st.taskId, fwType: st.fwType };
+      if (__APP__ && st.app) {
+        // An application: the journal is the switch, nothing to finish in flash. A rollback is
+        // done once the journal says so: the previous file runs (start), the new one goes.
+        if (st.phase === "rolledback") {
+          const A = board.app!;
+          ports.app!.storage.erase(APP_FILE + st.targetSlot);
+          const why = st.why === 1 ? "threw an uncaught exception" : st.why === 2 ? "did not say it is healthy (OTA:healthy) within " + A.trialMs + " ms" : "restarted " + (st.bootCount - 1) + " times without being confirmed";
+          dispatch("failed", { code: -5, msg: failMessage(-5, "application " + st.version + " " + why + "; rolled back") });
+          return;
+        }
+        st.phase = "trial";
+        st.bootCount++;
+        if (st.bootCount > board.trial.maxBoots) {
+          st.phase = "rolledback";
+          st.why = 3;
+          save(st);
+          act("beginTrial", null);
+          return;
+        }
+        save(st);
+        const info = formats().appInfo(ports.app!.storage, st.targetSlot);
+        ports.system.log("ota: trial " + st.bootCount + " of application " + st.version + " (confirm: " + (info ? info[1] : "?") + ")");
+        ports.app!.process.on("uncaughtException", onCrash);
+        // "time": it works when it runs trialMs without an uncaught exception; "api": it must say so
+        armTimer(board.app!.trialMs, info && info[1] === "time" ? "healthy" : "unhealthy");
+        return;
+      }
       const onTarget = L.running.offset === st.targetSlot;
       if (!onTarget && (st.phase === "verified" || st.phase === "switching")) {
         // Power was cut between a verified image and a finished switch: finish it.
@@ -400,21 +501,36 @@ function act(action: Action, data: unknown): void {
     }
     case "confirmTrial": {
       armTimer();
-      if (board.bootloaderRollback) ports.system.setOtaValid(true);
       const st = saved!;
+      if (__APP__ && st.app) ports.app!.process.removeListener("uncaughtException", onCrash);
+      else if (board.bootloaderRollback) ports.system.setOtaValid(true);
       st.phase = "confirmed";
       save(st);
+      // the previous application only once the journal no longer names it for a rollback
+      if (__APP__ && st.app) ports.app!.storage.erase(APP_FILE + st.previousSlot);
       task = null;
       // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
       link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
         if (saved === st) save(null);
       });
+      if (__APP__ && deferred) job("onConnected");
       return;
     }
     case "rollBack": {
       // No reason given: the trial's deadline passed.
-      const reason = (data as string) || (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms";
       const st = saved!;
+      if (__APP__ && st.app) {
+        // The new application ran (and may have left timers, listeners, pins): the previous one
+        // starts clean after a reboot, which the journal now names. `data`: the reason's number.
+        ports.app!.process.removeListener("uncaughtException", onCrash);
+        st.phase = "rolledback";
+        st.why = (data as number) || 2;
+        save(st);
+        ports.system.log("ota: rolling back application " + st.version);
+        link.reboot();
+        return;
+      }
+      const reason = (data as string) || (uplinkOk ? "the application did not say it is healthy" : "no working uplink") + " within " + board.trial.healthyWithinMs + " ms";
       ports.system.log("ota: rolling back: " + reason);
       switchTo(st.previousSlot, st, "back");
       link.reboot();
@@ -422,8 +538,10 @@ function act(action: Action, data: unknown): void {
     }
     case "reportFailure": {
       const f = data as Failure;
-      const job = task;
+      const t = task;
       const st = saved;
+      // a partial or refused application file goes before the journal forgets it
+      if (__APP__ && st && st.app && appSlot !== st.targetSlot) ports.app!.storage.erase(APP_FILE + st.targetSlot);
       if (st && st.phase !== "failed") {
         if (st.failedMd5Count > 0) {
           // Keep the count so this md5 is refused after its second failure.
@@ -431,8 +549,9 @@ function act(action: Action, data: unknown): void {
           save(st);
         } else save(null);
       }
-      if (job) link.publish(otaReport("fail", job.version, { taskId: job.taskId, fwType: job.fwType }, f.code, f.msg), 1);
+      if (t) link.publish(otaReport("fail", t.version, { taskId: t.taskId, fwType: t.fwType }, f.code, f.msg), 1);
       task = null;
+      if (__APP__ && deferred) job("onConnected");
       return;
     }
     case "refuseUpdate": {
@@ -478,7 +597,17 @@ function onDownload(x?: number | Uint8Array | SpanOutcome): void {
   }
   // Before the first erase: refuse an image that cannot run here.
   if (o && !o.kind) {
-    preflightImage(x as Uint8Array, board.chip, layout!.target.size, task!.fileSize, board.image.projectName);
+    const job = task!;
+    if (!__APP__ || !saved!.app) {
+      preflightImage(x as Uint8Array, board.chip, layout!.target.size, job.fileSize, board.image.projectName);
+      return;
+    }
+    // an application package: its header line, with the version the push announced
+    const b = x as Uint8Array;
+    let t = "";
+    for (let i = 0; i < b.length && i < 80; i++) t += String.fromCharCode(b[i]);
+    const h = formats().appHeader(t);
+    if (typeof h === "string" || h[0] !== job.version) throw otaError("APP_PACKAGE", typeof h === "string" ? h : "the package is version " + h[0] + ", the push announced " + job.version);
     return;
   }
   // A failed request (restart, retry) counts against the streak and is journaled in full.
@@ -541,13 +670,17 @@ function onDownload(x?: number | Uint8Array | SpanOutcome): void {
 function openWriter(offset: number): void {
   const L = layout!;
   const job = task!;
-  const guard = new GuardedFlash(ports.flash, {
-    chipSize: board.flash.size,
-    allowed: [L.target],
-    forbidden: protectedRegions(board.partitionTable.offset, L.running),
-  });
+  const st = saved!;
+  // an application: its file through appFlash, which writes nothing but that file
+  const guard = __APP__ && st.app
+    ? formats().appFlash(ports.app!.storage, st.targetSlot, job.fileSize)
+    : new GuardedFlash(ports.flash, {
+        chipSize: board.flash.size,
+        allowed: [L.target],
+        forbidden: protectedRegions(board.partitionTable.offset, L.running),
+      });
   // onDownload takes the preflight of the first bytes (slot-writer.ts)
-  writer = SlotWriter(guard, ports.bytes, md5!, L.target.offset, job.fileSize, offset, onDownload);
+  writer = SlotWriter(guard, ports.bytes, md5!, st.app ? 0 : L.target.offset, job.fileSize, offset, onDownload);
   download = Download(ports, board, writer, job.fileSize, job.url, onDownload);
 }
 
@@ -559,10 +692,13 @@ function openWriter(offset: number): void {
  */
 function switchTo(slot: number, st: OtaState, how: "trial" | "again" | "back"): void {
   st.phase = how === "back" ? "rolledback" : "switching";
-  save(st);
-  // in the formats module; a function of its own, so that the plan and the guard's regions are
-  // gone before the next journal write (Espruino keeps a function's locals until it returns)
-  formats().applyOtadata(board, ports.flash, ports.md5, layout!.running, slot, how === "back");
+  // an application's switch is the journal record alone ("trial" names the new file)
+  if (!st.app) {
+    save(st);
+    // in the formats module; a function of its own, so that the plan and the guard's regions are
+    // gone before the next journal write (Espruino keeps a function's locals until it returns)
+    formats().applyOtadata(board, ports.flash, ports.md5, layout!.running, slot, how === "back");
+  }
   if (how === "back") return;
   st.phase = "trial";
   if (how === "trial") st.bootCount = 0;
@@ -575,6 +711,11 @@ function save(st: OtaState | null): void {
   else journal.clear();
   saved = st;
   if (!st) link.check();
+}
+
+/** An uncaught exception while an application is on trial (AppPort.watch). */
+function onCrash(e: unknown): void {
+  job("appCrash", errorText(e));
 }
 
 /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */

@@ -24,13 +24,16 @@ export interface Link {
 
 /**
  * The job as the session sees it: one function (each function the job holds costs JsVars on the
- * board), called with what the session wants. "start" once after loading; "onConnected" at
+ * board), called with what the session wants. "start" once after loading (with "boot" the first
+ * time after power-on, when it also starts the application); "onConnected" at
  * every MQTT connect; "onMessage" with a message on the update topic; "onAppHealthy" when the
  * application said the running image (or app) works (OTA:healthy); "quiet" returns true when
  * nothing is in flight (no download, timer, trial or unacknowledged report); "runningVersion"
- * returns the running image's version.
+ * returns the running image's version; "appReport" the running application's report_version
+ * message ("" without an application);
+ * "appCrash" tells it of an uncaught exception (its text) while an application is on trial.
  */
-export type JobCall = "start" | "onConnected" | "onMessage" | "onAppHealthy" | "quiet" | "runningVersion";
+export type JobCall = "start" | "onConnected" | "onMessage" | "onAppHealthy" | "quiet" | "runningVersion" | "appReport" | "appCrash";
 export type Job = (what: JobCall, payload?: string) => boolean | string | void;
 
 export interface SessionPorts {
@@ -56,8 +59,12 @@ let update = "";
 let report = "";
 let job: Job | null = null;
 let version = "unknown";
+/** The running application's report_version (with its fw_type; "" without one), sent while the job is not loaded. */
+let appReport = "";
 // While the session is calling into the job, a quiet job is not dropped under its feet.
 let calling = false;
+/** The job was started once since power-on (then it started the application). */
+let booted = false;
 let holdUntil = 0;
 /** The latest moment the agent reboots, once the job asked for a reboot (0 before). */
 let rebootBy = 0;
@@ -71,6 +78,7 @@ function publish(payload: string, qos: 0 | 1, onAck?: () => void): void {
 function check(): void {
   if (job && !calling && job("quiet")) {
     version = job("runningVersion") as string;
+    appReport = (job("appReport") as string) || "";
     job = null;
   }
 }
@@ -106,7 +114,10 @@ function withJob(name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: stri
   try {
     if (!job) {
       job = loadJob(link);
-      job("start");
+      // "boot" the first time after power-on: only then does the job start the application
+      const first = !booted;
+      booted = true;
+      job("start", first ? "boot" : undefined);
     }
     if (name) job(name, arg);
   } finally {
@@ -142,6 +153,7 @@ function onMqtt(event: "up" | "down" | "message", a?: string, b?: string): void 
         from = i + 1;
       }
       publish('{"type":"report_version","report":{"version":"' + q + version.substring(from) + '"}}', 1);
+      if (appReport) publish(appReport, 1);
     }
   } else if (event === "down") log("ota: mqtt down: " + a);
   else if (a !== update) log("ota: message on unexpected topic " + a + " ignored");
@@ -154,9 +166,11 @@ function onMqtt(event: "up" | "down" | "message", a?: string, b?: string): void 
  * The application's side (docs/app-api.md): E.emit("OTA:healthy") confirms a trial,
  * E.emit("OTA:hold", ms) holds off the agent's next reboot for up to `maxHoldMs`; the job
  * tells the application what it does with E.emit("OTA", { state, version, percent }).
- * Called once per load.
+ * Called once per load. `later`: do not
+ * connect yet (the network is still coming up): the caller calls the client's run(true) then.
+ * The job starts at once either way: it also starts the application (docs/app-ota.md).
  */
-export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, p: SessionPorts, i: Provision, load: (link: Link) => Job): void {
+export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, p: SessionPorts, i: Provision, load: (link: Link) => Job, later?: boolean): MqttClient {
   ports = p;
   id = i;
   maxHold = maxHoldMs;
@@ -182,8 +196,10 @@ export function startSession(m: BoardConfig["mqtt"], maxHoldMs: number, p: Sessi
     onMqtt,
   );
   mqtt.subscribe(update);
-  mqtt.run(true);
+  if (!later) mqtt.run(true);
   // The job reads the layout and the journal now (the connection is still being opened):
-  // the running version, and whether an interrupted update or a trial needs it to stay.
+  // the running version, whether an interrupted update or a trial needs it to stay, and which
+  // application file runs.
   withJob();
+  return mqtt;
 }

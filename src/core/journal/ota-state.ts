@@ -8,11 +8,13 @@
 //
 // Payload layout (little-endian), at most 236 bytes = one journal record:
 //   0 u8 layout (1)               1 u8 phase (index in PHASES)
-//   2 u8 flags (2: taskId present, 4: fwType present; 1 was a trial deadline, never set)
-//   3 u8 zero
+//   2 u8 flags (2: taskId present, 4: fwType present, 8: an application update; 1 was a trial
+//          deadline, never set)
+//   3 u8 why an application's trial ended in a rollback (APP_WHY), else 0
 //   4 u16 attempts               6 u16 freshUrlRequests
 //   8 u16 failedMd5Count        10 u16 bootCount
 //  12 u32 size   16 u32 offset   20 u32 targetSlot   24 u32 previousSlot   28 u32 reserved, zero
+//     (an application update's slots are Storage's app files 0 and 1, not flash offsets)
 //  32 md5 (16 bytes)            48 md5State (88 bytes)
 // 136 version, taskId, fwType: each a u8 length then the bytes (length 0 when absent)
 //
@@ -77,6 +79,10 @@ export interface OtaState {
   taskId?: string;
   /** Cloud firmware type, echoed in progress reports (printable ASCII, <= 16 bytes). */
   fwType?: string;
+  /** An update of the application (docs/app-ota.md): targetSlot and previousSlot are app file numbers, 0 or 1. */
+  app?: boolean;
+  /** Why the application's trial ended in a rollback (1..255, see the agent's APP_WHY). */
+  why?: number;
 }
 
 // Append only: the index is what the journal stores.
@@ -155,7 +161,7 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?
   for (i = 0; i < 8 && !why; i++) {
     const v = nums[i] as number;
     const max = i < 4 ? 65535 : i === 4 ? 16777216 : i === 5 ? s.size : 4294967295;
-    if (!(typeof v === "number" && v % 1 === 0 && v >= (i === 4 ? 1 : 0) && v <= max && (i < 6 || v % 4096 === 0))) {
+    if (!(typeof v === "number" && v % 1 === 0 && v >= (i === 4 ? 1 : 0) && v <= max && (i < 6 || (s.app ? v < 2 : v % 4096 === 0)))) {
       why = i < 4 ? "counters" : i === 4 ? "size" : i === 5 ? "offset" : "slots";
     }
   }
@@ -169,12 +175,15 @@ export function saveOtaState(journal: PayloadSink | null, s: OtaState, progress?
     why = "md5State size";
   } else if (s.phase === "downloading" && !covers) {
     why = "md5State length";
+  } else if (s.why !== undefined && !(s.why > 0 && s.why < 256 && s.why % 1 === 0)) {
+    why = "why";
   }
   if (why) throw otaError("JOURNAL_STATE", "cannot store state: bad " + why);
   const b = new Uint8Array(length);
   b[0] = S.Layout;
   b[1] = phase;
-  b[2] = (s.taskId !== undefined ? 2 : 0) | (s.fwType !== undefined ? 4 : 0);
+  b[2] = (s.taskId !== undefined ? 2 : 0) | (s.fwType !== undefined ? 4 : 0) | (s.app ? 8 : 0);
+  b[3] = s.why || 0;
   for (i = 0; i < 4; i++) {
     b[4 + 2 * i] = nums[i] & 255;
     b[5 + 2 * i] = (nums[i] as number) >> 8;
@@ -211,6 +220,8 @@ export function loadOtaState(journal: PayloadSource): OtaState | null {
     previousSlot: u32le(b, 24),
     bootCount: b[10] | (b[11] << 8),
   };
+  if (b[2] & 8) s.app = true;
+  if (b[3]) s.why = b[3];
   // Three length-prefixed strings; taskId and fwType only when their flag is set.
   let o: number = S.Fixed;
   for (let k = 0; k < 3 && o < b.length; k++) {

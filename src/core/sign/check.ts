@@ -16,7 +16,7 @@ import { SIGN_TRAILER } from "./verify";
  * provisioning file's signKey (base64): never printed, logged or reported. `version`: the version
  * the push announced; `running`: the version running now.
  */
-export function signCheck(board: BoardConfig, id: Provision, ports: Ports, slot: number, size: number, md5State: Uint8Array | null, version: string, running: string): string {
+export function signCheck(board: BoardConfig, id: Provision, ports: Ports, slot: number, size: number, md5State: Uint8Array | null, version: string, running: string, kind?: number): string {
   if (!board.sign.required) return "";
   const failed = "signature check failed: ";
   const k = id.signKey;
@@ -62,8 +62,8 @@ export function signCheck(board: BoardConfig, id: Provision, ports: Ports, slot:
   let d = 0;
   for (i = 0; i < 32; i++) d |= mac[i] ^ tail[t + 48 + i];
   if (d) return failed + "bad tag (not signed with this product's key)";
-  // The agent installs firmware (kind 0) only.
-  if (tail[t + 5] !== 0) return failed + "wrong kind " + tail[t + 5] + " (expected 0)";
+  // Firmware is kind 0, an application package kind 1: neither installs as the other.
+  if (tail[t + 5] !== (kind || 0)) return failed + "wrong kind " + tail[t + 5] + " (expected " + (kind || 0) + ")";
   let v = "";
   for (i = t + 8; i < t + 40 && tail[i]; i++) v += String.fromCharCode(tail[i]);
   if (v !== version) return failed + "wrong version (signed " + v + ", pushed " + version + ")";

@@ -65,6 +65,7 @@ export function validateBoard(raw: unknown, file: string): BoardConfig {
     image: { ...r.image },
     trial: { waitForApp: false, maxHoldMs: 60000, ...r.trial },
     sign: { required: r.sign?.required ?? true, allowDowngrade: r.sign?.allowDowngrade ?? false },
+    app: r.app ? { maxBytes: 65536, trialMs: 10000, ...r.app } : null,
   };
   if (r.provision) board.provision = { ...r.provision };
   const problems = checkRules(board, file);
