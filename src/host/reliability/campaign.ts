@@ -4,14 +4,16 @@
 //
 // Full: every flash operation of a 128 KB update on host-sim with four NOR seeds, every
 // operation with a rollback bootloader, a sample on the factory + ota_0 layout, seeded
-// double cuts, and every network, MQTT and hostile-input scenario.
+// double cuts, every flash and Storage operation of an application update (app-power-cut.ts),
+// and every network, MQTT and hostile-input scenario.
 // Quick (CI): a seeded sample of the matrix (every operation outside the download, a
-// stride through it) and the scenarios marked quick.
+// stride through it), every 6th operation of the application update, and the scenarios marked quick.
 import { hostileScenarios } from "./hostile";
 import { mqttScenarios } from "./mqtt";
 import { networkScenarios } from "./network";
 import { FACTORY, HOST_SIM, ROLLBACK, calibrate, doubleCuts, fullMatrix, sampledMatrix, type Calibration } from "./power-cut";
 import type { Scenario } from "./types";
+import { appPowerCutMatrix, calibrateApp } from "./app-power-cut";
 
 export interface CampaignOptions {
   quick?: boolean;
@@ -42,9 +44,10 @@ export async function quickMatrix(seed = 1): Promise<{ scenarios: Scenario[]; ca
 export async function buildCampaign(o: CampaignOptions = {}): Promise<Campaign> {
   const seed = o.seed ?? 1;
   const others = faultScenarios(o.quick);
+  const appOps = await calibrateApp();
   if (o.quick) {
     const m = await quickMatrix(seed);
-    return { scenarios: [...m.scenarios, ...others], calibrations: [m.calibration] };
+    return { scenarios: [...m.scenarios, ...appPowerCutMatrix(appOps, seed, 6), ...others], calibrations: [m.calibration] };
   }
   const ab = await calibrate(HOST_SIM);
   const rollback = await calibrate(ROLLBACK);
@@ -55,6 +58,7 @@ export async function buildCampaign(o: CampaignOptions = {}): Promise<Campaign> 
       ...fullMatrix(rollback, [seed]),
       ...sampledMatrix(factory, seed, 4),
       ...doubleCuts(ab, seed, DOUBLE_CUTS),
+      ...appPowerCutMatrix(appOps, seed),
       ...others,
     ],
     calibrations: [ab, rollback, factory],

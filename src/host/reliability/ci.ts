@@ -19,7 +19,7 @@ export function ciFaultScenarios(groups: Group[]): Scenario[] {
 export async function assertScenario(s: Scenario, seed = CI_SEED): Promise<void> {
   const r = await runOne(s, seed);
   const o = r.observed;
-  if (s.group === "power-cut") assert.ok((o.metrics.powerCuts ?? 0) >= 1, "the cut never happened");
+  if (s.group === "power-cut" || s.group === "app-power-cut") assert.ok((o.metrics.powerCuts ?? 0) >= 1, "the cut never happened");
   assert.ok(countsClean(o.invariants), "invariants broken: " + o.invariants.details.join("; "));
   assert.deepEqual(r.mismatches, [], `observed ${o.outcome} ${o.code ?? ""} ${o.msg ?? ""} [${o.story.join(", ")}]\n${o.logTail.join("\n")}`);
 }

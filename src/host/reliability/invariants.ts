@@ -27,7 +27,7 @@ const hex = (n: number) => "0x" + n.toString(16);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 export function emptyCounts(): InvariantCounts {
-  return { unbootable: 0, corruptAccepted: 0, outsideWrites: 0, flashViolations: 0, deviceViolations: 0, uncaught: 0, details: [] };
+  return { unbootable: 0, corruptAccepted: 0, outsideWrites: 0, flashViolations: 0, deviceViolations: 0, uncaught: 0, noCompleteApp: 0, details: [] };
 }
 
 export function addCounts(into: InvariantCounts, from: InvariantCounts): void {
@@ -37,11 +37,12 @@ export function addCounts(into: InvariantCounts, from: InvariantCounts): void {
   into.flashViolations += from.flashViolations;
   into.deviceViolations += from.deviceViolations;
   into.uncaught += from.uncaught;
+  into.noCompleteApp += from.noCompleteApp;
   into.details.push(...from.details);
 }
 
 export function countsClean(c: InvariantCounts): boolean {
-  return c.unbootable + c.corruptAccepted + c.outsideWrites + c.flashViolations + c.deviceViolations + c.uncaught === 0;
+  return c.unbootable + c.corruptAccepted + c.outsideWrites + c.flashViolations + c.deviceViolations + c.uncaught + c.noCompleteApp === 0;
 }
 
 /** What the bootloader would boot from this flash (without keeping its otadata writes). */

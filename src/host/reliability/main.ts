@@ -99,7 +99,7 @@ console.log(
   [
     `scenarios ${t.scenarios}: ${t.asExpected} as expected, ${t.mismatches} mismatches`,
     `power cuts tried ${t.cutsTried} at ${t.cutPoints} points, ${t.matrixCompleted} completed; refetched total ${t.matrixRefetchTotal} B, max ${t.matrixRefetchMax} B, ${t.matrixOverOneSpan} points over one span per cut`,
-    `unbootable ${inv.unbootable}, corrupt accepted ${inv.corruptAccepted}, outside writes ${inv.outsideWrites}, NOR violations ${inv.flashViolations}, device violations ${inv.deviceViolations}, uncaught ${inv.uncaught}`,
+    `unbootable ${inv.unbootable}, corrupt accepted ${inv.corruptAccepted}, outside writes ${inv.outsideWrites}, NOR violations ${inv.flashViolations}, device violations ${inv.deviceViolations}, uncaught ${inv.uncaught}, boots without a complete application ${inv.noCompleteApp}`,
     `took ${((Date.now() - t0) / 1000).toFixed(0)} s` + (out ? `; report: ${out}` : ""),
   ].join("\n"),
 );

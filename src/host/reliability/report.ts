@@ -175,7 +175,7 @@ function mismatchSection(results: ScenarioResult[]): string[] {
 export function renderReport(results: ScenarioResult[], meta: ReportMeta, spanBytes: number): string {
   const t = totals(results, spanBytes);
   const inv = t.invariants;
-  const groups: Group[] = ["power-cut", "network", "mqtt", "hostile-input"];
+  const groups: Group[] = ["power-cut", "app-power-cut", "network", "mqtt", "hostile-input"];
   const per = groups.map((g) => {
     const rs = results.filter((r) => r.scenario.group === g);
     return `| ${g} | ${rs.length} | ${rs.filter((r) => !r.mismatches.length).length} | ${rs.filter((r) => r.mismatches.length).length} |`;
@@ -204,6 +204,7 @@ export function renderReport(results: ScenarioResult[], meta: ReportMeta, spanBy
     `| power-cut points that completed the update | ${t.matrixCompleted} of ${t.cutPoints} |`,
     `| unbootable states (bricks) | ${inv.unbootable} |`,
     `| corrupt images accepted | ${inv.corruptAccepted} |`,
+    `| application boots without a complete application (old or new, byte for byte) | ${inv.noCompleteApp} |`,
     `| writes outside the allowed regions | ${inv.outsideWrites} |`,
     `| NOR-flash violations | ${inv.flashViolations} |`,
     `| device-runtime violations / uncaught exceptions | ${inv.deviceViolations} / ${inv.uncaught} |`,

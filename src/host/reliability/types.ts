@@ -2,7 +2,7 @@
 // do (the expectation), and how to run it. The runner (runner.ts) compares what it saw with
 // the expectation and checks the global invariants (invariants.ts) after every scenario.
 
-export type Group = "power-cut" | "network" | "mqtt" | "hostile-input";
+export type Group = "power-cut" | "app-power-cut" | "network" | "mqtt" | "hostile-input";
 
 /**
  * How an update (or a hostile message) ended, as the cloud saw it.
@@ -49,6 +49,12 @@ export interface InvariantCounts {
   deviceViolations: number;
   /** Uncaught exceptions in the agent. */
   uncaught: number;
+  /**
+   * Application updates: boots that started no application although one was installed (and the
+   * boot was not cut short), or started one whose file is neither the old nor the new package byte
+   * for byte (docs/app-ota.md).
+   */
+  noCompleteApp: number;
   /** Human-readable details of every non-zero count. */
   details: string[];
 }

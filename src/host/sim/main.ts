@@ -1,6 +1,8 @@
 // `npm run sim`: the simulated board doing a full OTA on a weak link — the firmware
 // server drops the connection once and the power is cut half way — then rebooting into
 // the new image and reporting done. `-- --json` prints one JSON summary line instead.
+// `-- --kind app` updates the user's application instead (docs/app-ota.md): the same weak link,
+// a package from application 1.0.0 to 1.1.0 in Storage, its trial, done.
 // The update is signed with the board's key (docs/security.md); `-- --attack swap-image`
 // (or swap-image-unsigned, downgrade) runs an attack instead, which must end in fail with the
 // board on its old version.
@@ -11,6 +13,8 @@
 // table and the fleet summary, and exits non-zero unless every board completed.
 import { parseArgs } from "node:util";
 import { runOta, SLOT_IMAGE, type OtaRunResult } from "./ota-run";
+import { runAppOta } from "./app-run";
+import type { FirmwareServer } from "./firmware-server";
 import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import type { BrokerKind } from "./broker";
 import { runFleet } from "./fleet";
@@ -21,9 +25,12 @@ import { ATTACKS, ATTACK_HELP, attackRun, type Attack } from "./attacks";
 const USAGE = `usage: npm run sim -- [options]
   (no option)          one simulated board updates 1.0.0 -> 1.1.0 over a weak link: one dropped
                        connection and one power cut half way, then the trial boot and done
+  --kind firmware|app  what to update: the firmware image (default) or the user's application,
+                       a package in Storage (docs/app-ota.md)
   --json               one JSON summary line instead of the story
   --broker aedes|mosquitto   which broker (default aedes)
-  --size N             image bytes (default 1.5 MiB less the signature trailer)
+  --size N             image bytes (default 1.5 MiB less the signature trailer; an application:
+                       its text, default 24000)
   --attack NAME        a man in the middle instead: ${ATTACKS.join(", ")} (must end in fail)
   --devices N          a fleet of N boards instead (with --network good|weak|lossy, --seed N, --timeout S)
   --verbose            echo the device console
@@ -35,6 +42,7 @@ try {
     options: {
       help: { type: "boolean", short: "h", default: false },
       json: { type: "boolean", default: false },
+      kind: { type: "string", default: "firmware" },
     broker: { type: "string", default: "aedes" },
     size: { type: "string" },
     verbose: { type: "boolean", default: false },
@@ -56,6 +64,15 @@ if (args.help) {
 }
 if (args.attack !== undefined && !(ATTACKS as readonly string[]).includes(args.attack)) {
   process.stderr.write(`sim: --attack must be one of ${ATTACKS.join(", ")}, got "${args.attack}"\n` + ATTACKS.map((a) => `  ${a}: ${ATTACK_HELP[a]}\n`).join(""));
+  process.exit(2);
+}
+
+if (args.kind !== "firmware" && args.kind !== "app") {
+  process.stderr.write(`sim: --kind must be firmware or app, got "${args.kind}"\n`);
+  process.exit(2);
+}
+if (args.kind === "app" && (args.attack !== undefined || args.devices !== undefined || args.network !== undefined)) {
+  process.stderr.write(`sim: --kind app runs one board; --attack, --devices and --network are for firmware\n`);
   process.exit(2);
 }
 
@@ -118,7 +135,7 @@ function bar(percent: number): string {
 function show(d: DeviceRecord): void {
   if (args.json) return;
   const last = d.reports[d.reports.length - 1] ?? {};
-  const state = last.type === "report_version" ? "version " + last.report?.version : last.report?.progress?.state ?? d.task;
+  const state = last.type === "report_version" ? "version " + (last.report?.fw_type ? last.report.fw_type + " " : "") + last.report?.version : last.report?.progress?.state ?? d.task;
   const line = `${d.key}  ${bar(d.percent)}  ${state}`;
   if (line === lastLine) return;
   lastLine = line;
@@ -126,12 +143,12 @@ function show(d: DeviceRecord): void {
   else process.stderr.write(line + "\n");
 }
 
-function summary(r: OtaRunResult): string {
+function summary(r: OtaRunResult, kind: string): string {
   return [
     "",
     `result           ${r.result}${r.result === "done" ? "" : ` (code ${r.resultCode}: ${r.resultMsg})`}`,
-    `version          ${r.from} -> ${r.to} (running ${r.running})`,
-    `image            ${r.imageBytes} bytes`,
+    `${kind === "app" ? "application" : "version    "}      ${r.from} -> ${r.to} (running ${r.running})`,
+    `${kind === "app" ? "package" : "image  "}          ${r.imageBytes} bytes`,
     `fetched          ${r.bytesFetched} bytes in ${r.requests} requests (${(r.bytesFetched / r.imageBytes).toFixed(4)} x image)`,
     `reboots          ${r.reboots} (power cuts ${r.powerCuts})`,
     `journal erases   ${r.journalErases}`,
@@ -140,24 +157,26 @@ function summary(r: OtaRunResult): string {
 }
 
 async function singleMain(): Promise<void> {
-  const size = integer("size", args.size, SLOT_IMAGE);
-  const result = await runOta({
+  const app = args.kind === "app";
+  const size = integer("size", args.size, app ? 24000 : SLOT_IMAGE);
+  // one dropped connection a third of the way in, one power cut half way
+  const weak = {
     broker: args.broker as BrokerKind,
-    imageSize: size,
-    ...(args.attack ? attackRun(args.attack as Attack, { imageSize: size }) : {}),
-    // one dropped connection a third of the way in, one power cut half way
-    faults: (server) => server.faults.push({ kind: "reset-after", atOffset: Math.floor(size / 3) }),
+    faults: (server: FirmwareServer) => server.faults.push({ kind: "reset-after", atOffset: Math.floor(size / 3) }),
     powerCutsAtBytes: [Math.floor(size / 2)],
     onReport: show,
     echo: args.verbose,
-  });
+  };
+  const result: OtaRunResult & { kind?: string } = app
+    ? await runAppOta({ ...weak, appBytes: size })
+    : { kind: "firmware", ...(await runOta({ ...weak, imageSize: size, ...(args.attack ? attackRun(args.attack as Attack, { imageSize: size }) : {}) })) };
 
   if (args.json) {
     const { reports, ...rest } = result;
     console.log(JSON.stringify({ ...rest, reports: reports.length }));
   } else {
     if (tty) process.stderr.write("\n");
-    console.log(summary(result));
+    console.log(summary(result, args.kind));
   }
   process.exitCode = result.result === "done" ? 0 : 1;
 }
