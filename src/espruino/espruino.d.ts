@@ -121,6 +121,8 @@ declare const __APP__: boolean;
 // The board file the bundle is built for, compiled in by rollup.config.js.
 declare module "board-config" {
   type Board = import("../core/board").BoardConfig;
+  // The default object leaves out what the device reads otherwise (rollup.config.js boardConfig):
+  // flash.base (flash_base), trial.maxHoldMs (trial_maxHoldMs), image.verifySha256 (__IMAGE_SHA256__).
   const board: Board;
   export default board;
   // Each top-level field is also a named export, so a bundle that needs one field does not

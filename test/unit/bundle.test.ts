@@ -130,7 +130,7 @@ describe("bundle: one gated bundle per board file", () => {
       const m = { exports: {} as Record<string, unknown> };
       const before = Object.keys(globalThis).length;
       new Function("module", "exports", fmt)(m, m.exports);
-      assert.deepEqual(Object.keys(m.exports).sort(), ["appFlash", "appHeader", "appInfo", "applyOtadata", "failuresOf", "loadOtaState", "readLayout", "sameUpdate", "signCheck"]);
+      assert.deepEqual(Object.keys(m.exports).sort(), ["appHeader", "appInfo", "applyOtadata", "failuresOf", "loadOtaState", "readLayout", "sameUpdate", "signCheck"]);
       for (const k of Object.keys(m.exports)) assert.equal(typeof m.exports[k], "function", k);
       assert.equal(Object.keys(globalThis).length, before);
       assert.ok(builtJob(name).includes('require("' + FORMATS_FILE + '")'), "the job requires " + FORMATS_FILE);

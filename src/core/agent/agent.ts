@@ -13,7 +13,7 @@
 // module-level variables, like the session's (session.ts), and createAgent is called once.
 import type { BoardConfig } from "../board";
 import type { Md5, Ports, TimerId } from "../ports";
-import { APP_FILE } from "./app-files";
+import { APP_FILE, appFlash } from "./app-files";
 import { errorText, otaError } from "../errors";
 import { findTransition, Action, Event, State } from "./machine";
 import type { Layout } from "./layout";
@@ -384,7 +384,7 @@ function act(action: Action, data: unknown): void {
         // an application's signature is read back through its file (appFlash), as it was written
         // the formats module for this one answer, let go before the switch loads it again
         let f: Formats | null = formats();
-        const refused = got === job.md5 ? f.signCheck(board, link.id, app ? ({ flash: f.appFlash(ports.app!.storage, st.targetSlot, job.fileSize), md5: ports.md5, sha256: ports.sha256 } as Ports) : ports, app ? 0 : L.target.offset, job.fileSize, writer!.imageMd5, job.version, app ? appVersion : L.runningVersion, app ? 1 : 0) : "";
+        const refused = got === job.md5 ? f.signCheck(board, link.id, app ? ({ flash: appFlash(ports.app!.storage, st.targetSlot, job.fileSize), md5: ports.md5, sha256: ports.sha256 } as Ports) : ports, app ? 0 : L.target.offset, job.fileSize, writer!.imageMd5, job.version, app ? appVersion : L.runningVersion, app ? 1 : 0) : "";
         f = null;
         // The download's objects (its socket, the writer's buffer) are done with: free them before
         // the journal writes and the switch.
@@ -673,7 +673,7 @@ function openWriter(offset: number): void {
   const st = saved!;
   // an application: its file through appFlash, which writes nothing but that file
   const guard = __APP__ && st.app
-    ? formats().appFlash(ports.app!.storage, st.targetSlot, job.fileSize)
+    ? appFlash(ports.app!.storage, st.targetSlot, job.fileSize)
     : new GuardedFlash(ports.flash, {
         chipSize: board.flash.size,
         allowed: [L.target],

@@ -1,9 +1,8 @@
 // What the job needs only at its start (the layout check, the journal's state, whether an update
 // resumes the one in the journal) and at the switch, the trial and a rollback, never during a
 // firmware download: the partition table, otadata, the app descriptor, the signature trailer and
-// the journal state's decoder; and the application's files (app-files.ts): which one runs, a
-// package's header, and the flash port an application download writes through (which keeps this
-// module in memory while it is written: an application is small, a firmware image is not). On
+// the journal state's decoder; and the application's files (app-files.ts): which one runs and a
+// package's header. On
 // Espruino they are their own Storage module (FORMATS_FILE, src/espruino/formats.ts) that the job
 // require()s where it needs them and drops right after, so their functions are not in memory while
 // a firmware download holds its buffers.
@@ -12,7 +11,7 @@ import { readLayout } from "./layout";
 import { applyOtadata } from "./apply-otadata";
 import { signCheck } from "../sign/check";
 import { failuresOf, loadOtaState, sameUpdate } from "../journal/ota-state";
-import { appFlash, appHeader, appInfo } from "./app-files";
+import { appHeader, appInfo } from "./app-files";
 
 export const formats = {
   readLayout: readLayout,
@@ -23,7 +22,6 @@ export const formats = {
   failuresOf: failuresOf,
   appHeader: appHeader,
   appInfo: appInfo,
-  appFlash: appFlash,
 };
 
 export type Formats = typeof formats;

@@ -11,7 +11,7 @@
 // Measurements: every Flash call reports the operation with process.memory().usage (live
 // blocks after a garbage collection) taken right there, inside the agent's own turn; a timer
 // every TICK ms reports how late it ran (the longest blocking turn) and what flash work that
-// turn did; and usage is reported every MEM_EVERY ms.
+// turn did; and usage is reported every MEM_EVERY ms, and at every Storage.write.
 import { parse } from "acorn";
 
 export interface StubOptions {
@@ -61,6 +61,13 @@ export function deviceStub(o: StubOptions): string {
     var r = rd(n, a);
     ops[2]++; ops[3] += n;
     out("R " + (a - B) + " " + n + " " + usage());
+    return r;
+  };
+  // Storage writes (an application update writes its package there): usage inside that turn too.
+  var S = require("Storage"), sw = S.write;
+  S.write = function (n, d, o, z) {
+    var u = usage(), r = sw.call(S, n, d, o, z);
+    out("M " + u + " " + peak);
     return r;
   };
   setInterval(function () {

@@ -8,6 +8,7 @@ import { DIST_DIR } from "./footprint";
 import { installPlan } from "./install-plan";
 import { BENCH_PROVISION } from "./provision";
 import { runRealUpdate, RealRunFailure, type RealUpdateResult } from "./real-update";
+import { runRealAppUpdate } from "./real-app-update";
 import { failed, judged, type Figure } from "./report";
 
 /** Issue #10's targets. */
@@ -95,6 +96,31 @@ export async function idleAndPeak(o: Esp32Run): Promise<Figure[]> {
       : { key: "memory.peak", item: ITEM, label: peakLabel, value: r.peakAgent, unit: "JsVars", target: "<= " + TARGETS.peak, verdict: "FAIL", note: `the update failed: ${r.resultCode} ${r.resultMsg}` },
   );
   return figs;
+}
+
+/**
+ * The agent's peak during an application update (docs/app-ota.md), net of the application that
+ * runs beside it: application 1.0.0 (the bench's, holding 300 JsVars) is replaced by a 3 KB package.
+ * Small because the Linux build's Storage shares its 256 KB of flash with the board's layout.
+ */
+export async function appUpdatePeakFigure(o: Esp32Run): Promise<Figure> {
+  const key = "memory.appUpdatePeak";
+  const label = `Agent JsVars at the peak of an application update (heap ${o.heap}), net of the running application`;
+  const target = "<= " + TARGETS.peak;
+  o.progress?.(`an application update on a ${o.heap}-JsVar heap`);
+  try {
+    const r = await runRealAppUpdate({ bin: o.bin, heap: o.heap, echo: o.echo, appBytes: 3000 });
+    if (r.result !== "done" || r.appHeld === null) {
+      return { key, item: ITEM, label, value: null, unit: "JsVars", target, verdict: "FAIL", note: `the application update ended ${r.result} ${r.resultCode ?? ""} ${r.resultMsg ?? ""}, application held ${r.appHeld}` };
+    }
+    return judged(
+      { key, item: ITEM, label, value: r.peak - r.appHeld, unit: "JsVars", note: `${r.peak} with the application (it held ${r.appHeld}) at ${r.peakAt}, boot ${r.peakBoot}; ${r.packageBytes}-byte package from Storage's ota.app0 to ota.app1, ended ${r.result} running ${r.running}` },
+      "<=",
+      TARGETS.peak,
+    );
+  } catch (e) {
+    return runFailed(key, label, "JsVars", target, e);
+  }
 }
 
 export interface AppFit {

@@ -18,7 +18,7 @@ import { runLeakProbe, runRealUpdate, RealRunFailure, type RealUpdateResult, typ
 import { failed, info, judged, jsonLine, notMeasured, table, type Figure } from "./report";
 import { probeFormat, formatProblem } from "./esp32-format";
 import { signCostOnEspruino, signFigures, SIGN_ITEM, SIGN_JSVARS_TARGET } from "./sign-cost";
-import { DEFAULT_HEAP, ITEM, TARGETS, idleAndPeak, largestAppFigure, residentFigure, runFailed, timerGapFigure } from "./esp32-figures";
+import { DEFAULT_HEAP, ITEM, TARGETS, appUpdatePeakFigure, idleAndPeak, largestAppFigure, residentFigure, runFailed, timerGapFigure } from "./esp32-figures";
 
 const GROUPS = ["md5", "sim", "size", "real", "esp32", "sign"] as const;
 const HELP = `usage: npm run bench -- [--json] [--verbose] [--heap N] [--only GROUP,...]
@@ -383,6 +383,7 @@ if (want("esp32")) {
   if (bin) {
     const run = { bin, heap, echo: args.verbose, progress };
     for (const f of await idleAndPeak(run)) figures.push(f);
+    figures.push(await appUpdatePeakFigure(run));
     figures.push(await largestAppFigure(run));
     figures.push(await timerGapFigure(run));
     for (const f of figures) if (f.item === ITEM && f.verdict === "error") errors++;

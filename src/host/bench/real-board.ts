@@ -42,6 +42,8 @@ export interface RealBoardOptions {
   heap?: number;
   /** An application to install beside the agent (app-program.ts). */
   app?: AppOptions;
+  /** More Storage files (binary strings), e.g. an application package in ota.app0. */
+  files?: Record<string, string>;
   /** The device's identity; default BENCH_PROVISION. */
   provision?: Provision;
   /** Accept an interpreter whose JsVars are not the ESP32's 14 bytes (unit tests of the bench only). */
@@ -166,6 +168,7 @@ export class RealBoard {
         app: o.app ? appProgram(o.app) : undefined,
         codeIn: o.codeIn,
       });
+      for (const [name, data] of Object.entries(o.files ?? {})) rb.plan.files.push({ name, data });
       rb.proc.writeFlash(linuxFlashFile(board, initialImage, rb.plan.files));
       if (o.codeIn === "ram") rb.proc.writeFile("boot.js", rb.plan.script as string);
       return rb;
