@@ -117,7 +117,7 @@ export function createAgent(b: BoardConfig, p: Ports, l: Link, f: () => Formats)
  * on the update topic; "onAppHealthy" is the application's OTA:healthy; "quiet" says whether
  * nothing is in flight (the session may drop the job); "runningVersion" is the running image's.
  */
-function job(what: JobCall | "uplink", payload?: string): boolean | string | void {
+function job(what: JobCall | "uplink" | Error, payload?: string): boolean | string | void {
   const log = ports.system.log;
   const L = layout;
   if (what === "runningVersion") return runningVersion;
@@ -132,14 +132,6 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
     const a = __APP__ && (job("appReport") as string);
     if (a) link.publish(a, 1);
     return link.publish(otaReport("version", runningVersion), 1, () => job("uplink"));
-  }
-  // __APP__: the board has the application kind (a build flag, rollup.config.js): the
-  // application's code below is not in the bundle of a board without it.
-  if (__APP__ && what === "appCrash") {
-    log("ota: the application threw: " + payload);
-    const st = saved;
-    if (state === "trial" && st && st.app) dispatch("unhealthy", 1);
-    return;
   }
   if (what === "uplink" || what === "onAppHealthy") {
     // One piece of trial evidence. A trial is healthy with a working uplink, and with the
@@ -193,6 +185,16 @@ function job(what: JobCall | "uplink", payload?: string): boolean | string | voi
         A.setTimeout(A.storage.read(APP_FILE + n, 0, info[2])!, 0);
       }
     }
+    return;
+  }
+  // An uncaught exception while an application is on trial: the job itself is process's
+  // "uncaughtException" listener (one function fewer on the board), so the exception, whatever
+  // was thrown, is `what`; every other call has returned above. __APP__: the board has the
+  // application kind (a build flag, rollup.config.js), else none of this is in its bundle.
+  if (__APP__ && what !== "onMessage") {
+    log("ota: the application threw: " + errorText(what));
+    const st = saved;
+    if (state === "trial" && st && st.app) dispatch("unhealthy", 1);
     return;
   }
   // "onMessage": a message on the update topic
@@ -458,7 +460,7 @@ function act(action: Action, data: unknown): void {
         save(st);
         const info = formats().appInfo(ports.app!.storage, st.targetSlot);
         ports.system.log("ota: trial " + st.bootCount + " of application " + st.version + " (confirm: " + (info ? info[1] : "?") + ")");
-        ports.app!.process.on("uncaughtException", onCrash);
+        ports.app!.process.on("uncaughtException", job as (e: unknown) => void);
         // "time": it works when it runs trialMs without an uncaught exception; "api": it must say so
         armTimer(board.app!.trialMs, info && info[1] === "time" ? "healthy" : "unhealthy");
         return;
@@ -502,7 +504,7 @@ function act(action: Action, data: unknown): void {
     case "confirmTrial": {
       armTimer();
       const st = saved!;
-      if (__APP__ && st.app) ports.app!.process.removeListener("uncaughtException", onCrash);
+      if (__APP__ && st.app) ports.app!.process.removeListener("uncaughtException", job as (e: unknown) => void);
       else if (board.bootloaderRollback) ports.system.setOtaValid(true);
       st.phase = "confirmed";
       save(st);
@@ -522,7 +524,7 @@ function act(action: Action, data: unknown): void {
       if (__APP__ && st.app) {
         // The new application ran (and may have left timers, listeners, pins): the previous one
         // starts clean after a reboot, which the journal now names. `data`: the reason's number.
-        ports.app!.process.removeListener("uncaughtException", onCrash);
+        ports.app!.process.removeListener("uncaughtException", job as (e: unknown) => void);
         st.phase = "rolledback";
         st.why = (data as number) || 2;
         save(st);
@@ -711,11 +713,6 @@ function save(st: OtaState | null): void {
   else journal.clear();
   saved = st;
   if (!st) link.check();
-}
-
-/** An uncaught exception while an application is on trial (AppPort.watch). */
-function onCrash(e: unknown): void {
-  job("appCrash", errorText(e));
 }
 
 /** Cancels the job's timer and, given an event, arms it to dispatch that event in `ms`. */

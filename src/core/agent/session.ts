@@ -30,10 +30,9 @@ export interface Link {
  * application said the running image (or app) works (OTA:healthy); "quiet" returns true when
  * nothing is in flight (no download, timer, trial or unacknowledged report); "runningVersion"
  * returns the running image's version; "appReport" the running application's report_version
- * message ("" without an application);
- * "appCrash" tells it of an uncaught exception (its text) while an application is on trial.
+ * message ("" without an application).
  */
-export type JobCall = "start" | "onConnected" | "onMessage" | "onAppHealthy" | "quiet" | "runningVersion" | "appReport" | "appCrash";
+export type JobCall = "start" | "onConnected" | "onMessage" | "onAppHealthy" | "quiet" | "runningVersion" | "appReport";
 export type Job = (what: JobCall, payload?: string) => boolean | string | void;
 
 export interface SessionPorts {
@@ -63,8 +62,6 @@ let version = "unknown";
 let appReport = "";
 // While the session is calling into the job, a quiet job is not dropped under its feet.
 let calling = false;
-/** The job was started once since power-on (then it started the application). */
-let booted = false;
 let holdUntil = 0;
 /** The latest moment the agent reboots, once the job asked for a reboot (0 before). */
 let rebootBy = 0;
@@ -107,17 +104,17 @@ function onHealthy(): void {
 
 /**
  * Calls the job's method `name` (if any) with `arg`, loading and starting the job first if
- * needed, then lets it go if quiet. A method name rather than a callback: no function per call site.
+ * needed, then lets it go if quiet. Without `name` (startSession's call at power-on) the job is
+ * started with "boot". A method name rather than a callback: no function per call site.
  */
 function withJob(name?: "onConnected" | "onMessage" | "onAppHealthy", arg?: string): void {
   calling = true;
   try {
     if (!job) {
       job = loadJob(link);
-      // "boot" the first time after power-on: only then does the job start the application
-      const first = !booted;
-      booted = true;
-      job("start", first ? "boot" : undefined);
+      // "boot" when called without a method: startSession's call, once per power-on, when the
+      // job also starts the application
+      job("start", name ? undefined : "boot");
     }
     if (name) job(name, arg);
   } finally {
