@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { mosquittoAvailable, type BrokerKind } from "../../src/host/sim/broker";
 import { APP_FILES, runAppOta, testApp, type AppRunOptions } from "../../src/host/sim/app-run";
 import { buildAppPackage } from "../../src/host/app/package";
-import { resolveBoard, type OtaRun } from "../../src/host/sim/ota-run";
+import { resolveBoard, startRun, type OtaRun } from "../../src/host/sim/ota-run";
+import { bytesToBinary } from "../../src/host/runtime/bytes";
 
 const board = resolveBoard("host-sim");
 const key = Buffer.from(board.provision!.signKey!, "base64");
@@ -128,6 +129,20 @@ function appSuite(broker: BrokerKind): void {
     assert.equal(files.has(APP_FILES[1]), false);
   });
 }
+
+test("without a working agent (a malformed ota.cfg) the one application package still runs, without its signature trailer", async () => {
+  const run = await startRun({ board, files: { "ota.app0": bytesToBinary(installed), "ota.cfg": "{not json" } });
+  try {
+    run.sim.powerOn();
+    const deadline = Date.now() + 5000;
+    while (!run.sim.device.log.some((l) => l.includes("app-running 1.0.0")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(run.sim.device.log.some((l) => l.includes("ota: agent disabled")), "the agent says it is disabled");
+    assert.ok(run.sim.device.log.some((l) => l.includes("app-running 1.0.0")), "the application ran: " + run.sim.device.log.slice(-5).join(" | "));
+    assert.deepEqual(run.sim.device.uncaught, [], "the trailer was not evaluated");
+  } finally {
+    await run.close();
+  }
+});
 
 appSuite("aedes");
 if (mosquittoAvailable()) appSuite("mosquitto");
