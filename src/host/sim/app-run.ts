@@ -7,7 +7,7 @@ import { buildAppPackage, type AppConfirm } from "../app/package";
 import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { bytesToBinary } from "../runtime/bytes";
 import { STORAGE_HEADER_BYTES } from "../runtime/storage-module";
-import { resolveBoard, startRun, updateEnded, type OtaRun, type OtaRunOptions, type OtaRunResult } from "./ota-run";
+import { pushAndWait, resolveBoard, startRun, type OtaRun, type OtaRunOptions, type OtaRunResult } from "./ota-run";
 import type { FirmwareServer } from "./firmware-server";
 
 /** The Storage files of the application's two slots (src/core/agent/app-files.ts APP_FILE). */
@@ -163,27 +163,12 @@ export async function runAppOta(o: AppRunOptions = {}): Promise<AppRunResult> {
       };
       sim.flash.cutPowerAfter(o.cutAtOp);
     }
-    cloud.deploy(productId, deviceName, {
-      kind: "app",
-      fwType: app.fwType,
-      version: to,
-      md5: o.announceMd5 ?? pkg.md5,
-      size: pkg.size,
-      url: () => server.url("/app.pkg") + "?sign=" + ++sign,
-    });
-    const until = o.until ?? updateEnded;
-    await cloud.waitFor(
-      productId,
-      deviceName,
-      (d) => {
-        o.onReport?.(d);
-        return until(d, run);
-      },
-      o.timeoutMs ?? 120000,
+    await pushAndWait(
+      run,
+      { kind: "app", fwType: app.fwType, version: to, md5: o.announceMd5 ?? pkg.md5, size: pkg.size, url: () => server.url("/app.pkg") + "?sign=" + ++sign },
+      o,
       "the application update to end",
     );
-    await server.settled();
-    o.inspect?.(run);
     return {
       kind: "app",
       result: rec.task === "done" ? "done" : "fail",

@@ -9,7 +9,7 @@ import { loadBoard, simProvision, BOARDS_DIR } from "../boards/load-board";
 import { jobPathOf, readAgentCode, type AgentCode } from "../build/install";
 import { buildAppImage } from "../image/app-image-builder";
 import { startBroker, type BrokerKind, type Broker } from "./broker";
-import { TencentOtaCloud, type DeviceRecord } from "../cloud/tencent-ota-cloud";
+import { TencentOtaCloud, type DeviceRecord, type FirmwareOffer } from "../cloud/tencent-ota-cloud";
 import { startFirmwareServer, type FirmwareServer } from "./firmware-server";
 import { SimDevice, type BrokenImage } from "./sim-device";
 import { FlashWatch } from "./flash-watch";
@@ -166,6 +166,28 @@ export async function startRun(o: OtaRunOptions = {}): Promise<OtaRun> {
   };
 }
 
+/**
+ * Pushes `offer` to the run's board, waits until `o.until` holds (default: the update ended), then
+ * for the firmware server to settle, and lets `o.inspect` look before anything is shut down.
+ */
+export async function pushAndWait(run: OtaRun, offer: FirmwareOffer, o: Pick<OtaRunOptions, "until" | "onReport" | "timeoutMs" | "inspect">, what: string): Promise<void> {
+  const { productId, deviceName } = simProvision(run.board);
+  run.cloud.deploy(productId, deviceName, offer);
+  const until = o.until ?? updateEnded;
+  await run.cloud.waitFor(
+    productId,
+    deviceName,
+    (d) => {
+      o.onReport?.(d);
+      return until(d, run);
+    },
+    o.timeoutMs ?? 120000,
+    what,
+  );
+  await run.server.settled();
+  o.inspect?.(run);
+}
+
 /** Runs a whole update and reports what happened. */
 export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
   const run = await startRun(o);
@@ -191,25 +213,17 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
 
     sim.powerOn();
     await cloud.waitFor(productId, deviceName, (d) => d.reportedVersion !== undefined, 20000, "the first report_version");
-    cloud.deploy(productId, deviceName, {
-      version: o.toVersion ?? "1.1.0",
-      md5: o.announceMd5 ?? md5Hex(image),
-      size: image.length,
-      url: () => server.url("/fw.bin") + "?sign=" + ++sign,
-    });
-    const until = o.until ?? updateEnded;
-    await cloud.waitFor(
-      productId,
-      deviceName,
-      (d) => {
-        o.onReport?.(d);
-        return until(d, run);
+    await pushAndWait(
+      run,
+      {
+        version: o.toVersion ?? "1.1.0",
+        md5: o.announceMd5 ?? md5Hex(image),
+        size: image.length,
+        url: () => server.url("/fw.bin") + "?sign=" + ++sign,
       },
-      o.timeoutMs ?? 120000,
+      o,
       "the update to end",
     );
-    await server.settled();
-    o.inspect?.(run);
     return {
       result: rec.task === "done" ? "done" : "fail",
       resultCode: rec.resultCode,
