@@ -7,7 +7,7 @@ import { buildAppPackage, type AppConfirm } from "../app/package";
 import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { bytesToBinary } from "../runtime/bytes";
 import { STORAGE_HEADER_BYTES } from "../runtime/storage-module";
-import { pushAndWait, resolveBoard, startRun, type OtaRun, type OtaRunOptions, type OtaRunResult } from "./ota-run";
+import { pushAndWait, resolveBoard, runOutcome, startRun, type OtaRun, type OtaRunOptions, type OtaRunResult } from "./ota-run";
 import type { FirmwareServer } from "./firmware-server";
 
 /** The Storage files of the application's two slots (src/core/agent/app-files.ts APP_FILE). */
@@ -112,11 +112,10 @@ export async function runAppOta(o: AppRunOptions = {}): Promise<AppRunResult> {
   const t0 = Date.now();
   const timers: NodeJS.Timeout[] = [];
   try {
-    const { cloud, server, sim, watch } = run;
+    const { cloud, server, sim } = run;
     server.setFile("/app.pkg", pkg.bytes);
     o.faults?.(server);
     const { productId, deviceName } = simProvision(board);
-    const rec = cloud.device(productId, deviceName);
     const storage = sim.device.storage;
     // Every start of an application, checked against the two packages byte for byte at that moment.
     const appStarts: AppStart[] = [];
@@ -170,22 +169,13 @@ export async function runAppOta(o: AppRunOptions = {}): Promise<AppRunResult> {
       "the application update to end",
     );
     return {
+      ...runOutcome(run, t0),
       kind: "app",
-      result: rec.task === "done" ? "done" : "fail",
-      resultCode: rec.resultCode,
-      resultMsg: rec.resultMsg,
       from,
       to,
       running: runningApp(sim.device.log),
       imageBytes: pkg.size,
-      bytesFetched: server.requests.reduce((n, r) => n + r.bytesSent, 0),
-      requests: server.requests.length,
-      reboots: sim.device.boots - 1,
       powerCuts,
-      journalErases: watch.journalErases,
-      flashErases: sim.flash.stats.erases,
-      reports: rec.reports,
-      durationMs: Date.now() - t0,
       storageCompactions: sim.device.storage.compactions,
       opsAfterPush: sim.flash.ops - opsAtPush,
       appStarts,

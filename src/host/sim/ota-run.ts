@@ -188,6 +188,24 @@ export async function pushAndWait(run: OtaRun, offer: FirmwareOffer, o: Pick<Ota
   o.inspect?.(run);
 }
 
+/** What every run reports the same way: how it ended as the cloud saw it, and the traffic and flash work. */
+export function runOutcome(run: OtaRun, t0: number): Omit<OtaRunResult, "from" | "to" | "running" | "imageBytes" | "powerCuts"> {
+  const { productId, deviceName } = simProvision(run.board);
+  const rec = run.cloud.device(productId, deviceName);
+  return {
+    result: rec.task === "done" ? "done" : "fail",
+    resultCode: rec.resultCode,
+    resultMsg: rec.resultMsg,
+    bytesFetched: run.server.requests.reduce((n, r) => n + r.bytesSent, 0),
+    requests: run.server.requests.length,
+    reboots: run.sim.device.boots - 1,
+    journalErases: run.watch.journalErases,
+    flashErases: run.sim.flash.stats.erases,
+    reports: rec.reports,
+    durationMs: Date.now() - t0,
+  };
+}
+
 /** Runs a whole update and reports what happened. */
 export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
   const run = await startRun(o);
@@ -198,7 +216,6 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
     server.setFile("/fw.bin", image);
     o.faults?.(server);
     const { productId, deviceName } = simProvision(board);
-    const rec = cloud.device(productId, deviceName);
     let powerCuts = 0;
     const offMs = o.offMs ?? 200;
     const cutThenBoot = () => {
@@ -225,21 +242,12 @@ export async function runOta(o: OtaRunOptions = {}): Promise<OtaRunResult> {
       "the update to end",
     );
     return {
-      result: rec.task === "done" ? "done" : "fail",
-      resultCode: rec.resultCode,
-      resultMsg: rec.resultMsg,
+      ...runOutcome(run, t0),
       from: o.fromVersion ?? "1.0.0",
       to: o.toVersion ?? "1.1.0",
       running: sim.runningVersion,
       imageBytes: image.length,
-      bytesFetched: server.requests.reduce((n, r) => n + r.bytesSent, 0),
-      requests: server.requests.length,
-      reboots: sim.device.boots - 1,
       powerCuts,
-      journalErases: watch.journalErases,
-      flashErases: sim.flash.stats.erases,
-      reports: rec.reports,
-      durationMs: Date.now() - t0,
     };
   } finally {
     await run.close();
