@@ -225,6 +225,13 @@ export function renderReport(results: ScenarioResult[], meta: ReportMeta, spanBy
       "Phases: download (target-slot sectors and journal checkpoints), verify (journal records between the last image byte and the otadata switch), switch (otadata and the records around it), trial (the new image's first boot until done).",
     "",
     ...matrixSection(results, meta.calibrations, spanBytes),
+    "## Application update: power-cut matrix",
+    "",
+    "An application update (docs/app-ota.md): package 1.0.0 runs from Storage's ota.app0, the cloud pushes a 12 KB package 1.1.0 under fw_type app. Power is cut during flash or Storage operation k (counted from the push: the download into ota.app1, the journal's switch, the trial boot, the confirmation, the old file's erase; a cut Storage write leaves half its bytes), the board stays off 100 ms and is powered on again. " +
+      "Expected for every point: at every boot the agent starts a whole application, old or new, byte for byte, and no boot starts none (the invariant `noCompleteApp`); no Storage compaction; the update ends done with 1.1.0 running.",
+    "",
+    ...groupTable(results, "app-power-cut"),
+    "",
     "## Network faults",
     "",
     ...groupTable(results, "network"),
