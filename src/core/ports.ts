@@ -18,7 +18,8 @@ export type TimerId = number;
 /** Time and timers. `now()` is milliseconds on a monotonic clock. */
 export interface ClockPort {
   now(): number;
-  after(ms: number, fn: () => void): TimerId;
+  /** Calls `fn` after `ms`; a string is run at the interpreter's top level instead (Espruino's setTimeout), as Espruino runs .bootcde. */
+  after(ms: number, fn: (() => void) | string): TimerId;
   /** Must not be called with an id whose timer already fired: Espruino reuses ids. */
   cancel(id: TimerId): void;
 }
@@ -109,24 +110,20 @@ export interface StoragePort {
   getFree(): number;
 }
 
-/**
- * The application's side of the interpreter (boards with an "app" kind): Espruino's own objects
- * and functions, so that the job holds references, not functions of its own.
- */
-export interface AppPort {
-  storage: StoragePort;
-  /** setTimeout: given a string, runs it at the interpreter's top level when the timer fires (as Espruino runs .bootcde). */
-  setTimeout(code: string, ms: number): unknown;
-  /** process: its "uncaughtException" listeners take every exception nothing caught. */
-  process: {
-    on(event: "uncaughtException", fn: (e: unknown) => void): void;
-    removeListener(event: "uncaughtException", fn: (e: unknown) => void): void;
-  };
+/** Espruino's process: its "uncaughtException" listeners take every exception nothing caught. */
+export interface ProcessPort {
+  on(event: "uncaughtException", fn: (e: unknown) => void): void;
+  removeListener(event: "uncaughtException", fn: (e: unknown) => void): void;
 }
 
 export interface Ports {
-  /** Application updates; null on boards without the "app" kind. */
-  app?: AppPort | null;
+  /**
+   * The application's side of the interpreter, on boards with an "app" kind only: Espruino's own
+   * objects, so that the job holds references, not functions of its own (and two fields rather
+   * than an object of their own: JsVars at the firmware download's peak).
+   */
+  storage?: StoragePort;
+  process?: ProcessPort;
   flash: FlashPort;
   bytes: BytesPort;
   clock: ClockPort;

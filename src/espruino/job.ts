@@ -9,7 +9,7 @@ import { jsMd5 } from "../core/crypto/md5";
 import { espruinoBytes, espruinoFlash } from "./ports";
 import { romMd5 } from "./md5-rom";
 import type { Formats } from "../core/agent/formats";
-import type { AppPort } from "../core/ports";
+import type { Ports } from "../core/ports";
 
 /**
  * The flash formats module (Storage FORMATS_FILE, src/espruino/formats.ts), loaded for one use
@@ -29,7 +29,11 @@ export default function job(link: Link): Job {
   // __MD5_ROM__ is the board's md5 === "rom", fixed at build time: other boards carry no ROM code.
   const md5 = (__MD5_ROM__ && romMd5(board.chip, p.system.log)) || jsMd5;
   p.system.log("ota: md5 backend " + md5.backend);
+  const ports: Ports = { flash: espruinoFlash, bytes: espruinoBytes, clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 };
   // __APP__ is the board's app kind, fixed at build time (docs/app-ota.md)
-  const app: AppPort | null = __APP__ ? { storage: require("Storage"), setTimeout: setTimeout, process: process } : null;
-  return createAgent(board, { app: app, flash: espruinoFlash, bytes: espruinoBytes, clock: p.clock, net: p.net, system: p.system, md5: md5, sha256: p.sha256 }, link, formats);
+  if (__APP__) {
+    ports.storage = require("Storage");
+    ports.process = process;
+  }
+  return createAgent(board, ports, link, formats);
 }

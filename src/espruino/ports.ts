@@ -24,7 +24,8 @@ export const espruinoBytes: BytesPort = {
 
 export const espruinoClock: ClockPort = {
   now: () => getTime() * 1000,
-  after: (ms: number, fn: () => void): TimerId => setTimeout(fn, ms),
+  // a string runs at the interpreter's top level when the timer fires (an application's text)
+  after: (ms: number, fn: (() => void) | string): TimerId => setTimeout(fn as () => void, ms),
   cancel: (id: TimerId) => {
     // clearTimeout(undefined) throws on Espruino. Ids are reused there, so callers
     // forget an id once its timer fired and never cancel a stale one.

@@ -122,6 +122,29 @@ function appSuite(broker: BrokerKind): void {
     assert.deepEqual([...files.keys()].filter((k) => k.startsWith("ota.app")), [APP_FILES[0]]);
   });
 
+  test(`${broker}: a firmware push during an application's trial waits: one job at a time, the versions are reported again when it ends`, async () => {
+    let pushed = false;
+    const { r, story: s } = await appRun(broker, {
+      timeoutMs: 20000,
+      until: (d, run) => {
+        // once the new application's trial boot reported its version, push firmware 2.0.0 as a raw
+        // update_firmware (a push during the download is followed by the reboot's own version reports)
+        if (!pushed && d.reports.some((x) => x.type === "report_version" && x.report.fw_type === "app" && x.report.version === "1.1.0")) {
+          pushed = true;
+          run.cloud.sendRaw(board.provision!.productId, board.provision!.deviceName, JSON.stringify({ type: "update_firmware", version: "2.0.0", url: "http://127.0.0.1:1/fw.bin", md5sum: "0".repeat(32), file_size: 1000 }));
+        }
+        return d.reports.some((x) => x.report?.progress?.state === "done") && d.reports.filter((x) => x.type === "report_version" && x.report.fw_type === "app" && x.report.version === "1.1.0").length >= 2;
+      },
+    });
+    assert.equal(r.result, "done", r.resultMsg);
+    assert.ok(pushed);
+    assert.equal(r.reports.filter((x) => x.report?.version === "2.0.0").length, 0, "nothing was reported for the firmware push");
+    // done, then the versions again (the application's and the firmware's), which is what makes a platform push the waiting task again
+    const after = story(r.reports.slice(r.reports.findIndex((x) => x.report?.progress?.state === "done")));
+    assert.deepEqual(after.slice(0, 3).sort(), ["app 1.1.0", "done", "fw 1.0.0"]);
+    assert.ok(s.includes("done"));
+  });
+
   test(`${broker}: an application in .bootcde is not updated (Espruino would run it beside the new one)`, async () => {
     const { r, files } = await appRun(broker, { files: { ".bootcde": 'console.log("ide app");' } });
     assert.equal(r.result, "fail");

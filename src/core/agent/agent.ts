@@ -86,11 +86,10 @@ let appOk = false;
 let journal: Journal;
 
 // The application kind (board.app, docs/app-ota.md): its file that runs (APP_FILE + appSlot; -1:
-// none), that file's version, and whether a push for the other kind waited while a job ran (the
-// versions are reported again when the job ends: the platform pushes a pending task again then).
+// none) and that file's version. A push for the other kind while a job runs marks the job's task
+// `waited`: the versions are reported again when it ends, and the platform pushes again then.
 let appSlot = -1;
 let appVersion = "";
-let deferred = false;
 
 /**
  * `formats` gives the flash formats only the start, the switch, the trial and a rollback use
@@ -127,8 +126,7 @@ function job(what: JobCall | "uplink" | Error, payload?: string): boolean | stri
   if (what === "onConnected") {
     // report_version at every connect, one per kind: it is also how the cloud learns to re-push
     // a pending update, and its PUBACK is the trial image's proof of a working uplink.
-    // (and again when a job ends after a push for the other kind waited: `deferred`)
-    deferred = false;
+    // (and again when a job ends after a push for the other kind waited: `waited`)
     const a = __APP__ && (job("appReport") as string);
     if (a) link.publish(a, 1);
     return link.publish(otaReport("version", runningVersion), 1, () => job("uplink"));
@@ -160,7 +158,7 @@ function job(what: JobCall | "uplink" | Error, payload?: string): boolean | stri
     const st = saved;
     // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
     // a confirmed application's previous file, if a power cut came before it was erased
-    if (__APP__ && st && st.phase === "confirmed" && st.app) ports.app!.storage.erase(APP_FILE + st.previousSlot);
+    if (__APP__ && st && st.phase === "confirmed" && st.app) ports.storage!.erase(APP_FILE + st.previousSlot);
     if (st && st.phase === "confirmed")
       link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
         if (saved === st) save(null);
@@ -171,18 +169,19 @@ function job(what: JobCall | "uplink" | Error, payload?: string): boolean | stri
     if (__APP__ && board.app) {
       // The application that runs: the one the journal's application update names while there is
       // one (the trial's or the previous), else the one app file there is (0 when both are).
-      const A = ports.app!;
+      const S = ports.storage!;
       const s = saved && saved.app ? saved : null;
       const f = formats();
-      let n = s ? (s.phase === "trial" || s.phase === "confirmed" ? s.targetSlot : s.previousSlot) : f.appInfo(A.storage, 0) ? 0 : 1;
-      const info = f.appInfo(A.storage, n);
+      let n = s ? (s.phase === "trial" || s.phase === "confirmed" ? s.targetSlot : s.previousSlot) : f.appInfo(S, 0) ? 0 : 1;
+      const info = f.appInfo(S, n);
       if (!info) n = -1;
       appSlot = n;
       appVersion = info ? info[0] : "";
       // once per power-on: the job is loaded again for later updates, the application is not
       if (info && payload === "boot") {
         log("ota: running application " + APP_FILE + n + " version " + info[0]);
-        A.setTimeout(A.storage.read(APP_FILE + n, 0, info[2])!, 0);
+        // a string given to the timer runs at the interpreter's top level (ClockPort.after)
+        ports.clock.after(0, S.read(APP_FILE + n, 0, info[2])!);
       }
     }
     return;
@@ -220,7 +219,7 @@ function job(what: JobCall | "uplink" | Error, payload?: string): boolean | stri
   // versions are reported, when this job ends).
   const t = task;
   if (t && (!!A && t.fwType === A.fwType) !== forApp) {
-    deferred = true;
+    t.waited = true;
     return log("ota: busy with " + t.version + "; " + msg.version + " waits until it is done");
   }
   // Already running it: the answer is the version report, never a download.
@@ -295,7 +294,7 @@ function act(action: Action, data: unknown): void {
         // Refused before anything is written or erased. Espruino runs .bootcde at every boot
         // after the agent, beside the app file that runs; and a file that does not fit the free
         // space at the end of Storage makes Espruino compact Storage, which is not power-safe.
-        const S = ports.app!.storage;
+        const S = ports.storage!;
         const free = S.getFree();
         if (msg.fileSize > A!.maxBytes) refused = "application package of " + msg.fileSize + " bytes is over the board's app.maxBytes (" + A!.maxBytes + ")";
         else if (S.read(".bootcde", 0, 1) !== undefined) refused = "the application is in .bootcde, which Espruino runs at every boot: install it as a package once (docs/app-ota.md)";
@@ -386,7 +385,7 @@ function act(action: Action, data: unknown): void {
         // an application's signature is read back through its file (appFlash), as it was written
         // the formats module for this one answer, let go before the switch loads it again
         let f: Formats | null = formats();
-        const refused = got === job.md5 ? f.signCheck(board, link.id, app ? ({ flash: appFlash(ports.app!.storage, st.targetSlot, job.fileSize), md5: ports.md5, sha256: ports.sha256 } as Ports) : ports, app ? 0 : L.target.offset, job.fileSize, writer!.imageMd5, job.version, app ? appVersion : L.runningVersion, app ? 1 : 0) : "";
+        const refused = got === job.md5 ? f.signCheck(board, link.id, app ? ({ flash: appFlash(ports.storage!, st.targetSlot, job.fileSize), md5: ports.md5, sha256: ports.sha256 } as Ports) : ports, app ? 0 : L.target.offset, job.fileSize, writer!.imageMd5, job.version, app ? appVersion : L.runningVersion, app ? 1 : 0) : "";
         f = null;
         // The download's objects (its socket, the writer's buffer) are done with: free them before
         // the journal writes and the switch.
@@ -443,7 +442,7 @@ function act(action: Action, data: unknown): void {
         // done once the journal says so: the previous file runs (start), the new one goes.
         if (st.phase === "rolledback") {
           const A = board.app!;
-          ports.app!.storage.erase(APP_FILE + st.targetSlot);
+          ports.storage!.erase(APP_FILE + st.targetSlot);
           const why = st.why === 1 ? "threw an uncaught exception" : st.why === 2 ? "did not say it is healthy (OTA:healthy) within " + A.trialMs + " ms" : "restarted " + (st.bootCount - 1) + " times without being confirmed";
           dispatch("failed", { code: -5, msg: failMessage(-5, "application " + st.version + " " + why + "; rolled back") });
           return;
@@ -458,9 +457,9 @@ function act(action: Action, data: unknown): void {
           return;
         }
         save(st);
-        const info = formats().appInfo(ports.app!.storage, st.targetSlot);
+        const info = formats().appInfo(ports.storage!, st.targetSlot);
         ports.system.log("ota: trial " + st.bootCount + " of application " + st.version + " (confirm: " + (info ? info[1] : "?") + ")");
-        ports.app!.process.on("uncaughtException", job as (e: unknown) => void);
+        ports.process!.on("uncaughtException", job as (e: unknown) => void);
         // "time": it works when it runs trialMs without an uncaught exception; "api": it must say so
         armTimer(board.app!.trialMs, info && info[1] === "time" ? "healthy" : "unhealthy");
         return;
@@ -504,18 +503,19 @@ function act(action: Action, data: unknown): void {
     case "confirmTrial": {
       armTimer();
       const st = saved!;
-      if (__APP__ && st.app) ports.app!.process.removeListener("uncaughtException", job as (e: unknown) => void);
+      if (__APP__ && st.app) ports.process!.removeListener("uncaughtException", job as (e: unknown) => void);
       else if (board.bootloaderRollback) ports.system.setOtaValid(true);
       st.phase = "confirmed";
       save(st);
       // the previous application only once the journal no longer names it for a rollback
-      if (__APP__ && st.app) ports.app!.storage.erase(APP_FILE + st.previousSlot);
+      if (__APP__ && st.app) ports.storage!.erase(APP_FILE + st.previousSlot);
+      const t = task;
       task = null;
       // "done" until the broker acknowledges it; only then is the journal cleared (survives reboots).
       link.publish(otaReport("done", st.version, { taskId: st.taskId, fwType: st.fwType }), 1, () => {
         if (saved === st) save(null);
       });
-      if (__APP__ && deferred) job("onConnected");
+      if (__APP__ && t && t.waited) job("onConnected");
       return;
     }
     case "rollBack": {
@@ -524,7 +524,7 @@ function act(action: Action, data: unknown): void {
       if (__APP__ && st.app) {
         // The new application ran (and may have left timers, listeners, pins): the previous one
         // starts clean after a reboot, which the journal now names. `data`: the reason's number.
-        ports.app!.process.removeListener("uncaughtException", job as (e: unknown) => void);
+        ports.process!.removeListener("uncaughtException", job as (e: unknown) => void);
         st.phase = "rolledback";
         st.why = (data as number) || 2;
         save(st);
@@ -543,7 +543,7 @@ function act(action: Action, data: unknown): void {
       const t = task;
       const st = saved;
       // a partial or refused application file goes before the journal forgets it
-      if (__APP__ && st && st.app && appSlot !== st.targetSlot) ports.app!.storage.erase(APP_FILE + st.targetSlot);
+      if (__APP__ && st && st.app && appSlot !== st.targetSlot) ports.storage!.erase(APP_FILE + st.targetSlot);
       if (st && st.phase !== "failed") {
         if (st.failedMd5Count > 0) {
           // Keep the count so this md5 is refused after its second failure.
@@ -553,7 +553,7 @@ function act(action: Action, data: unknown): void {
       }
       if (t) link.publish(otaReport("fail", t.version, { taskId: t.taskId, fwType: t.fwType }, f.code, f.msg), 1);
       task = null;
-      if (__APP__ && deferred) job("onConnected");
+      if (__APP__ && t && t.waited) job("onConnected");
       return;
     }
     case "refuseUpdate": {
@@ -675,7 +675,7 @@ function openWriter(offset: number): void {
   const st = saved!;
   // an application: its file through appFlash, which writes nothing but that file
   const guard = __APP__ && st.app
-    ? appFlash(ports.app!.storage, st.targetSlot, job.fileSize)
+    ? appFlash(ports.storage!, st.targetSlot, job.fileSize)
     : new GuardedFlash(ports.flash, {
         chipSize: board.flash.size,
         allowed: [L.target],

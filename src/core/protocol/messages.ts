@@ -36,6 +36,8 @@ export interface UpdateFirmware extends Echo {
   /** Lowercase, 32 hex characters. */
   md5: string;
   fileSize: number;
+  /** Set by the agent on the update in progress when a push for the other kind waited meanwhile (docs/app-ota.md). */
+  waited?: boolean;
 }
 
 export interface ReportVersionRsp {
