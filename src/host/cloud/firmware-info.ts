@@ -65,18 +65,13 @@ export function readFirmware(file: string, announcedVersion?: string, sign?: Sig
         `after the update the board reports ${desc.version}, so the task could never be judged done. Omit --version or build the image with that version.`,
     );
   }
-  let signed: FirmwareInfo["signed"] = false;
   if (trailer.signed) {
-    signed = "file";
     if (trailer.kind !== "firmware") throw new FirmwareError(`${file} is signed as kind ${trailer.kind}, not firmware: boards refuse it`);
     if (trailer.version !== desc.version) throw new FirmwareError(`${file} is signed for version ${trailer.version} but its app descriptor says ${desc.version}: boards would refuse it`);
-    if (trailer.tagValid === false) throw new FirmwareError(`${file} is signed, but not with the key given by --sign-key: boards holding that key would refuse it`);
-  } else if (sign?.key) {
-    bytes = signImage(sign.key, image, desc.version, "firmware");
-    signed = "here";
-  } else if (sign && !sign.allowUnsigned) {
-    throw new FirmwareError(`${file} is not signed and boards install only signed updates: give --sign-key FILE, sign it with \`npm run sign\`, or pass --unsigned for lab boards with sign.required false`);
   }
+  const s = applySignPolicy(file, bytes, image, desc.version, "firmware", trailer.signed, trailer.tagValid, sign);
+  bytes = s.bytes;
+  const signed = s.signed;
   return {
     file,
     name: basename(file),
@@ -92,6 +87,24 @@ export function readFirmware(file: string, announcedVersion?: string, sign?: Sig
 }
 
 /** What a module name (fw_type) may be: what the agent accepts in update_firmware, 1..32 printable ASCII characters, no spaces. */
+/**
+ * What `serve` hands out under the signing policy: a signed file as it is (its tag checked against
+ * --sign-key when given), an unsigned one signed here with the key, or a refusal naming the way out.
+ * `content`: the file without its trailer, what a signature covers.
+ */
+function applySignPolicy(file: string, bytes: Uint8Array, content: Uint8Array, version: string, kind: "firmware" | "app", fileSigned: boolean, tagValid: boolean | undefined, sign?: SignPolicy): { bytes: Uint8Array; signed: FirmwareInfo["signed"] } {
+  if (fileSigned) {
+    if (tagValid === false) throw new FirmwareError(`${file} is signed, but not with the key given by --sign-key: boards holding that key would refuse it`);
+    return { bytes, signed: "file" };
+  }
+  if (sign?.key) return { bytes: signImage(sign.key, content, version, kind), signed: "here" };
+  if (sign && !sign.allowUnsigned) {
+    const how = kind === "app" ? "`npm run sign -- --kind app`" : "`npm run sign`";
+    throw new FirmwareError(`${file} is not signed and boards install only signed updates: give --sign-key FILE, sign it with ${how}, or pass --unsigned for lab boards with sign.required false`);
+  }
+  return { bytes, signed: false };
+}
+
 export function checkFwType(fwType: string): void {
   if (!/^[\x21-\x7e]{1,32}$/.test(fwType)) throw new FirmwareError(`--fw-type must be 1..32 printable ASCII characters without spaces, got ${JSON.stringify(fwType)}`);
 }
@@ -131,16 +144,9 @@ export function readAppPackageFile(file: string, announcedVersion?: string, sign
         `after the update the board reports ${pkg.version} for ${fwType}, so the task could never be judged done. Omit --version or build the package with that version.`,
     );
   }
-  let signed: FirmwareInfo["signed"] = false;
-  if (pkg.signed) {
-    signed = "file";
-    if (pkg.tagValid === false) throw new FirmwareError(`${file} is signed, but not with the key given by --sign-key: boards holding that key would refuse it`);
-  } else if (sign?.key) {
-    bytes = signImage(sign.key, pkg.content, pkg.version, "app");
-    signed = "here";
-  } else if (sign && !sign.allowUnsigned) {
-    throw new FirmwareError(`${file} is not signed and boards install only signed updates: give --sign-key FILE, sign it with \`npm run sign -- --kind app\`, or pass --unsigned for lab boards with sign.required false`);
-  }
+  const s = applySignPolicy(file, bytes, pkg.content, pkg.version, "app", pkg.signed, pkg.tagValid, sign);
+  bytes = s.bytes;
+  const signed = s.signed;
   return {
     file,
     name: basename(file),
