@@ -80,6 +80,8 @@ else {
 // Without a working agent the application still runs: the one app file there is (with two, only
 // the agent's journal knows which is whole), without its signature trailer.
 // __APP__: the board has the application kind (build flag): other boards carry none of this.
+// "ota.app0"/"ota.app1" are app-files.ts's APP_FILE + 0 and + 1 written out: importing the
+// constant would keep it in the resident (test/unit/bundle.test.ts checks they agree).
 if (__APP__ && !client) {
   const S = require("Storage");
   const a = S.read("ota.app0", 0, 1) !== undefined;

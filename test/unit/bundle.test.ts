@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { rollup, type RollupOptions, type OutputOptions } from "rollup";
 import { assertBundle, espruinoGlobals } from "../../src/host/gate/check-bundle";
 import { FORMATS_FILE, JOB_FILE } from "../../src/core/provision";
+import { APP_FILE } from "../../src/core/agent/app-files";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BOARDS_DIR = join(ROOT, "boards");
@@ -122,6 +123,8 @@ describe("bundle: one gated bundle per board file", () => {
       // the resident loads it by the name the installer gives it
       assert.ok(built(name).includes('require("' + JOB_FILE + '")'), "the resident requires " + JOB_FILE);
       assert.ok(built(name).includes('Modules.removeCached("' + JOB_FILE + '")'), "and drops it from require()'s cache");
+      // boards with the application kind run the one app file there is when the agent cannot start
+      if ((JSON.parse(readFileSync(join(BOARDS_DIR, name + ".json"), "utf8")) as { app?: unknown }).app) for (const n of [0, 1]) assert.ok(built(name).includes('"' + APP_FILE + n + '"'), "the resident's fallback names " + APP_FILE + n);
     });
 
     it(`${name}: the formats bundle is a gated Storage module of the functions only a job's start, a switch and an application's files need, which the job loads and drops again`, () => {

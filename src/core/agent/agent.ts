@@ -172,8 +172,9 @@ function job(what: JobCall | "uplink" | Error, payload?: string): boolean | stri
       const S = ports.storage!;
       const s = saved && saved.app ? saved : null;
       const f = formats();
-      let n = s ? (s.phase === "trial" || s.phase === "confirmed" ? s.targetSlot : s.previousSlot) : f.appInfo(S, 0) ? 0 : 1;
-      const info = f.appInfo(S, n);
+      let info = s ? null : f.appInfo(S, 0);
+      let n = s ? (s.phase === "trial" || s.phase === "confirmed" ? s.targetSlot : s.previousSlot) : info ? 0 : 1;
+      if (!info) info = f.appInfo(S, n);
       if (!info) n = -1;
       appSlot = n;
       appVersion = info ? info[0] : "";

@@ -6,12 +6,13 @@ import { simProvision } from "../boards/load-board";
 import { buildAppPackage, type AppConfirm } from "../app/package";
 import type { DeviceRecord } from "../cloud/tencent-ota-cloud";
 import { bytesToBinary } from "../runtime/bytes";
+import { APP_FILE } from "../../core/agent/app-files";
 import { STORAGE_HEADER_BYTES } from "../runtime/storage-module";
 import { pushAndWait, resolveBoard, runOutcome, startRun, type OtaRun, type OtaRunOptions, type OtaRunResult } from "./ota-run";
 import type { FirmwareServer } from "./firmware-server";
 
-/** The Storage files of the application's two slots (src/core/agent/app-files.ts APP_FILE). */
-export const APP_FILES = ["ota.app0", "ota.app1"];
+/** The Storage files of the application's two slots. */
+export const APP_FILES = [APP_FILE + 0, APP_FILE + 1];
 
 /**
  * A test application: it logs "app-running <version>" as it loads (how a run tells which one
